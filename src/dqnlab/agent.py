@@ -1,0 +1,125 @@
+"""The Agent: a Q-network that acts epsilon-greedily and learns by DQN, behind a small API.
+
+    from dqnlab import Agent, Config
+    agent = Agent(Config(env_id="CartPole-v1"))
+    agent.learn(50_000)
+    action = agent.act(observation)
+    agent.save("agent.pt"); agent = Agent.load("agent.pt")
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dqnlab.acting import epsilon_greedy
+from dqnlab.config import Config, config_from_dict
+from dqnlab.envs import EnvSpaces, env_spaces
+from dqnlab.errors import CheckpointError, ConfigError
+from dqnlab.learner import DQNLearner
+from dqnlab.networks import build_q_network
+from dqnlab.training.checkpoint import load_checkpoint, save_checkpoint
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" picks CUDA when present; asking for CUDA without it is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' asked for, but no CUDA GPU is available")
+    return torch.device(name)
+
+
+class Agent:
+    """Acting and learning for one env id, configured by a `Config`."""
+
+    def __init__(self, config: Config, spaces: EnvSpaces | None = None) -> None:
+        self.config = config
+        self.spaces = spaces or env_spaces(config.env_id)
+        self.num_actions = int(self.spaces.action_space.n)
+        self.device = resolve_device(config.device)
+        torch.set_num_threads(config.torch_threads)
+        random.seed(config.seed)
+        torch.manual_seed(config.seed)
+        acting_seed, replay_seed = np.random.SeedSequence(config.seed).spawn(2)
+        self.acting_rng = np.random.default_rng(acting_seed)
+        self.replay_rng = np.random.default_rng(replay_seed)
+        q_network = build_q_network(config.network, self.spaces.observation_space, self.num_actions)
+        self.learner = DQNLearner(config.learning, q_network, self.device)
+        self.env_steps = 0  # env steps collected by `learn`, all envs counted
+        self.episodes = 0  # episodes finished by `learn`
+
+    @property
+    def q_network(self):  # type: ignore[no-untyped-def]
+        return self.learner.online
+
+    def act_batch(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
+        """Epsilon-greedy actions [N] for a batch of observations [N, *obs_shape]."""
+        return epsilon_greedy(self.q_network, obs, epsilon, self.num_actions, self.acting_rng, self.device)
+
+    def act(self, obs: np.ndarray, epsilon: float | None = None) -> int:
+        """The action for one observation; epsilon defaults to the evaluation epsilon."""
+        if epsilon is None:
+            epsilon = self.config.evaluation.epsilon
+        return int(self.act_batch(np.asarray(obs)[None], epsilon)[0])
+
+    def learn(
+        self,
+        steps: int | None = None,
+        run_dir: str | Path | None = None,
+        progress: bool = False,
+    ) -> dict[str, Any]:
+        """Trains for `steps` env steps (default: config.steps) and returns the run summary.
+
+        With `run_dir`, metrics, evaluations, checkpoints and TensorBoard events are written there.
+        """
+        from dqnlab.training.loop import TrainingLoop
+
+        loop = TrainingLoop(self, steps or self.config.steps, run_dir, progress)
+        return loop.run()
+
+    def checkpoint_payload(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "observation_shape": list(self.spaces.observation_space.shape),
+            "num_actions": self.num_actions,
+            "env_steps": self.env_steps,
+            "q_network": self.q_network.state_dict(),
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Saves the config and the online network's weights."""
+        save_checkpoint(path, self.checkpoint_payload())
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> Agent:
+        """Rebuilds an agent from a checkpoint; refuses one whose network does not fit its env."""
+        payload = load_checkpoint(path)
+        try:
+            config = config_from_dict(payload["config"])
+        except ConfigError as exc:
+            raise CheckpointError(f"{path}: its config is invalid: {exc}") from None
+        except (KeyError, TypeError):
+            raise CheckpointError(f"{path} is not a dqnlab checkpoint") from None
+        if device is not None:
+            config = config.replace(device=device)
+        agent = cls(config)
+        saved_shape = tuple(payload.get("observation_shape", ()))
+        env_shape = agent.spaces.observation_space.shape
+        if saved_shape != env_shape or payload.get("num_actions") != agent.num_actions:
+            raise CheckpointError(
+                f"{path} was saved for observations {saved_shape} and {payload.get('num_actions')} actions; "
+                f"{config.env_id} has {env_shape} and {agent.num_actions}"
+            )
+        try:
+            agent.q_network.load_state_dict(payload["q_network"])
+        except (KeyError, RuntimeError) as exc:
+            reason = str(exc).strip().splitlines()[0]
+            raise CheckpointError(f"{path}: network does not match its config: {reason}") from None
+        agent.learner.target.load_state_dict(agent.q_network.state_dict())
+        agent.env_steps = int(payload.get("env_steps", 0))
+        return agent

@@ -1,0 +1,150 @@
+"""The `dqnlab` command: train, evaluate, env-info, presets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from dqnlab.errors import DqnlabError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad flag in one line, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"dqnlab: error: {message} (see {self.prog} --help)\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dqnlab", description="Value-based deep RL: train, evaluate and inspect DQN agents.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train an agent on a Gymnasium env")
+    train.add_argument("env_id", help="Gymnasium env id, e.g. CartPole-v1")
+    train.add_argument("--preset", default=None, help="named config to start from (see `dqnlab presets`)")
+    train.add_argument("--config", default=None, help="TOML file of config values, applied after the preset")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one config value, e.g. --set learning.lr=5e-4 (repeatable)")
+    train.add_argument("--steps", type=int, default=None, help="env steps to train, at most")
+    train.add_argument("--seed", type=int, default=None, help="random seed")
+    train.add_argument("--num-envs", type=int, default=None, help="parallel envs collecting experience")
+    train.add_argument("--device", default=None, help="cpu, cuda or auto")
+    train.add_argument("--run-dir", default=None, help="where to write the run (default runs/ENV-PRESET-SEED-TIME)")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a trained agent")
+    evaluate.add_argument("run", help="a run directory (uses its best checkpoint) or a checkpoint file")
+    evaluate.add_argument("--episodes", type=int, default=10, help="episodes to run")
+    evaluate.add_argument("--epsilon", type=float, default=None, help="exploration while evaluating")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the evaluation envs")
+    evaluate.add_argument("--video", default=None, help="record one episode to FILE.mp4 or FILE.gif")
+
+    env_info = commands.add_parser("env-info", help="show an env's spaces and the size of a Q-table for it")
+    env_info.add_argument("env_id", help="Gymnasium env id")
+
+    commands.add_parser("presets", help="list the presets")
+    return parser
+
+
+def _resolve_config(args: argparse.Namespace) -> Any:
+    from dqnlab.config import apply_overrides, load_toml, parse_assignment
+    from dqnlab.presets import preset_config
+
+    file_values = load_toml(args.config) if args.config else {}
+    preset = args.preset or file_values.get("preset", "dqn")
+    config = preset_config(preset, args.env_id)
+    config = apply_overrides(config, {**file_values, "env_id": args.env_id, "preset": preset})
+    for assignment in args.overrides:
+        config = apply_overrides(config, parse_assignment(assignment))
+    flags = {"steps": args.steps, "seed": args.seed, "num_envs": args.num_envs, "device": args.device}
+    return apply_overrides(config, {key: value for key, value in flags.items() if value is not None})
+
+
+def _default_run_dir(config: Any) -> Path:
+    env_name = config.env_id.replace("/", "_")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{env_name}-{config.preset}-{config.seed}-{stamp}"
+
+
+def _train(args: argparse.Namespace) -> int:
+    from dqnlab.agent import Agent
+    from dqnlab.envs.factory import env_spaces
+
+    config = _resolve_config(args)
+    spaces = env_spaces(config.env_id)
+    run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise DqnlabError(f"run directory {run_dir} already holds files; choose another --run-dir")
+    agent = Agent(config, spaces)
+    summary = agent.learn(run_dir=run_dir, progress=not args.no_progress)
+    print(f"run directory: {run_dir}")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from dqnlab.agent import Agent
+    from dqnlab.training.checkpoint import resolve_checkpoint
+    from dqnlab.training.evaluation import evaluate
+
+    if args.episodes < 1:
+        raise DqnlabError("--episodes must be >= 1")
+    if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:
+        raise DqnlabError("--epsilon must be in [0, 1]")
+    checkpoint = resolve_checkpoint(args.run)
+    agent = Agent.load(checkpoint)
+    epsilon = agent.config.evaluation.epsilon if args.epsilon is None else args.epsilon
+    returns = evaluate(agent.act_batch, agent.config.env_id, args.episodes, epsilon, args.seed)
+    print(f"{agent.config.env_id} ({checkpoint}): return {returns.mean():.2f} ± {returns.std():.2f} "
+          f"over {args.episodes} episodes (epsilon {epsilon})")
+    if args.video:
+        from dqnlab.diagnostics.video import record_episode
+
+        episode_return = record_episode(agent, args.video, epsilon, args.seed)
+        print(f"video of one episode (return {episode_return:.2f}): {args.video}")
+    return 0
+
+
+def _env_info(args: argparse.Namespace) -> int:
+    from dqnlab.envs.factory import make_env
+    from dqnlab.envs.info import describe_env
+
+    env = make_env(args.env_id)
+    try:
+        print(describe_env(args.env_id, env))
+    finally:
+        env.close()
+    return 0
+
+
+def _presets(_: argparse.Namespace) -> int:
+    from dqnlab.presets import PRESETS
+
+    width = max(len(name) for name in PRESETS)
+    for name, preset in PRESETS.items():
+        print(f"{name:<{width}}  {preset.description}")
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "env-info": _env_info, "presets": _presets}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except DqnlabError as exc:
+        print(f"dqnlab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dqnlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

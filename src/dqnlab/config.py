@@ -1,0 +1,277 @@
+"""Typed, validated configuration: one frozen dataclass per concern, nested in `Config`.
+
+Units are stated on each field: *env steps* count every step of every parallel env,
+*gradient steps* count optimizer updates. Values reach a config from, in order:
+defaults, a preset, a TOML file, then `--set section.key=value` overrides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+
+from dqnlab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The Q-function: which model, and its size."""
+
+    q_function: Literal["mlp"] = "mlp"  # the model that approximates Q(s, ·)
+    hidden_sizes: tuple[int, ...] = (256, 256)  # widths of the MLP's hidden layers
+
+    def __post_init__(self) -> None:
+        _require(len(self.hidden_sizes) > 0, "network.hidden_sizes must name at least one layer")
+        _require(all(w > 0 for w in self.hidden_sizes), "network.hidden_sizes must be positive")
+
+
+@dataclass(frozen=True)
+class LearningConfig:
+    """How Q is fitted to its TD target (Mnih et al. 2015; van Hasselt et al. 2016)."""
+
+    gamma: float = 0.99  # discount factor, in (0, 1]
+    lr: float = 1e-3  # optimizer learning rate
+    optimizer: Literal["adam", "rmsprop"] = "adam"  # gradient-descent rule
+    batch_size: int = 64  # transitions per gradient step
+    loss: Literal["huber", "mse"] = "huber"  # huber clips the TD error's gradient to [-1, 1]
+    double: bool = True  # Double DQN: online net picks a', target net evaluates it
+    target_update_interval: int = 500  # gradient steps between target-network updates
+    tau: float = 1.0  # target <- tau*online + (1-tau)*target at each update; 1 = hard copy
+    max_grad_norm: float | None = 10.0  # clip the global gradient norm; none = off
+    learning_starts: int = 1000  # env steps of pure collection before the first update
+    train_freq: int = 1  # env steps between updates
+    gradient_steps: int = 1  # gradient steps per update
+
+    def __post_init__(self) -> None:
+        _require(0.0 < self.gamma <= 1.0, f"learning.gamma must be in (0, 1], got {self.gamma}")
+        _require(self.lr > 0, f"learning.lr must be > 0, got {self.lr}")
+        _require(self.batch_size >= 1, "learning.batch_size must be >= 1")
+        _require(self.target_update_interval >= 1, "learning.target_update_interval must be >= 1")
+        _require(0.0 < self.tau <= 1.0, f"learning.tau must be in (0, 1], got {self.tau}")
+        _require(
+            self.max_grad_norm is None or self.max_grad_norm > 0,
+            "learning.max_grad_norm must be > 0 or none",
+        )
+        _require(self.learning_starts >= 0, "learning.learning_starts must be >= 0")
+        _require(self.train_freq >= 1, "learning.train_freq must be >= 1")
+        _require(self.gradient_steps >= 1, "learning.gradient_steps must be >= 1")
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """Experience replay memory (Lin 1992; Mnih et al. 2015)."""
+
+    capacity: int = 100_000  # transitions kept; 1 = no replay (online Q-learning)
+
+    def __post_init__(self) -> None:
+        _require(self.capacity >= 1, "replay.capacity must be >= 1")
+
+
+@dataclass(frozen=True)
+class ExplorationConfig:
+    """Epsilon-greedy exploration while training."""
+
+    schedule: Literal["linear", "exponential", "constant"] = "linear"  # how epsilon decays
+    start: float = 1.0  # epsilon at the first step
+    end: float = 0.05  # epsilon after decay
+    decay_steps: int = 10_000  # linear: env steps from start to end
+    decay_rate: float = 0.01  # exponential: per-episode rate in end + (start-end)*exp(-rate*episode)
+
+    def __post_init__(self) -> None:
+        _require(0.0 <= self.start <= 1.0, "exploration.start must be in [0, 1]")
+        _require(0.0 <= self.end <= 1.0, "exploration.end must be in [0, 1]")
+        _require(self.decay_steps >= 1, "exploration.decay_steps must be >= 1")
+        _require(self.decay_rate > 0, "exploration.decay_rate must be > 0")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Greedy evaluation on separate envs, best-model keeping and early stopping."""
+
+    every: int = 1000  # env steps between evaluations; 0 = only at the end
+    episodes: int = 10  # episodes per evaluation
+    epsilon: float = 0.0  # epsilon while evaluating
+    target_return: float | None = None  # stop when the mean return reaches it; none = env's reward_threshold
+    stop_at_target: bool = True  # stop training once target_return is reached
+    patience: int = 0  # stop after this many evaluations without improvement; 0 = off
+
+    def __post_init__(self) -> None:
+        _require(self.every >= 0, "evaluation.every must be >= 0")
+        _require(self.episodes >= 1, "evaluation.episodes must be >= 1")
+        _require(0.0 <= self.epsilon <= 1.0, "evaluation.epsilon must be in [0, 1]")
+        _require(self.patience >= 0, "evaluation.patience must be >= 0")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines a training run."""
+
+    env_id: str = "CartPole-v1"  # Gymnasium env id
+    preset: str = "dqn"  # the preset these values started from
+    seed: int = 0  # seeds Python, numpy, torch and the envs
+    steps: int = 100_000  # env steps to train, at most
+    num_envs: int = 1  # parallel envs collecting experience
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # where the networks live
+    torch_threads: int = 1  # CPU threads for torch; small nets run fastest on one
+    tensorboard: bool = True  # also write TensorBoard event files to the run directory
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    learning: LearningConfig = field(default_factory=LearningConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def __post_init__(self) -> None:
+        _require(self.steps >= 1, "steps must be >= 1")
+        _require(self.num_envs >= 1, "num_envs must be >= 1")
+        _require(self.torch_threads >= 1, "torch_threads must be >= 1")
+        _require(
+            self.learning.batch_size <= self.replay.capacity,
+            f"learning.batch_size ({self.learning.batch_size}) is larger than "
+            f"replay.capacity ({self.replay.capacity})",
+        )
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with top-level fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict; `None` becomes the string "none" so TOML can hold it."""
+        return _to_plain(self)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple):
+        return list(value)
+    if value is None:
+        return "none"
+    return value
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Converts a TOML or command-line value to the field's declared type, or says why not."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            raise ConfigError(f"{key} must be one of {choices}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return tuple(_coerce(v, args[0], key) for v in value)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {annotation}")  # pragma: no cover
+
+
+def _merge(obj: Any, updates: dict[str, Any], prefix: str = "") -> Any:
+    """Returns `obj` (a config dataclass) with nested `updates` applied and validated."""
+    hints = typing.get_type_hints(type(obj))
+    names = {f.name for f in fields(obj)}
+    changes: dict[str, Any] = {}
+    for name, value in updates.items():
+        key = f"{prefix}{name}"
+        if name not in names:
+            raise ConfigError(f"unknown config key '{key}'{_suggest(name, names)}")
+        annotation = hints[name]
+        current = getattr(obj, name)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"'{key}' is a section; set its keys as {key}.KEY=VALUE")
+            changes[name] = _merge(current, value, prefix=f"{key}.")
+        else:
+            changes[name] = _coerce(value, annotation, key)
+    try:
+        return dataclasses.replace(obj, **changes)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:  # pragma: no cover - defensive
+        raise ConfigError(str(exc)) from exc
+
+
+def _suggest(name: str, names: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(names), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def apply_overrides(config: Config, updates: dict[str, Any]) -> Config:
+    """Applies a nested dict of values (from TOML or a preset) to `config`."""
+    return _merge(config, updates)
+
+
+def parse_assignment(text: str) -> dict[str, Any]:
+    """Turns `section.key=value` into a nested dict; the value is read as TOML, else as a string."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects KEY=VALUE, got '{text}'")
+    dotted, raw = text.split("=", 1)
+    dotted = dotted.strip()
+    if not dotted:
+        raise ConfigError(f"--set expects KEY=VALUE, got '{text}'")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    nested: dict[str, Any] = {}
+    cursor = nested
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return nested
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Reads a TOML config file into a nested dict, with a one-line error if it cannot."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """Builds a Config from a nested dict (as written by `Config.to_dict`)."""
+    return apply_overrides(Config(), values)

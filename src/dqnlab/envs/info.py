@@ -1,0 +1,66 @@
+"""What `dqnlab env-info` shows: spaces, action meanings and the size a Q-table would need."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+
+FRAME_STACK = 4  # frames DQN stacks to see motion in pixel observations
+
+
+def _power(base: int, factors: tuple[int, ...]) -> str:
+    return f"{base}^({'·'.join(str(f) for f in factors)})"
+
+
+def tabular_size(space: gym.Space) -> str:
+    """How many states a table indexed by this observation space would have, as a power.
+
+    Integer boxes count every value of every element; images are also shown stacked as DQN
+    sees them, 256^(210·160·3·4) for four Atari frames. Continuous boxes have no finite table.
+    """
+    if isinstance(space, gym.spaces.Discrete):
+        return f"{int(space.n)} states"
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return f"{int(np.prod(space.nvec))} states"
+    if isinstance(space, gym.spaces.Box):
+        if np.issubdtype(space.dtype, np.integer) and space.is_bounded():
+            values = (space.high.astype(np.int64) - space.low.astype(np.int64) + 1).ravel()
+            if np.all(values == values[0]):
+                base = int(values[0])
+                single = _power(base, space.shape)
+                digits = math.prod(space.shape) * math.log10(base)
+                text = f"{single} states (about 10^{digits:,.0f})"
+                if len(space.shape) in (2, 3):
+                    stacked = _power(base, (*space.shape, FRAME_STACK))
+                    text += f"; with a stack of {FRAME_STACK} frames, {stacked}"
+                return text
+            return f"{int(np.prod(values))} states"
+        return "infinite: continuous observations; a table needs them discretized (bins per dimension)"
+    return f"not tabular: {space}"
+
+
+def describe_env(env_id: str, env: gym.Env) -> str:
+    """A few lines describing an env for people deciding how to learn in it."""
+    obs_space, action_space = env.observation_space, env.action_space
+    lines = [
+        f"env:               {env_id}",
+        f"observation space: {obs_space}",
+        f"action space:      {action_space}",
+    ]
+    meanings = getattr(env.unwrapped, "get_action_meanings", None)
+    if callable(meanings):
+        for index, meaning in enumerate(meanings()):
+            lines.append(f"  action {index}: {meaning}")
+    spec = env.spec
+    if spec is not None:
+        lines.append(f"reward threshold:  {spec.reward_threshold}")
+        lines.append(f"max episode steps: {spec.max_episode_steps}")
+    size = tabular_size(obs_space)
+    lines.append(f"tabular Q size:    {size}")
+    if isinstance(action_space, gym.spaces.Discrete):
+        lines.append(f"                   x {int(action_space.n)} actions")
+    else:
+        lines.append(f"note: DQN needs a discrete action space; this env has {action_space}")
+    return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""Checkpoints: network weights plus what is needed to rebuild them, loadable without running code."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dqnlab.errors import CheckpointError
+
+FORMAT = "dqnlab-checkpoint-v1"
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Writes atomically: to a temporary file, fsynced, then renamed over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        torch.save({"format": FORMAT, **payload}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Reads a dqnlab checkpoint with `weights_only=True`, so loading never runs code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot read checkpoint {path}: {first_line}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a dqnlab checkpoint")
+    return payload
+
+
+def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
+    """A run directory means its best checkpoint (else its last); a file means itself."""
+    path = Path(run_or_checkpoint)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            candidate = path / "checkpoints" / name
+            if candidate.is_file():
+                return candidate
+        raise CheckpointError(f"no checkpoint in {path}/checkpoints (expected best.pt or last.pt)")
+    if not path.exists():
+        raise CheckpointError(f"no such run directory or checkpoint: {path}")
+    return path

@@ -1,0 +1,186 @@
+"""The training loop: collect with N envs, store, learn, evaluate, log, checkpoint."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
+from dqnlab.envs import make_vector_env, real_next_observations, reward_threshold
+from dqnlab.losses import transition_discount
+from dqnlab.replay import ReplayMemory
+from dqnlab.schedules import epsilon_at
+from dqnlab.training.evaluation import evaluate
+
+if TYPE_CHECKING:
+    from dqnlab.agent import Agent
+
+EVAL_SEED_OFFSET = 10_000  # evaluation envs are seeded apart from the training envs
+
+
+class TrainingLoop:
+    """Runs `steps` env steps of DQN training for `agent`, writing to `run_dir` when given."""
+
+    def __init__(self, agent: Agent, steps: int, run_dir: str | Path | None, progress: bool) -> None:
+        self.agent = agent
+        self.config = agent.config
+        self.steps = steps
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.progress = progress
+        threshold = self.config.evaluation.target_return
+        self.target_return = threshold if threshold is not None else reward_threshold(self.config.env_id)
+        space = agent.spaces.observation_space
+        self.replay = ReplayMemory(self.config.replay.capacity, space.shape, space.dtype, agent.replay_rng)
+        self.best_eval_return = -math.inf
+        self.evals_without_improvement = 0
+        self.solved_at_step: int | None = None
+        self.solved_at_s: float | None = None
+        self.eval_seconds = 0.0
+        self.logger: RunLogger | None = None
+        self.start_step = agent.env_steps
+
+    def run(self) -> dict[str, Any]:
+        config, agent = self.config, self.agent
+        if self.run_dir is not None:
+            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.toml").write_text(config.to_toml())
+            self.logger = RunLogger(self.run_dir, config.tensorboard)
+        bar = self._progress_bar()
+        envs = make_vector_env(config.env_id, config.num_envs)
+        start = time.perf_counter()
+        try:
+            self._collect_and_learn(envs, bar)
+        finally:
+            envs.close()
+            if bar is not None:
+                bar.close()
+            if self.logger is not None:
+                self.logger.close()
+        wall_s = time.perf_counter() - start
+        summary = self._summary(wall_s)
+        if self.run_dir is not None:
+            agent.save(self.run_dir / "checkpoints" / "last.pt")
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def _collect_and_learn(self, envs: Any, bar: Any) -> None:
+        config, agent, learning = self.config, self.agent, self.config.learning
+        num_envs = config.num_envs
+        obs, _ = envs.reset(seed=config.seed)
+        episode_returns = np.zeros(num_envs)
+        episode_lengths = np.zeros(num_envs, dtype=np.int64)
+        loss_sum = q_sum = 0.0
+        update_count = 0
+        end_step = self.start_step + self.steps
+        eval_every = config.evaluation.every
+        started = time.perf_counter()
+        while agent.env_steps < end_step:
+            epsilon = epsilon_at(config.exploration, agent.env_steps, agent.episodes)
+            actions = agent.act_batch(obs, epsilon)
+            next_obs, rewards, terminated, truncated, infos = envs.step(actions)
+            done = terminated | truncated
+            real_next_obs = real_next_observations(next_obs, done, infos)
+            self.replay.add(obs, actions, rewards, real_next_obs, transition_discount(learning.gamma, terminated))
+            obs = next_obs
+            previous_step = agent.env_steps
+            agent.env_steps += num_envs
+            episode_returns += rewards
+            episode_lengths += 1
+
+            if agent.env_steps >= learning.learning_starts:
+                updates = agent.env_steps // learning.train_freq - previous_step // learning.train_freq
+                for _ in range(updates * learning.gradient_steps):
+                    stats = agent.learner.update(self.replay.sample(learning.batch_size))
+                    loss_sum += stats.loss
+                    q_sum += stats.q_mean
+                    update_count += 1
+
+            for index in np.flatnonzero(done):
+                agent.episodes += 1
+                record = EpisodeRecord(
+                    step=agent.env_steps,
+                    episode=agent.episodes,
+                    episode_return=float(episode_returns[index]),
+                    length=int(episode_lengths[index]),
+                    epsilon=epsilon,
+                    loss=loss_sum / update_count if update_count else math.nan,
+                    q_mean=q_sum / update_count if update_count else math.nan,
+                )
+                loss_sum = q_sum = 0.0
+                update_count = 0
+                episode_returns[index] = 0.0
+                episode_lengths[index] = 0
+                if self.logger is not None:
+                    self.logger.on_episode(record)
+                if bar is not None:
+                    bar.set_postfix(ret=f"{record.episode_return:.1f}", eps=f"{epsilon:.3f}",
+                                    best_eval=f"{self.best_eval_return:.1f}", refresh=False)
+            if bar is not None:
+                bar.update(num_envs)
+
+            due = eval_every > 0 and agent.env_steps // eval_every > previous_step // eval_every
+            if due or agent.env_steps >= end_step:
+                train_s = time.perf_counter() - started - self.eval_seconds
+                if self._evaluate_and_decide_stop(train_s):
+                    break
+
+    def _evaluate_and_decide_stop(self, train_s: float) -> bool:
+        """Evaluates greedily, keeps the best model, and says whether training should stop."""
+        config, agent = self.config, self.agent
+        began = time.perf_counter()
+        returns = evaluate(
+            agent.act_batch,
+            config.env_id,
+            config.evaluation.episodes,
+            config.evaluation.epsilon,
+            seed=config.seed + EVAL_SEED_OFFSET,
+        )
+        self.eval_seconds += time.perf_counter() - began
+        mean_return = float(returns.mean())
+        if self.logger is not None:
+            self.logger.on_evaluation(EvalRecord(agent.env_steps, mean_return, float(returns.std())))
+        if mean_return > self.best_eval_return:
+            self.best_eval_return = mean_return
+            self.evals_without_improvement = 0
+            if self.run_dir is not None:
+                agent.save(self.run_dir / "checkpoints" / "best.pt")
+        else:
+            self.evals_without_improvement += 1
+        reached = self.target_return is not None and mean_return >= self.target_return
+        if reached and self.solved_at_step is None:
+            self.solved_at_step = agent.env_steps
+            self.solved_at_s = train_s
+        patience = config.evaluation.patience
+        return (reached and config.evaluation.stop_at_target) or (
+            patience > 0 and self.evals_without_improvement >= patience
+        )
+
+    def _progress_bar(self) -> Any:
+        if not self.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.steps, unit="step", dynamic_ncols=True, desc=self.config.env_id)
+
+    def _summary(self, wall_s: float) -> dict[str, Any]:
+        config = self.config
+        return {
+            "env": config.env_id,
+            "preset": config.preset,
+            "seed": config.seed,
+            "steps": self.agent.env_steps,
+            "episodes": self.agent.episodes,
+            "gradient_steps": self.agent.learner.gradient_steps,
+            "wall_s": round(wall_s, 3),
+            "train_s": round(wall_s - self.eval_seconds, 3),
+            "steps_per_s": round((self.agent.env_steps - self.start_step) / wall_s, 1) if wall_s > 0 else None,
+            "best_eval_return": None if math.isinf(self.best_eval_return) else self.best_eval_return,
+            "target_return": self.target_return,
+            "solved_at_step": self.solved_at_step,
+            "solved_at_s": None if self.solved_at_s is None else round(self.solved_at_s, 3),
+        }
