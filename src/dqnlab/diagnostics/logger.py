@@ -1,4 +1,5 @@
-"""Writes a run's metrics: metrics.csv (a row per episode), eval.csv and TensorBoard events."""
+"""Writes a run's metrics: metrics.csv (a row per episode), eval.csv, target_updates.csv
+(env steps at which the target network was updated) and TensorBoard events."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ class RunLogger:
         self._eval_file = open(run_dir / "eval.csv", "w", newline="")
         self._metrics = csv.writer(self._metrics_file)
         self._eval = csv.writer(self._eval_file)
+        self._target_file = open(run_dir / "target_updates.csv", "w")
+        self._target_file.write("step\n")
         self._metrics.writerow(METRICS_COLUMNS)
         self._eval.writerow(EVAL_COLUMNS)
         self._tensorboard = None
@@ -62,7 +65,11 @@ class RunLogger:
         if self._tensorboard is not None:
             self._tensorboard.add_scalar("eval/mean_return", record.mean_return, record.step)
 
+    def on_target_update(self, step: int) -> None:
+        self._target_file.write(f"{step}\n")
+
     def close(self) -> None:
+        self._target_file.close()
         self._metrics_file.close()
         self._eval_file.close()
         if self._tensorboard is not None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
+from dqnlab.training.observers import Observer
 from dqnlab.envs import make_vector_env, real_next_observations, reward_threshold
 from dqnlab.losses import transition_discount
 from dqnlab.replay import ReplayMemory
@@ -26,7 +27,14 @@ EVAL_SEED_OFFSET = 10_000  # evaluation envs are seeded apart from the training 
 class TrainingLoop:
     """Runs `steps` env steps of DQN training for `agent`, writing to `run_dir` when given."""
 
-    def __init__(self, agent: Agent, steps: int, run_dir: str | Path | None, progress: bool) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        steps: int,
+        run_dir: str | Path | None,
+        progress: bool,
+        observers: list[Observer] | None = None,
+    ) -> None:
         self.agent = agent
         self.config = agent.config
         self.steps = steps
@@ -41,7 +49,7 @@ class TrainingLoop:
         self.solved_at_step: int | None = None
         self.solved_at_s: float | None = None
         self.eval_seconds = 0.0
-        self.logger: RunLogger | None = None
+        self.observers: list[Observer] = list(observers or [])
         self.start_step = agent.env_steps
 
     def run(self) -> dict[str, Any]:
@@ -49,7 +57,7 @@ class TrainingLoop:
         if self.run_dir is not None:
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.toml").write_text(config.to_toml())
-            self.logger = RunLogger(self.run_dir, config.tensorboard)
+            self.observers.insert(0, RunLogger(self.run_dir, config.tensorboard))
         bar = self._progress_bar()
         envs = make_vector_env(config.env_id, config.num_envs)
         start = time.perf_counter()
@@ -59,8 +67,8 @@ class TrainingLoop:
             envs.close()
             if bar is not None:
                 bar.close()
-            if self.logger is not None:
-                self.logger.close()
+            for observer in self.observers:
+                observer.close()
         wall_s = time.perf_counter() - start
         summary = self._summary(wall_s)
         if self.run_dir is not None:
@@ -94,11 +102,15 @@ class TrainingLoop:
 
             if agent.env_steps >= learning.learning_starts:
                 updates = agent.env_steps // learning.train_freq - previous_step // learning.train_freq
+                target_updates = agent.learner.target_updates
                 for _ in range(updates * learning.gradient_steps):
                     stats = agent.learner.update(self.replay.sample(learning.batch_size))
                     loss_sum += stats.loss
                     q_sum += stats.q_mean
                     update_count += 1
+                if agent.learner.target_updates != target_updates:
+                    for observer in self.observers:
+                        observer.on_target_update(agent.env_steps)
 
             for index in np.flatnonzero(done):
                 agent.episodes += 1
@@ -115,8 +127,8 @@ class TrainingLoop:
                 update_count = 0
                 episode_returns[index] = 0.0
                 episode_lengths[index] = 0
-                if self.logger is not None:
-                    self.logger.on_episode(record)
+                for observer in self.observers:
+                    observer.on_episode(record)
                 if bar is not None:
                     bar.set_postfix(ret=f"{record.episode_return:.1f}", eps=f"{epsilon:.3f}",
                                     best_eval=f"{self.best_eval_return:.1f}", refresh=False)
@@ -142,8 +154,8 @@ class TrainingLoop:
         )
         self.eval_seconds += time.perf_counter() - began
         mean_return = float(returns.mean())
-        if self.logger is not None:
-            self.logger.on_evaluation(EvalRecord(agent.env_steps, mean_return, float(returns.std())))
+        for observer in self.observers:
+            observer.on_evaluation(EvalRecord(agent.env_steps, mean_return, float(returns.std())))
         if mean_return > self.best_eval_return:
             self.best_eval_return = mean_return
             self.evals_without_improvement = 0
