@@ -56,7 +56,7 @@ def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
     """One env, wrapped so its observations are arrays, with a clear error if it cannot be made."""
     check_env_id(env_id)
     try:
-        env = gym.make(env_id, render_mode=render_mode)
+        env = gym.make(env_id, render_mode=render_mode) if render_mode else gym.make(env_id)
     except Exception as exc:  # an env's own constructor can fail in any way (missing extras)
         raise EnvError(f"cannot make {env_id}: {exc}") from None
     if isinstance(env.observation_space, gym.spaces.Discrete):

@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny deterministic envs whose transitions can be worked out by hand."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+
+class CountingEnv(gym.Env):
+    """Observation is [t, episode_index]; terminates at t == 3 (truncation is left to TimeLimit).
+
+    Every step's observations are predictable, so stored transitions can be checked exactly.
+    """
+
+    observation_space = gym.spaces.Box(0.0, 1000.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, terminate_at: int = 3) -> None:
+        self.terminate_at = terminate_at
+        self.t = 0
+        self.episode = -1
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.t, self.episode], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):  # type: ignore[no-untyped-def]
+        super().reset(seed=seed)
+        self.t = 0
+        self.episode += 1
+        return self._obs(), {}
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        self.t += 1
+        return self._obs(), 1.0, self.t >= self.terminate_at, False, {}
+
+
+COUNTING_TERMINATES = "dqnlab-test/CountingTerminates-v0"
+COUNTING_TRUNCATES = "dqnlab-test/CountingTruncates-v0"
+
+if COUNTING_TERMINATES not in gym.registry:
+    gym.register(COUNTING_TERMINATES, entry_point=CountingEnv, kwargs={"terminate_at": 3})
+    # never terminates within its time limit of 2 steps: every episode end is a truncation
+    gym.register(COUNTING_TRUNCATES, entry_point=CountingEnv, kwargs={"terminate_at": 10**9}, max_episode_steps=2)
+
+
+@pytest.fixture
+def tmp_run_dir(tmp_path):
+    return tmp_path / "run"
