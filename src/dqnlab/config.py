@@ -110,6 +110,20 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class DiagnosticsConfig:
+    """The diagnostics figure and collapse detection (see docs/diagnostics.md)."""
+
+    plot_every: int = 100  # episodes between redraws of diagnostics.png; 0 = only at the end
+    collapse_drop: float = 0.5  # fraction of the eval-return gain (best - first eval) lost that is a collapse, in (0, 1]
+    collapse_min_best: float | None = None  # best eval return that arms collapse detection; none = halfway to the target return
+    on_collapse: Literal["warn", "stop", "rollback"] = "warn"  # rollback = restore the best weights and go on
+
+    def __post_init__(self) -> None:
+        _require(self.plot_every >= 0, "diagnostics.plot_every must be >= 0")
+        _require(0.0 < self.collapse_drop <= 1.0, f"diagnostics.collapse_drop must be in (0, 1], got {self.collapse_drop}")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything that defines a training run."""
 
@@ -126,6 +140,7 @@ class Config:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
 
     def __post_init__(self) -> None:
         _require(self.steps >= 1, "steps must be >= 1")
