@@ -26,10 +26,22 @@ class NetworkConfig:
 
     q_function: Literal["mlp"] = "mlp"  # the model that approximates Q(s, ·)
     hidden_sizes: tuple[int, ...] = (256, 256)  # widths of the MLP's hidden layers
+    dueling: bool = False  # dueling head, Q = V + A - mean(A) (Wang et al. 2016)
+    noisy: bool = False  # factorized Gaussian noisy head layers (Fortunato et al. 2018); with an untouched exploration section, epsilon becomes 0
+    noisy_sigma0: float = 0.5  # initial noise scale sigma0 of noisy layers; sigma starts at sigma0 / sqrt(inputs)
+    distributional: Literal["none", "c51", "qr"] = "none"  # none = expected Q; c51 = categorical (Bellemare et al. 2017); qr = quantile regression (Dabney et al. 2018)
+    atoms: int = 51  # c51: atoms of the categorical support
+    v_min: float = -10.0  # c51: lowest return on the support, in reward units
+    v_max: float = 10.0  # c51: highest return on the support, in reward units
+    quantiles: int = 200  # qr: quantiles per action
 
     def __post_init__(self) -> None:
         _require(len(self.hidden_sizes) > 0, "network.hidden_sizes must name at least one layer")
         _require(all(w > 0 for w in self.hidden_sizes), "network.hidden_sizes must be positive")
+        _require(self.noisy_sigma0 > 0, f"network.noisy_sigma0 must be > 0, got {self.noisy_sigma0}")
+        _require(self.atoms >= 2, f"network.atoms must be >= 2, got {self.atoms}")
+        _require(self.v_min < self.v_max, f"network.v_min ({self.v_min}) must be below network.v_max ({self.v_max})")
+        _require(self.quantiles >= 1, f"network.quantiles must be >= 1, got {self.quantiles}")
 
 
 @dataclass(frozen=True)
@@ -69,9 +81,23 @@ class ReplayConfig:
     """Experience replay memory (Lin 1992; Mnih et al. 2015)."""
 
     capacity: int = 100_000  # transitions kept; 1 = no replay (online Q-learning)
+    reserve_fraction: float = 0.0  # share of capacity that keeps the first transitions and is never overwritten, in [0, 1)
+    n_step: int = 1  # env steps summed into one transition's return (Sutton 1988; Hessel et al. 2018 use 3)
+    prioritized: bool = False  # proportional prioritized replay (Schaul et al. 2016)
+    alpha: float = 0.6  # prioritized: priority exponent, P(i) ~ (|delta_i| + eps)^alpha; 0 = uniform
+    beta_start: float = 0.4  # prioritized: importance-sampling exponent at the first step, annealed linearly to 1 over the run
+    priority_eps: float = 1e-6  # prioritized: added to |delta| so no transition gets probability 0
 
     def __post_init__(self) -> None:
         _require(self.capacity >= 1, "replay.capacity must be >= 1")
+        _require(
+            0.0 <= self.reserve_fraction < 1.0,
+            f"replay.reserve_fraction must be in [0, 1), got {self.reserve_fraction}",
+        )
+        _require(self.n_step >= 1, f"replay.n_step must be >= 1, got {self.n_step}")
+        _require(self.alpha >= 0, f"replay.alpha must be >= 0, got {self.alpha}")
+        _require(0.0 <= self.beta_start <= 1.0, f"replay.beta_start must be in [0, 1], got {self.beta_start}")
+        _require(self.priority_eps > 0, f"replay.priority_eps must be > 0, got {self.priority_eps}")
 
 
 @dataclass(frozen=True)
@@ -101,6 +127,7 @@ class EvaluationConfig:
     target_return: float | None = None  # stop when the mean return reaches it; none = env's reward_threshold
     stop_at_target: bool = True  # stop training once target_return is reached
     patience: int = 0  # stop after this many evaluations without improvement; 0 = off
+    mean_weights: bool = True  # noisy nets act on their mean weights (no noise) when evaluating
 
     def __post_init__(self) -> None:
         _require(self.every >= 0, "evaluation.every must be >= 0")
