@@ -72,7 +72,6 @@ def _default_run_dir(config: Any) -> Path:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from dqnlab.agent import Agent
     from dqnlab.envs.factory import env_spaces
 
     config = _resolve_config(args)
@@ -80,6 +79,8 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise DqnlabError(f"run directory {run_dir} already holds files; choose another --run-dir")
+    from dqnlab.agent import Agent  # torch is imported only once the input is known to be good
+
     agent = Agent(config, spaces)
     summary = agent.learn(run_dir=run_dir, progress=not args.no_progress)
     print(f"run directory: {run_dir}")

@@ -1,0 +1,105 @@
+"""The CLI end to end: short training runs in-process, and bad input through the real command."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dqnlab.cli import main
+
+SHORT = ["--steps", "300", "--no-progress", "--set", "learning.learning_starts=100",
+         "--set", "evaluation.every=150", "--set", "evaluation.episodes=2"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "cartpole"
+    assert main(["train", "CartPole-v1", "--preset", "cartpole", "--seed", "3", "--run-dir", str(run_dir), *SHORT]) == 0
+    return run_dir
+
+
+def test_train_writes_the_run_directory(trained_run):
+    for name in ["config.toml", "metrics.csv", "eval.csv", "summary.json", "checkpoints/best.pt", "checkpoints/last.pt"]:
+        assert (trained_run / name).is_file(), name
+    assert any((trained_run / "tensorboard").iterdir())
+    summary = json.loads((trained_run / "summary.json").read_text())
+    assert summary["env"] == "CartPole-v1" and summary["preset"] == "cartpole" and summary["seed"] == 3
+    assert summary["steps"] == 300 and summary["solved_at_step"] is None
+    assert {"wall_s", "steps_per_s", "best_eval_return"} <= summary.keys()
+    header = (trained_run / "metrics.csv").read_text().splitlines()[0]
+    assert header == "step,episode,return,length,epsilon,loss,q_mean"
+    assert (trained_run / "eval.csv").read_text().splitlines()[0] == "step,mean_return,std_return"
+    assert 'seed = 3' in (trained_run / "config.toml").read_text()
+
+
+def test_evaluate_a_run_and_record_a_video(trained_run, tmp_path, capsys):
+    video = tmp_path / "episode.gif"
+    assert main(["evaluate", str(trained_run), "--episodes", "3", "--video", str(video)]) == 0
+    out = capsys.readouterr().out
+    assert "return" in out and "±" in out and "over 3 episodes" in out
+    assert video.stat().st_size > 1000
+
+
+def test_env_info_shows_spaces_and_tabular_size(capsys):
+    assert main(["env-info", "ALE/SpaceInvaders-v5"]) == 0
+    out = capsys.readouterr().out
+    assert "Discrete(6)" in out and "action 1: FIRE" in out
+    assert "256^(210·160·3·4)" in out
+
+
+def test_presets_lists_one_line_each(capsys):
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("dqn ") for line in lines)
+    assert any(line.startswith("cartpole ") for line in lines)
+
+
+def test_existing_run_directory_is_never_overwritten(trained_run, capsys):
+    before = (trained_run / "checkpoints" / "best.pt").read_bytes()
+    assert main(["train", "CartPole-v1", "--run-dir", str(trained_run), *SHORT]) == 2
+    assert "already holds files" in capsys.readouterr().err
+    assert (trained_run / "checkpoints" / "best.pt").read_bytes() == before
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "dqnlab.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def _bad_inputs(tmp_path, trained_run):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    foreign = tmp_path / "foreign.pt"
+    import torch
+
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    return [
+        (["train", "CartPol-v1"], "unknown env id 'CartPol-v1'; did you mean CartPole-v1"),
+        (["train", "Pendulum-v1"], "DQN needs a discrete action space; Pendulum-v1 has Box("),
+        (["train", "CartPole-v1", "--set", "learning.gamma=1.5"], "learning.gamma must be in (0, 1]"),
+        (["train", "CartPole-v1", "--set", "learning.lr=0"], "learning.lr must be > 0"),
+        (["train", "CartPole-v1", "--set", "replay.capacity=10"], "is larger than replay.capacity (10)"),
+        (["train", "CartPole-v1", "--set", "learning.gama=0.9"], "unknown config key 'learning.gama'"),
+        (["train", "CartPole-v1", "--set", "nonsense"], "--set expects KEY=VALUE"),
+        (["train", "CartPole-v1", "--preset", "nope"], "unknown preset 'nope'"),
+        (["train", "CartPole-v1", "--config", str(tmp_path / "none.toml")], "config file not found"),
+        (["train", "CartPole-v1", "--steps", "many"], "invalid int value: 'many'"),
+        (["train", "CartPole-v1", "--device", "tpu"], "device must be one of"),
+        (["evaluate", str(garbage)], "cannot read checkpoint"),
+        (["evaluate", str(foreign)], "is not a dqnlab checkpoint"),
+        (["evaluate", str(tmp_path / "missing")], "no such run directory or checkpoint"),
+        (["evaluate", str(trained_run), "--video", str(tmp_path / "x.avi")], "--video must end in .mp4 or .gif"),
+        (["env-info", "NoSuchEnv-v0"], "unknown env id"),
+        (["frobnicate"], "invalid choice"),
+    ]
+
+
+def test_bad_input_gets_one_line_and_a_nonzero_exit(tmp_path, trained_run):
+    for args, message in _bad_inputs(tmp_path, trained_run):
+        result = _cli(*args, cwd=tmp_path)
+        assert result.returncode != 0, args
+        assert "Traceback" not in result.stderr, (args, result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, (args, result.stderr)
+        assert message in lines[0], (args, lines[0])
+    assert not (tmp_path / "runs").exists()  # refused runs leave nothing behind

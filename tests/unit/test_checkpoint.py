@@ -1,0 +1,71 @@
+"""Saving and loading agents: weights round trip, and refusal of foreign or mismatched files."""
+
+import numpy as np
+import pytest
+import torch
+
+from dqnlab import Agent, Config
+from dqnlab.errors import CheckpointError
+from dqnlab.training.checkpoint import load_checkpoint
+
+
+def _agent(**network):
+    config = Config(env_id="CartPole-v1", tensorboard=False)
+    if network:
+        config = config.replace(network=config.network.__class__(**network))
+    return Agent(config)
+
+
+def test_save_and_load_round_trip_the_weights_and_the_policy(tmp_path):
+    agent = _agent(hidden_sizes=(16,))
+    path = tmp_path / "agent.pt"
+    agent.save(path)
+    loaded = Agent.load(path)
+    assert loaded.config == agent.config
+    for (name, a), (_, b) in zip(agent.q_network.state_dict().items(), loaded.q_network.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=name)
+    obs = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    np.testing.assert_array_equal(agent.act_batch(obs, 0.0), loaded.act_batch(obs, 0.0))
+
+
+def test_checkpoints_hold_only_plain_data_loadable_with_weights_only(tmp_path):
+    agent = _agent(hidden_sizes=(8,))
+    path = tmp_path / "agent.pt"
+    agent.save(path)
+    payload = torch.load(path, weights_only=True)  # would raise if any object needed unpickling code
+    assert payload["format"] == "dqnlab-checkpoint-v1"
+
+
+def test_a_pickled_object_is_refused_without_running_it(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "dqnlab-checkpoint-v1", "payload": Evil()}, path)
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        load_checkpoint(path)
+
+
+def test_a_network_of_another_shape_is_refused_with_the_reason(tmp_path):
+    agent = _agent(hidden_sizes=(16,))
+    path = tmp_path / "agent.pt"
+    payload = agent.checkpoint_payload()
+    payload["config"]["network"]["hidden_sizes"] = [32]
+    from dqnlab.training.checkpoint import save_checkpoint
+
+    save_checkpoint(path, payload)
+    with pytest.raises(CheckpointError, match="network does not match its config"):
+        Agent.load(path)
+
+
+def test_a_checkpoint_for_another_env_shape_is_refused(tmp_path):
+    agent = _agent(hidden_sizes=(16,))
+    payload = agent.checkpoint_payload()
+    payload["observation_shape"] = [8]
+    path = tmp_path / "agent.pt"
+    from dqnlab.training.checkpoint import save_checkpoint
+
+    save_checkpoint(path, payload)
+    with pytest.raises(CheckpointError, match=r"saved for observations \(8,\) and 2 actions; CartPole-v1 has \(4,\)"):
+        Agent.load(path)
