@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dqnlab.diagnostics.collapse import CollapseDetector, CollapseEvent, append_collapse
+from dqnlab.diagnostics.figure import DiagnosticsPlotter
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
 from dqnlab.training.observers import Observer
 from dqnlab.envs import make_vector_env, real_next_observations, reward_threshold
@@ -51,6 +54,13 @@ class TrainingLoop:
         self.eval_seconds = 0.0
         self.observers: list[Observer] = list(observers or [])
         self.start_step = agent.env_steps
+        diagnostics = self.config.diagnostics
+        self.collapse_detector = CollapseDetector(
+            drop=diagnostics.collapse_drop, min_best=diagnostics.collapse_min_best, target=self.target_return
+        )
+        self.collapses: list[CollapseEvent] = []
+        self.best_weights: dict[str, Any] | None = None  # the best evaluation's weights, kept for rollback
+        self.bar: Any = None
 
     def run(self) -> dict[str, Any]:
         config, agent = self.config, self.agent
@@ -58,7 +68,9 @@ class TrainingLoop:
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.toml").write_text(config.to_toml())
             self.observers.insert(0, RunLogger(self.run_dir, config.tensorboard))
-        bar = self._progress_bar()
+            self.observers.append(DiagnosticsPlotter(self.run_dir, config.env_id, config.preset, config.seed,
+                                                     self.target_return, config.diagnostics.plot_every))
+        bar = self.bar = self._progress_bar()
         envs = make_vector_env(config.env_id, config.num_envs)
         start = time.perf_counter()
         try:
@@ -161,8 +173,12 @@ class TrainingLoop:
             self.evals_without_improvement = 0
             if self.run_dir is not None:
                 agent.save(self.run_dir / "checkpoints" / "best.pt")
+            if config.diagnostics.on_collapse == "rollback":
+                self.best_weights = {k: v.detach().clone() for k, v in agent.q_network.state_dict().items()}
         else:
             self.evals_without_improvement += 1
+        if self.collapse_detector.update(mean_return) and self._on_collapse(mean_return):
+            return True
         reached = self.target_return is not None and mean_return >= self.target_return
         if reached and self.solved_at_step is None:
             self.solved_at_step = agent.env_steps
@@ -171,6 +187,34 @@ class TrainingLoop:
         return (reached and config.evaluation.stop_at_target) or (
             patience > 0 and self.evals_without_improvement >= patience
         )
+
+    def _on_collapse(self, mean_return: float) -> bool:
+        """Reports a collapse (stderr, collapses.csv) and acts on it; True means stop training."""
+        action = self.config.diagnostics.on_collapse
+        if action == "rollback" and self.best_weights is None:
+            action = "warn"  # pragma: no cover - a collapse always follows a best evaluation
+        event = CollapseEvent(self.agent.env_steps, self.agent.episodes, mean_return,
+                              self.collapse_detector.best, action)
+        self.collapses.append(event)
+        if self.run_dir is not None:
+            append_collapse(self.run_dir, event)
+        consequence = {"warn": "training goes on", "stop": "stopping",
+                       "rollback": "restoring the best weights into the online and target networks"}[action]
+        message = (f"dqnlab: collapse at step {event.step}: evaluation return {mean_return:.1f} "
+                   f"after a best of {event.best_return:.1f}; {consequence}")
+        if self.bar is not None:
+            from tqdm import tqdm
+
+            tqdm.write(message, file=sys.stderr)
+            self.bar.set_description(f"{self.config.env_id} [collapse x{len(self.collapses)}]", refresh=False)
+        else:
+            print(message, file=sys.stderr)
+        if action == "rollback":
+            assert self.best_weights is not None
+            self.agent.learner.online.load_state_dict(self.best_weights)
+            self.agent.learner.target.load_state_dict(self.best_weights)
+            self.collapse_detector.reset()
+        return action == "stop"
 
     def _progress_bar(self) -> Any:
         if not self.progress:
@@ -195,4 +239,5 @@ class TrainingLoop:
             "target_return": self.target_return,
             "solved_at_step": self.solved_at_step,
             "solved_at_s": None if self.solved_at_s is None else round(self.solved_at_s, 3),
+            "collapses": len(self.collapses),
         }

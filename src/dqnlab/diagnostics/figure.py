@@ -1,0 +1,282 @@
+"""The diagnostics figure of one run: returns, loss, Q and epsilon over episodes.
+
+    plot_diagnostics("runs/CartPole-v1-cartpole-0-...")   # -> .../diagnostics.png
+
+Drawn with matplotlib's object API on the Agg canvas (no pyplot, no display, no global backend
+state), so it is safe inside training processes and tests. How to read it: docs/diagnostics.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord
+from dqnlab.errors import DqnlabError
+
+FIGURE_NAME = "diagnostics.png"
+FIGURE_SIZE_IN = (11.0, 11.0)
+FIGURE_DPI = 100  # 1100 x 1100 pixels
+MAX_TARGET_MARKS = 2000  # more target-network updates than this are thinned for drawing
+MAX_MOVING_AVERAGE = 100  # episodes; the usual window for "solved" criteria
+
+
+@dataclass
+class RunData:
+    """What the figure shows, as arrays: one entry per episode, evaluation, update or collapse."""
+
+    env_id: str = "?"
+    preset: str = "?"
+    seed: int | str = "?"
+    target_return: float | None = None
+    step: list[int] = field(default_factory=list)  # env steps at each episode's end
+    episode: list[int] = field(default_factory=list)
+    episode_return: list[float] = field(default_factory=list)
+    epsilon: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    q_mean: list[float] = field(default_factory=list)
+    eval_step: list[int] = field(default_factory=list)
+    eval_return: list[float] = field(default_factory=list)
+    target_update_step: list[int] = field(default_factory=list)
+    collapse_step: list[int] = field(default_factory=list)
+    collapse_action: list[str] = field(default_factory=list)
+
+    def add_episode(self, record: EpisodeRecord) -> None:
+        self.step.append(record.step)
+        self.episode.append(record.episode)
+        self.episode_return.append(record.episode_return)
+        self.epsilon.append(record.epsilon)
+        self.loss.append(record.loss)
+        self.q_mean.append(record.q_mean)
+
+    def add_evaluation(self, record: EvalRecord) -> None:
+        self.eval_step.append(record.step)
+        self.eval_return.append(record.mean_return)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text) if text not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The run's config.toml as a nested dict ({} when absent or unreadable)."""
+    try:
+        return tomllib.loads((run_dir / "config.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def run_target_return(run_dir: Path, config: dict[str, Any]) -> float | None:
+    """The run's target return: from summary.json, else the config, else the env's threshold."""
+    try:
+        value = json.loads((run_dir / "summary.json").read_text()).get("target_return")
+        if value is not None:
+            return float(value)
+    except (OSError, ValueError, AttributeError):
+        pass
+    configured = config.get("evaluation", {}).get("target_return", "none")
+    if configured not in (None, "none"):
+        return float(configured)
+    try:
+        from dqnlab.envs import reward_threshold
+
+        threshold = reward_threshold(config.get("env_id", ""))
+        return None if threshold is None else float(threshold)
+    except Exception:  # an env that is not registered here still gets its figure
+        return None
+
+
+def read_run_data(run_dir: str | Path) -> RunData:
+    """Reads a run directory's CSV files (metrics, eval, target updates, collapses)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DqnlabError(f"no such run directory: {run_dir}")
+    if not (run_dir / "metrics.csv").is_file():
+        raise DqnlabError(f"{run_dir} is not a run directory (no metrics.csv)")
+    config = read_run_config(run_dir)
+    data = RunData(
+        env_id=str(config.get("env_id", "?")),
+        preset=str(config.get("preset", "?")),
+        seed=config.get("seed", "?"),
+        target_return=run_target_return(run_dir, config),
+    )
+    for row in _rows(run_dir / "metrics.csv"):
+        data.step.append(int(row["step"]))
+        data.episode.append(int(row["episode"]))
+        data.episode_return.append(_float(row["return"]))
+        data.epsilon.append(_float(row["epsilon"]))
+        data.loss.append(_float(row["loss"]))
+        data.q_mean.append(_float(row["q_mean"]))
+    for row in _rows(run_dir / "eval.csv"):
+        data.eval_step.append(int(row["step"]))
+        data.eval_return.append(_float(row["mean_return"]))
+    data.target_update_step = [int(row["step"]) for row in _rows(run_dir / "target_updates.csv")]
+    for row in _rows(run_dir / "collapses.csv"):
+        data.collapse_step.append(int(row["step"]))
+        data.collapse_action.append(row.get("action", ""))
+    return data
+
+
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing mean over the last `window` values (fewer at the start), same length as `values`."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return values
+    sums = np.cumsum(np.insert(values, 0, 0.0))
+    ends = np.arange(1, values.size + 1)
+    starts = np.maximum(ends - window, 0)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def _episode_of(steps: list[int], episode_steps: np.ndarray) -> np.ndarray:
+    """Episodes finished by each of `steps`: places step-stamped events on the episode axis."""
+    return np.searchsorted(episode_steps, np.asarray(steps), side="right").astype(float)
+
+
+def draw_diagnostics(data: RunData, path: str | Path) -> dict[str, np.ndarray]:
+    """Draws the four-panel figure of `data` to `path` (PNG) and returns the arrays it plotted.
+
+    Panels, sharing the episode axis: (1) episode returns as points, their trailing moving
+    average, evaluation returns and the target return; (2) the mean TD loss of each episode's
+    gradient steps, with faint vertical marks at target-network updates; (3) the mean Q(s, a)
+    of the actions taken in those steps; (4) epsilon. Collapses are red vertical lines on (1).
+    """
+    from matplotlib.figure import Figure
+
+    episodes = np.asarray(data.episode, dtype=float)
+    steps = np.asarray(data.step)
+    returns = np.asarray(data.episode_return, dtype=float)
+    window = max(1, min(MAX_MOVING_AVERAGE, len(returns) // 10))
+    plotted = {
+        "episode": episodes,
+        "return": returns,
+        "moving_average": moving_average(returns, window),
+        "loss": np.asarray(data.loss, dtype=float),
+        "q_mean": np.asarray(data.q_mean, dtype=float),
+        "epsilon": np.asarray(data.epsilon, dtype=float),
+        "eval_episode": _episode_of(data.eval_step, steps),
+        "eval_return": np.asarray(data.eval_return, dtype=float),
+        "target_update_episode": np.unique(_episode_of(data.target_update_step, steps)),
+        "collapse_episode": _episode_of(data.collapse_step, steps),
+    }
+
+    figure = Figure(figsize=FIGURE_SIZE_IN, dpi=FIGURE_DPI, layout="constrained")
+    ax_return, ax_loss, ax_q, ax_eps = figure.subplots(4, 1, sharex=True)
+    total_steps = max([0, *data.step[-1:], *data.eval_step[-1:]])
+    figure.suptitle(
+        f"{data.env_id} · preset {data.preset} · seed {data.seed}   "
+        f"({len(episodes)} episodes, {total_steps:,} env steps)",
+        fontsize=13,
+    )
+
+    ax_return.scatter(episodes, returns, s=6, alpha=0.35, color="tab:blue", label="episode return (training, ε-greedy)")
+    ax_return.plot(episodes, plotted["moving_average"], color="tab:blue", lw=1.8,
+                   label=f"moving average ({window} episodes)")
+    if plotted["eval_return"].size:
+        ax_return.plot(plotted["eval_episode"], plotted["eval_return"], "o-", color="tab:orange", ms=4, lw=1.2,
+                       label="evaluation return (greedy, mean)")
+    if data.target_return is not None:
+        ax_return.axhline(data.target_return, color="tab:green", ls="--", lw=1.2,
+                          label=f"target return ({data.target_return:g})")
+    for x, action in zip(plotted["collapse_episode"], data.collapse_action):
+        ax_return.axvline(x, color="tab:red", lw=1.5, alpha=0.8)
+        ax_return.annotate(f"collapse ({action})", (x, 1.0), xycoords=("data", "axes fraction"),
+                           color="tab:red", fontsize=8, ha="left", va="top", rotation=90)
+    ax_return.set_ylabel("return (sum of rewards)")
+    ax_return.legend(loc="upper left", fontsize=8)
+
+    loss = plotted["loss"]
+    ax_loss.plot(episodes, loss, color="tab:purple", lw=1.0, label="TD loss (mean over the episode's updates)")
+    marks = plotted["target_update_episode"]
+    if marks.size > MAX_TARGET_MARKS:
+        marks = marks[:: math.ceil(marks.size / MAX_TARGET_MARKS)]
+    if marks.size:
+        ax_loss.vlines(marks, 0, 1, transform=ax_loss.get_xaxis_transform(), color="gray", alpha=0.25, lw=0.6,
+                       label="target-network update")
+    finite = loss[np.isfinite(loss)]
+    if finite.size and np.all(finite > 0):
+        ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("TD loss (log scale)" if ax_loss.get_yscale() == "log" else "TD loss")
+    ax_loss.legend(loc="upper left", fontsize=8)
+
+    ax_q.plot(episodes, plotted["q_mean"], color="tab:brown", lw=1.0)
+    ax_q.set_ylabel("mean Q(s, a) of\nactions taken (return)")
+
+    ax_eps.plot(episodes, plotted["epsilon"], color="tab:gray", lw=1.2)
+    ax_eps.set_ylim(-0.02, 1.02)
+    ax_eps.set_ylabel("ε (share of\nrandom actions)")
+    ax_eps.set_xlabel("episode")
+
+    for axis in (ax_return, ax_loss, ax_q, ax_eps):
+        axis.grid(alpha=0.3)
+    if not episodes.size:
+        ax_return.text(0.5, 0.5, "no finished episodes yet", transform=ax_return.transAxes, ha="center")
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    figure.savefig(tmp, format="png")
+    os.replace(tmp, path)  # a viewer refreshing the file never sees half an image
+    return plotted
+
+
+def plot_diagnostics(run_dir: str | Path, path: str | Path | None = None) -> Path:
+    """Redraws `run_dir`/diagnostics.png (or `path`) from the run's CSV files; returns its path."""
+    run_dir = Path(run_dir)
+    data = read_run_data(run_dir)
+    target = Path(path) if path is not None else run_dir / FIGURE_NAME
+    draw_diagnostics(data, target)
+    return target
+
+
+class DiagnosticsPlotter:
+    """Observer that redraws diagnostics.png every `plot_every` episodes (0: only at the end).
+
+    Keeps what it plots in memory, so it never waits on the CSV writers' buffers; collapses are
+    read from collapses.csv, which the loop writes as they happen.
+    """
+
+    def __init__(self, run_dir: Path, env_id: str, preset: str, seed: int, target_return: float | None,
+                 plot_every: int) -> None:
+        self.run_dir = Path(run_dir)
+        self.plot_every = plot_every
+        self.data = RunData(env_id=env_id, preset=preset, seed=seed, target_return=target_return)
+
+    def draw(self) -> Path:
+        for row in _rows(self.run_dir / "collapses.csv")[len(self.data.collapse_step):]:
+            self.data.collapse_step.append(int(row["step"]))
+            self.data.collapse_action.append(row.get("action", ""))
+        path = self.run_dir / FIGURE_NAME
+        draw_diagnostics(self.data, path)
+        return path
+
+    def on_episode(self, record: EpisodeRecord) -> None:
+        self.data.add_episode(record)
+        if self.plot_every > 0 and len(self.data.episode) % self.plot_every == 0:
+            self.draw()
+
+    def on_evaluation(self, record: EvalRecord) -> None:
+        self.data.add_evaluation(record)
+
+    def on_target_update(self, step: int) -> None:
+        self.data.target_update_step.append(step)
+
+    def close(self) -> None:
+        self.draw()
