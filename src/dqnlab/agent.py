@@ -21,6 +21,7 @@ from dqnlab.config import Config, config_from_dict
 from dqnlab.envs import EnvSpaces, env_spaces
 from dqnlab.errors import CheckpointError, ConfigError
 from dqnlab.learner import DQNLearner
+from dqnlab.linear.bounds import with_observation_bounds
 from dqnlab.networks import build_q_network
 from dqnlab.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -38,8 +39,10 @@ class Agent:
     """Acting and learning for one env id, configured by a `Config`."""
 
     def __init__(self, config: Config, spaces: EnvSpaces | None = None) -> None:
-        self.config = config
         self.spaces = spaces or env_spaces(config.env_id)
+        # Linear and tabular Q normalize by bounds that the run records in its config.
+        config = with_observation_bounds(config, self.spaces.observation_space)
+        self.config = config
         self.num_actions = int(self.spaces.action_space.n)
         self.device = resolve_device(config.device)
         torch.set_num_threads(config.torch_threads)

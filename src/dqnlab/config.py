@@ -8,6 +8,7 @@ defaults, a preset, a TOML file, then `--set section.key=value` overrides.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -24,8 +25,15 @@ from dqnlab.errors import ConfigError
 class NetworkConfig:
     """The Q-function: which model, and its size."""
 
-    q_function: Literal["mlp"] = "mlp"  # the model that approximates Q(s, ·)
+    q_function: Literal["mlp", "linear", "table"] = "mlp"  # model of Q(s, ·): deep MLP, linear in features, table
     hidden_sizes: tuple[int, ...] = (256, 256)  # widths of the MLP's hidden layers
+    features: Literal["fourier", "polynomial", "rbf", "tiles"] = "fourier"  # linear: basis φ(s) of the normalized s
+    order: int = 3  # linear: fourier order n, (n+1)^K features; polynomial degree d, C(K+d, d) features
+    fourier_scaling: bool = False  # linear fourier: φ_i / sqrt(‖c_i‖), so SGD's rate is α/‖c_i‖ (Konidaris 2011)
+    bins: tuple[int, ...] = (10,)  # per state dimension (one value = all): table bins, tiles, or rbf centres
+    tilings: int = 8  # linear tiles: offset tilings, each adding one active feature
+    rbf_width: float | None = None  # linear rbf: Gaussian σ in normalized [0, 1] units; none = centre spacing
+    obs_bounds: tuple[tuple[float, float], ...] = ()  # linear, table: [low, high] per dimension; [] = env's
     dueling: bool = False  # dueling head, Q = V + A - mean(A) (Wang et al. 2016)
     noisy: bool = False  # factorized Gaussian noisy head layers (Fortunato et al. 2018); with an untouched exploration section, epsilon becomes 0
     noisy_sigma0: float = 0.5  # initial noise scale sigma0 of noisy layers; sigma starts at sigma0 / sqrt(inputs)
@@ -42,6 +50,24 @@ class NetworkConfig:
         _require(self.atoms >= 2, f"network.atoms must be >= 2, got {self.atoms}")
         _require(self.v_min < self.v_max, f"network.v_min ({self.v_min}) must be below network.v_max ({self.v_max})")
         _require(self.quantiles >= 1, f"network.quantiles must be >= 1, got {self.quantiles}")
+        _require(self.order >= 1, f"network.order must be >= 1, got {self.order}")
+        _require(len(self.bins) > 0 and min(self.bins) >= 1, f"network.bins must be >= 1, got {list(self.bins)}")
+        _require(self.tilings >= 1, f"network.tilings must be >= 1, got {self.tilings}")
+        _require(self.rbf_width is None or self.rbf_width > 0, f"network.rbf_width must be > 0, not {self.rbf_width}")
+        _require(
+            self.q_function != "linear" or self.features != "rbf" or min(self.bins) >= 2 or self.rbf_width is not None,
+            "network.bins must be >= 2 for rbf centres, or set network.rbf_width",
+        )
+        _require(
+            all(len(pair) == 2 and math.isfinite(pair[0]) and math.isfinite(pair[1]) and pair[0] < pair[1]
+                for pair in self.obs_bounds),
+            f"network.obs_bounds must be finite [low, high] pairs with low < high, "
+            f"got {[list(p) for p in self.obs_bounds]}",
+        )
+        _require(
+            self.q_function == "mlp" or not (self.dueling or self.noisy or self.distributional != "none"),
+            f"network.q_function '{self.q_function}' takes a plain Q head; turn off dueling, noisy and distributional",
+        )
 
 
 @dataclass(frozen=True)
@@ -50,7 +76,9 @@ class LearningConfig:
 
     gamma: float = 0.99  # discount factor, in (0, 1]
     lr: float = 1e-3  # optimizer learning rate
-    optimizer: Literal["adam", "rmsprop"] = "adam"  # gradient-descent rule
+    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"  # gradient rule; sgd on mse = semi-gradient Q-learning
+    lr_end: float | None = None  # learning rate reached by linear decay from lr; none = constant lr
+    lr_decay_steps: int = 100_000  # gradient steps over which lr decays linearly to lr_end
     batch_size: int = 64  # transitions per gradient step
     loss: Literal["huber", "mse"] = "huber"  # huber clips the TD error's gradient to [-1, 1]
     double: bool = True  # Double DQN: online net picks a', target net evaluates it
@@ -64,6 +92,8 @@ class LearningConfig:
     def __post_init__(self) -> None:
         _require(0.0 < self.gamma <= 1.0, f"learning.gamma must be in (0, 1], got {self.gamma}")
         _require(self.lr > 0, f"learning.lr must be > 0, got {self.lr}")
+        _require(self.lr_end is None or self.lr_end > 0, f"learning.lr_end must be > 0 or none, got {self.lr_end}")
+        _require(self.lr_decay_steps >= 1, "learning.lr_decay_steps must be >= 1")
         _require(self.batch_size >= 1, "learning.batch_size must be >= 1")
         _require(self.target_update_interval >= 1, "learning.target_update_interval must be >= 1")
         _require(0.0 < self.tau <= 1.0, f"learning.tau must be in (0, 1], got {self.tau}")

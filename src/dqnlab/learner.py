@@ -11,12 +11,16 @@ from torch import nn
 from dqnlab.config import LearningConfig
 from dqnlab.losses import q_learning_target, td_loss
 from dqnlab.networks import QNetwork
+from dqnlab.schedules import learning_rate_at
 from dqnlab.types import Batch, UpdateStats
 
 # Fused Adam runs the whole update as one kernel: about 4x faster than the loop for small nets on CPU.
 OPTIMIZERS = {
     "adam": lambda params, lr: torch.optim.Adam(params, lr=lr, fused=True),
     "rmsprop": lambda params, lr: torch.optim.RMSprop(params, lr=lr),
+    # Plain SGD on the "mse" loss 0.5*δ² with a fixed target is semi-gradient Q-learning,
+    # θ <- θ + lr·δ·∇Q(s, a) (Sutton & Barto 2018, eq. 10.3): the update of linear and tabular Q.
+    "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr),
 }
 
 
@@ -61,6 +65,9 @@ class DQNLearner:
         self.optimizer.step()
 
         self.gradient_steps += 1
+        if self.config.lr_end is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate_at(self.config, self.gradient_steps)
         if self.gradient_steps % self.config.target_update_interval == 0:
             self.update_target()
         return UpdateStats(

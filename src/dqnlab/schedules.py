@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from dqnlab.config import ExplorationConfig
+from dqnlab.config import ExplorationConfig, LearningConfig
 
 
 def linear_epsilon(step: int, start: float, end: float, decay_steps: int) -> float:
@@ -25,3 +25,15 @@ def epsilon_at(config: ExplorationConfig, step: int, episode: int) -> float:
     if config.schedule == "exponential":
         return exponential_epsilon(episode, config.start, config.end, config.decay_rate)
     return config.start
+
+
+def learning_rate_at(config: LearningConfig, gradient_step: int) -> float:
+    """The learning rate after `gradient_step` gradient steps: lr, moving linearly to lr_end.
+
+    A decaying step size lets tabular and linear Q-learning settle instead of chasing the
+    latest TD errors; any schedule with Σα = ∞ and Σα² < ∞ is what the convergence proofs ask
+    for (Watkins & Dayan 1992), and a linear decay to a small floor is its practical stand-in.
+    """
+    if config.lr_end is None:
+        return config.lr
+    return linear_epsilon(gradient_step, config.lr, config.lr_end, config.lr_decay_steps)
