@@ -48,19 +48,44 @@ def _build_parser() -> argparse.ArgumentParser:
     env_info.add_argument("env_id", help="Gymnasium env id")
 
     commands.add_parser("presets", help="list the presets")
+
+    plot = commands.add_parser("plot", help="redraw a run's diagnostics.png from its CSV files")
+    plot.add_argument("run_dir", help="a run directory")
+
+    experiment = commands.add_parser("experiment", help="train variants x seeds in parallel and report on them")
+    experiment.add_argument("env_id", help="Gymnasium env id, e.g. CartPole-v1")
+    experiment.add_argument("--preset", default="dqn", help="named config every run starts from")
+    experiment.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
+                            help="values of one config key to compare; several --vary are crossed (repeatable)")
+    experiment.add_argument("--variant", action="append", default=[], metavar="KEY=V[,KEY=V]",
+                            help="one variant setting keys together, e.g. replay.capacity=1,learning.batch_size=1")
+    experiment.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                            help="a config value for every run (repeatable)")
+    experiment.add_argument("--config", default=None, help="TOML file of config values for every run")
+    experiment.add_argument("--seeds", type=int, default=5, help="seeds per variant: 0 .. N-1")
+    experiment.add_argument("--steps", type=int, default=None, help="env steps per run")
+    experiment.add_argument("--workers", type=int, default=None, help="runs at a time (default: CPU cores)")
+    experiment.add_argument("--threshold", type=float, default=None,
+                            help="return for steps-to-threshold (default: the env's target return)")
+    experiment.add_argument("--out", default=None, help="output directory (default experiments/ENV-TIME)")
+
+    compare = commands.add_parser("compare", help="report on existing runs, grouped by their config differences")
+    compare.add_argument("run_dirs", nargs="+", help="run directories")
+    compare.add_argument("--out", required=True, help="directory for the report")
+    compare.add_argument("--threshold", type=float, default=None,
+                         help="return for steps-to-threshold (default: the runs' target return)")
     return parser
 
 
 def _resolve_config(args: argparse.Namespace) -> Any:
-    from dqnlab.config import apply_overrides, load_toml, parse_assignment
+    from dqnlab.config import apply_overrides, load_toml, parse_assignments
     from dqnlab.presets import preset_config
 
     file_values = load_toml(args.config) if args.config else {}
     preset = args.preset or file_values.get("preset", "dqn")
     config = preset_config(preset, args.env_id)
     config = apply_overrides(config, {**file_values, "env_id": args.env_id, "preset": preset})
-    for assignment in args.overrides:
-        config = apply_overrides(config, parse_assignment(assignment))
+    config = apply_overrides(config, parse_assignments(args.overrides))
     flags = {"steps": args.steps, "seed": args.seed, "num_envs": args.num_envs, "device": args.device}
     return apply_overrides(config, {key: value for key, value in flags.items() if value is not None})
 
@@ -132,7 +157,42 @@ def _presets(_: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "env-info": _env_info, "presets": _presets}
+def _plot(args: argparse.Namespace) -> int:
+    from dqnlab.diagnostics.figure import plot_diagnostics
+
+    print(plot_diagnostics(args.run_dir))
+    return 0
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from dqnlab.diagnostics.experiment import run_experiment
+
+    out = args.out or Path("experiments") / f"{args.env_id.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_experiment(args.env_id, args.preset, args.vary, args.variant, args.seeds, out, steps=args.steps,
+                   workers=args.workers, common=args.overrides, config_file=args.config, threshold=args.threshold)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from dqnlab.diagnostics.report import build_report, format_console_summary, group_by_config
+
+    groups = group_by_config(args.run_dirs)
+    context = ["dqnlab compare " + " ".join(args.run_dirs)]
+    report = build_report(groups, args.out, threshold=args.threshold, context=context)
+    print(format_console_summary(Path(args.out)))
+    print(f"report: {report} (and report.md)")
+    return 0
+
+
+COMMANDS = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "env-info": _env_info,
+    "presets": _presets,
+    "plot": _plot,
+    "experiment": _experiment,
+    "compare": _compare,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

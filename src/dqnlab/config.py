@@ -171,8 +171,8 @@ class DiagnosticsConfig:
     """The diagnostics figure and collapse detection (see docs/diagnostics.md)."""
 
     plot_every: int = 100  # episodes between redraws of diagnostics.png; 0 = only at the end
-    collapse_drop: float = 0.5  # fraction of the eval-return gain (best - first eval) lost that is a collapse, in (0, 1]
-    collapse_min_best: float | None = None  # best eval return that arms collapse detection; none = halfway to the target return
+    collapse_drop: float = 0.5  # share of the eval-return gain (best - first eval) whose loss is a collapse
+    collapse_min_best: float | None = None  # best eval return that arms collapse detection; none = halfway to target
     on_collapse: Literal["warn", "stop", "rollback"] = "warn"  # rollback = restore the best weights and go on
 
     def __post_init__(self) -> None:
@@ -329,6 +329,23 @@ def parse_assignment(text: str) -> dict[str, Any]:
         cursor = cursor.setdefault(part, {})
     cursor[parts[-1]] = value
     return nested
+
+
+def parse_assignments(texts: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Several `section.key=value` merged into one nested dict (later ones win), applied in one go
+    so that values checked against each other (batch_size <= capacity) may be set in any order."""
+    merged: dict[str, Any] = {}
+    for text in texts:
+        _deep_update(merged, parse_assignment(text))
+    return merged
+
+
+def _deep_update(into: dict[str, Any], values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_update(into[key], value)
+        else:
+            into[key] = value
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

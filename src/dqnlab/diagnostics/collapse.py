@@ -90,5 +90,6 @@ def append_collapse(run_dir: Path, event: CollapseEvent) -> None:
         writer = csv.writer(handle)
         if new:
             writer.writerow(COLLAPSE_COLUMNS)
-        writer.writerow([event.step, event.episode, f"{event.eval_return:.6g}",
-                         f"{event.best_return:.6g}", event.action])
+        writer.writerow(
+            [event.step, event.episode, f"{event.eval_return:.6g}", f"{event.best_return:.6g}", event.action]
+        )

@@ -62,14 +62,14 @@ class RunData:
         self.eval_return.append(record.mean_return)
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
 
 
-def _float(text: str | None) -> float:
+def parse_float(text: str | None) -> float:
     try:
         return float(text) if text not in (None, "") else math.nan
     except ValueError:
@@ -118,18 +118,18 @@ def read_run_data(run_dir: str | Path) -> RunData:
         seed=config.get("seed", "?"),
         target_return=run_target_return(run_dir, config),
     )
-    for row in _rows(run_dir / "metrics.csv"):
+    for row in read_csv_rows(run_dir / "metrics.csv"):
         data.step.append(int(row["step"]))
         data.episode.append(int(row["episode"]))
-        data.episode_return.append(_float(row["return"]))
-        data.epsilon.append(_float(row["epsilon"]))
-        data.loss.append(_float(row["loss"]))
-        data.q_mean.append(_float(row["q_mean"]))
-    for row in _rows(run_dir / "eval.csv"):
+        data.episode_return.append(parse_float(row["return"]))
+        data.epsilon.append(parse_float(row["epsilon"]))
+        data.loss.append(parse_float(row["loss"]))
+        data.q_mean.append(parse_float(row["q_mean"]))
+    for row in read_csv_rows(run_dir / "eval.csv"):
         data.eval_step.append(int(row["step"]))
-        data.eval_return.append(_float(row["mean_return"]))
-    data.target_update_step = [int(row["step"]) for row in _rows(run_dir / "target_updates.csv")]
-    for row in _rows(run_dir / "collapses.csv"):
+        data.eval_return.append(parse_float(row["mean_return"]))
+    data.target_update_step = [int(row["step"]) for row in read_csv_rows(run_dir / "target_updates.csv")]
+    for row in read_csv_rows(run_dir / "collapses.csv"):
         data.collapse_step.append(int(row["step"]))
         data.collapse_action.append(row.get("action", ""))
     return data
@@ -188,18 +188,35 @@ def draw_diagnostics(data: RunData, path: str | Path) -> dict[str, np.ndarray]:
     )
 
     ax_return.scatter(episodes, returns, s=6, alpha=0.35, color="tab:blue", label="episode return (training, ε-greedy)")
-    ax_return.plot(episodes, plotted["moving_average"], color="tab:blue", lw=1.8,
-                   label=f"moving average ({window} episodes)")
+    ax_return.plot(
+        episodes, plotted["moving_average"], color="tab:blue", lw=1.8, label=f"moving average ({window} episodes)"
+    )
     if plotted["eval_return"].size:
-        ax_return.plot(plotted["eval_episode"], plotted["eval_return"], "o-", color="tab:orange", ms=4, lw=1.2,
-                       label="evaluation return (greedy, mean)")
+        ax_return.plot(
+            plotted["eval_episode"],
+            plotted["eval_return"],
+            "o-",
+            color="tab:orange",
+            ms=4,
+            lw=1.2,
+            label="evaluation return (greedy, mean)",
+        )
     if data.target_return is not None:
-        ax_return.axhline(data.target_return, color="tab:green", ls="--", lw=1.2,
-                          label=f"target return ({data.target_return:g})")
-    for x, action in zip(plotted["collapse_episode"], data.collapse_action):
+        ax_return.axhline(
+            data.target_return, color="tab:green", ls="--", lw=1.2, label=f"target return ({data.target_return:g})"
+        )
+    for x, action in zip(plotted["collapse_episode"], data.collapse_action, strict=True):
         ax_return.axvline(x, color="tab:red", lw=1.5, alpha=0.8)
-        ax_return.annotate(f"collapse ({action})", (x, 1.0), xycoords=("data", "axes fraction"),
-                           color="tab:red", fontsize=8, ha="left", va="top", rotation=90)
+        ax_return.annotate(
+            f"collapse ({action})",
+            (x, 1.0),
+            xycoords=("data", "axes fraction"),
+            color="tab:red",
+            fontsize=8,
+            ha="left",
+            va="top",
+            rotation=90,
+        )
     ax_return.set_ylabel("return (sum of rewards)")
     ax_return.legend(loc="upper left", fontsize=8)
 
@@ -209,8 +226,16 @@ def draw_diagnostics(data: RunData, path: str | Path) -> dict[str, np.ndarray]:
     if marks.size > MAX_TARGET_MARKS:
         marks = marks[:: math.ceil(marks.size / MAX_TARGET_MARKS)]
     if marks.size:
-        ax_loss.vlines(marks, 0, 1, transform=ax_loss.get_xaxis_transform(), color="gray", alpha=0.25, lw=0.6,
-                       label="target-network update")
+        ax_loss.vlines(
+            marks,
+            0,
+            1,
+            transform=ax_loss.get_xaxis_transform(),
+            color="gray",
+            alpha=0.25,
+            lw=0.6,
+            label="target-network update",
+        )
     finite = loss[np.isfinite(loss)]
     if finite.size and np.all(finite > 0):
         ax_loss.set_yscale("log")
@@ -253,14 +278,15 @@ class DiagnosticsPlotter:
     read from collapses.csv, which the loop writes as they happen.
     """
 
-    def __init__(self, run_dir: Path, env_id: str, preset: str, seed: int, target_return: float | None,
-                 plot_every: int) -> None:
+    def __init__(
+        self, run_dir: Path, env_id: str, preset: str, seed: int, target_return: float | None, plot_every: int
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.plot_every = plot_every
         self.data = RunData(env_id=env_id, preset=preset, seed=seed, target_return=target_return)
 
     def draw(self) -> Path:
-        for row in _rows(self.run_dir / "collapses.csv")[len(self.data.collapse_step):]:
+        for row in read_csv_rows(self.run_dir / "collapses.csv")[len(self.data.collapse_step) :]:
             self.data.collapse_step.append(int(row["step"]))
             self.data.collapse_action.append(row.get("action", ""))
         path = self.run_dir / FIGURE_NAME

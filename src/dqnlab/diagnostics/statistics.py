@@ -124,12 +124,12 @@ def steps_to_threshold(steps: np.ndarray, values: np.ndarray, threshold: float) 
     return int(steps[reached[0]]) if reached.size else None
 
 
-def summarize(
-    scores_RT: np.ndarray, reps: int = DEFAULT_REPS, seed: int = 0
-) -> dict[str, tuple[float, float, float]]:
+def summarize(scores_RT: np.ndarray, reps: int = DEFAULT_REPS, seed: int = 0) -> dict[str, tuple[float, float, float]]:
     """Mean and IQM of `scores_RT`, each as (estimate, ci_low, ci_high) with stratified-bootstrap CIs."""
     return {
-        name: (aggregate(np.asarray(scores_RT, dtype=float)),
-               *stratified_bootstrap_ci(scores_RT, aggregate, reps=reps, seed=seed))
+        name: (
+            aggregate(np.asarray(scores_RT, dtype=float)),
+            *stratified_bootstrap_ci(scores_RT, aggregate, reps=reps, seed=seed),
+        )
         for name, aggregate in AGGREGATES.items()
     }
