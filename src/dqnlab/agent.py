@@ -61,7 +61,25 @@ class Agent:
         return self.learner.online
 
     def act_batch(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
-        """Epsilon-greedy actions [N] for a batch of observations [N, *obs_shape]."""
+        """Epsilon-greedy actions [N] for a batch of observations [N, *obs_shape], as evaluation acts.
+
+        Noisy nets act on their mean weights when `evaluation.mean_weights` is set, else on fresh noise.
+        """
+        network = self.q_network
+        if not network.noisy_layers:
+            return epsilon_greedy(network, obs, epsilon, self.num_actions, self.acting_rng, self.device)
+        if not self.config.evaluation.mean_weights:
+            return self.explore_batch(obs, epsilon)
+        network.eval()  # NoisyLinear uses its mean weights in eval mode
+        try:
+            return epsilon_greedy(network, obs, epsilon, self.num_actions, self.acting_rng, self.device)
+        finally:
+            network.train()
+
+    def explore_batch(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
+        """Actions [N] while training: noisy nets draw new noise for every acting step
+        (Fortunato et al. 2018, Algorithm 1), then epsilon-greedy as `act_batch`."""
+        self.q_network.reset_noise()
         return epsilon_greedy(self.q_network, obs, epsilon, self.num_actions, self.acting_rng, self.device)
 
     def act(self, obs: np.ndarray, epsilon: float | None = None) -> int:

@@ -35,9 +35,9 @@ class NetworkConfig:
     rbf_width: float | None = None  # linear rbf: Gaussian σ in normalized [0, 1] units; none = centre spacing
     obs_bounds: tuple[tuple[float, float], ...] = ()  # linear, table: [low, high] per dimension; [] = env's
     dueling: bool = False  # dueling head, Q = V + A - mean(A) (Wang et al. 2016)
-    noisy: bool = False  # factorized Gaussian noisy head layers (Fortunato et al. 2018); with an untouched exploration section, epsilon becomes 0
+    noisy: bool = False  # factorized Gaussian noisy head layers (Fortunato et al. 2018); default epsilon becomes 0
     noisy_sigma0: float = 0.5  # initial noise scale sigma0 of noisy layers; sigma starts at sigma0 / sqrt(inputs)
-    distributional: Literal["none", "c51", "qr"] = "none"  # none = expected Q; c51 = categorical (Bellemare et al. 2017); qr = quantile regression (Dabney et al. 2018)
+    distributional: Literal["none", "c51", "qr"] = "none"  # c51: Bellemare et al. 2017; qr: Dabney et al. 2018
     atoms: int = 51  # c51: atoms of the categorical support
     v_min: float = -10.0  # c51: lowest return on the support, in reward units
     v_max: float = 10.0  # c51: highest return on the support, in reward units
@@ -111,11 +111,11 @@ class ReplayConfig:
     """Experience replay memory (Lin 1992; Mnih et al. 2015)."""
 
     capacity: int = 100_000  # transitions kept; 1 = no replay (online Q-learning)
-    reserve_fraction: float = 0.0  # share of capacity that keeps the first transitions and is never overwritten, in [0, 1)
+    reserve_fraction: float = 0.0  # share of capacity keeping the first transitions, never overwritten; in [0, 1)
     n_step: int = 1  # env steps summed into one transition's return (Sutton 1988; Hessel et al. 2018 use 3)
     prioritized: bool = False  # proportional prioritized replay (Schaul et al. 2016)
     alpha: float = 0.6  # prioritized: priority exponent, P(i) ~ (|delta_i| + eps)^alpha; 0 = uniform
-    beta_start: float = 0.4  # prioritized: importance-sampling exponent at the first step, annealed linearly to 1 over the run
+    beta_start: float = 0.4  # prioritized: importance-sampling exponent at step 0, annealed linearly to 1 by the end
     priority_eps: float = 1e-6  # prioritized: added to |delta| so no transition gets probability 0
 
     def __post_init__(self) -> None:
@@ -208,6 +208,11 @@ class Config:
             f"learning.batch_size ({self.learning.batch_size}) is larger than "
             f"replay.capacity ({self.replay.capacity})",
         )
+        if self.network.noisy and self.exploration == ExplorationConfig():
+            # Noisy nets explore through their weights: an exploration section left at its
+            # defaults means epsilon = 0, as in Fortunato et al. (2018) and Rainbow. Resolved here
+            # so that the run's config.toml shows it; set any exploration value to keep epsilon.
+            object.__setattr__(self, "exploration", ExplorationConfig(schedule="constant", start=0.0, end=0.0))
 
     def replace(self, **changes: Any) -> Config:
         """A copy with top-level fields changed (validated again)."""

@@ -1,18 +1,33 @@
-"""Learning: fits the online Q-network to TD targets and keeps the target network in step."""
+"""Learning: fits the online Q-network to its target and keeps the target network in step.
+
+One learner serves every head: the network's `kind` picks the objective that wires its output
+to the pure losses of `dqnlab.losses`: the TD loss for expected Q, the cross-entropy to the
+projected target distribution for C51, the quantile Huber loss for QR-DQN. Each returns the
+(importance-weighted) loss and per-sample priorities for prioritized replay.
+"""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from dqnlab.config import LearningConfig
-from dqnlab.losses import q_learning_target, td_loss
+from dqnlab.losses import (
+    categorical_cross_entropy,
+    categorical_target,
+    q_learning_target,
+    quantile_huber_loss,
+    quantile_target,
+    td_loss,
+)
 from dqnlab.networks import QNetwork
 from dqnlab.schedules import learning_rate_at
-from dqnlab.types import Batch, UpdateStats
+from dqnlab.types import Batch, NetworkOutput, UpdateStats
 
 # Fused Adam runs the whole update as one kernel: about 4x faster than the loop for small nets on CPU.
 OPTIMIZERS = {
@@ -21,6 +36,95 @@ OPTIMIZERS = {
     # Plain SGD on the "mse" loss 0.5*δ² with a fixed target is semi-gradient Q-learning,
     # θ <- θ + lr·δ·∇Q(s, a) (Sutton & Barto 2018, eq. 10.3): the update of linear and tabular Q.
     "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr),
+}
+
+
+class Transitions(NamedTuple):
+    """A batch's transitions as tensors, next to the network outputs an objective needs."""
+
+    actions_B: torch.Tensor  # int64
+    rewards_B: torch.Tensor  # n-step returns
+    discounts_B: torch.Tensor  # gamma^k, 0 after a termination
+    weights_B: torch.Tensor | None  # importance-sampling weights; None = uniform replay
+
+
+class Outputs(NamedTuple):
+    """The network outputs one update uses."""
+
+    online: NetworkOutput  # online net at s, with gradients
+    next_target: NetworkOutput  # target net at s'
+    next_online_q_BA: torch.Tensor | None  # online net's Q at s' for Double DQN; None = plain max
+
+
+class Objective(NamedTuple):
+    loss: torch.Tensor  # scalar, importance-weighted mean over the batch
+    q_taken_B: torch.Tensor  # Q(s, a) of the actions taken
+    priorities_B: torch.Tensor  # per-sample priority for prioritized replay
+
+
+def _weighted_mean(per_sample_B: torch.Tensor, weights_B: torch.Tensor | None) -> torch.Tensor:
+    if weights_B is None:
+        return per_sample_B.mean()
+    assert weights_B.shape == per_sample_B.shape, "one weight per sample"
+    return (per_sample_B * weights_B).mean()
+
+
+def _next_actions(outputs: Outputs) -> torch.Tensor:
+    """a* = argmax_a' Q(s', a'): of the online net with Double DQN, of the target net without. [B]"""
+    q_BA = outputs.next_online_q_BA if outputs.next_online_q_BA is not None else outputs.next_target.q_values
+    return q_BA.argmax(dim=1)
+
+
+def _taken(values_BA_: torch.Tensor, actions_B: torch.Tensor) -> torch.Tensor:
+    """values[b, actions[b]] for [B, A] or [B, A, K] values -> [B] or [B, K]."""
+    return values_BA_[torch.arange(len(actions_B), device=actions_B.device), actions_B]
+
+
+def expected_objective(
+    outputs: Outputs, batch: Transitions, config: LearningConfig, support_Z: torch.Tensor | None
+) -> Objective:
+    """DQN and Double DQN: regress Q(s, a) on r + discount * Q_target(s', a*); priority |TD error|."""
+    with torch.no_grad():
+        target_B = q_learning_target(batch.rewards_B, batch.discounts_B, outputs.next_target.q_values,
+                                     outputs.next_online_q_BA)
+    q_taken_B = _taken(outputs.online.q_values, batch.actions_B)
+    loss, td_error_B = td_loss(q_taken_B, target_B, config.loss, batch.weights_B)
+    return Objective(loss, q_taken_B, td_error_B.abs())
+
+
+def categorical_objective(
+    outputs: Outputs, batch: Transitions, config: LearningConfig, support_Z: torch.Tensor | None
+) -> Objective:
+    """C51: cross-entropy from the projected target distribution at (s', a*); priority the cross-entropy."""
+    assert support_Z is not None and outputs.online.logits is not None and outputs.next_target.logits is not None
+    with torch.no_grad():
+        next_probs_BZ = _taken(outputs.next_target.logits, _next_actions(outputs)).softmax(dim=1)
+        target_BZ = categorical_target(batch.rewards_B, batch.discounts_B, next_probs_BZ, support_Z)
+    per_sample_B = categorical_cross_entropy(_taken(outputs.online.logits, batch.actions_B), target_BZ)
+    q_taken_B = _taken(outputs.online.q_values, batch.actions_B)
+    return Objective(_weighted_mean(per_sample_B, batch.weights_B), q_taken_B, per_sample_B.detach())
+
+
+def quantile_objective(
+    outputs: Outputs, batch: Transitions, config: LearningConfig, support_Z: torch.Tensor | None
+) -> Objective:
+    """QR-DQN: quantile Huber loss against r + discount * theta_target(s', a*); priority the loss."""
+    assert outputs.online.quantiles is not None and outputs.next_target.quantiles is not None
+    with torch.no_grad():
+        next_quantiles_BM = _taken(outputs.next_target.quantiles, _next_actions(outputs))
+        targets_BM = quantile_target(batch.rewards_B, batch.discounts_B, next_quantiles_BM)
+    per_sample_B = quantile_huber_loss(_taken(outputs.online.quantiles, batch.actions_B), targets_BM)
+    q_taken_B = _taken(outputs.online.q_values, batch.actions_B)
+    return Objective(_weighted_mean(per_sample_B, batch.weights_B), q_taken_B, per_sample_B.detach())
+
+
+ObjectiveFn = Callable[[Outputs, Transitions, LearningConfig, "torch.Tensor | None"], Objective]
+
+# the network's kind -> how its output is fitted
+OBJECTIVES: dict[str, ObjectiveFn] = {
+    "none": expected_objective,
+    "c51": categorical_objective,
+    "qr": quantile_objective,
 }
 
 
@@ -36,6 +140,8 @@ class DQNLearner:
         self.optimizer = OPTIMIZERS[config.optimizer](self.online.parameters(), config.lr)
         self.gradient_steps = 0
         self.target_updates = 0
+        self.objective = OBJECTIVES[self.online.kind]
+        self.support_Z: torch.Tensor | None = getattr(self.online.head, "support", None)  # C51's atoms
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.device)
@@ -49,14 +155,15 @@ class DQNLearner:
         discounts_B = self._tensor(batch.discounts).float()
         weights_B = None if batch.weights is None else self._tensor(batch.weights).float()
 
+        # Noisy nets draw fresh noise for each update, independently for the two networks.
+        self.online.reset_noise()
+        self.target.reset_noise()
         with torch.no_grad():
-            next_q_target_BA = self.target.q_values(next_obs)
-            next_q_online_BA = self.online.q_values(next_obs) if self.config.double else None
-            target_B = q_learning_target(rewards_B, discounts_B, next_q_target_BA, next_q_online_BA)
-
-        q_BA = self.online.q_values(obs)
-        q_taken_B = q_BA.gather(1, actions_B.unsqueeze(1)).squeeze(1)
-        loss, td_error_B = td_loss(q_taken_B, target_B, self.config.loss, weights_B)
+            next_target = self.target(next_obs)
+            next_online_q_BA = self.online.q_values(next_obs) if self.config.double else None
+        outputs = Outputs(self.online(obs), next_target, next_online_q_BA)
+        transitions = Transitions(actions_B, rewards_B, discounts_B, weights_B)
+        loss, q_taken_B, priorities_B = self.objective(outputs, transitions, self.config, self.support_Z)
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -73,7 +180,7 @@ class DQNLearner:
         return UpdateStats(
             loss=loss.item(),
             q_mean=q_taken_B.detach().mean().item(),
-            td_abs=td_error_B.abs().cpu().numpy(),
+            td_abs=priorities_B.cpu().numpy(),
         )
 
     @torch.no_grad()

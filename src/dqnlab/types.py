@@ -26,9 +26,15 @@ class Batch(NamedTuple):
 
 
 class NetworkOutput(NamedTuple):
-    """What every Q-network returns, so one learner serves every head."""
+    """What every Q-network returns, so one learner serves every head.
+
+    `q_values` is always there (acting needs only it); a distributional head adds its
+    return distribution, which its loss uses.
+    """
 
     q_values: torch.Tensor  # [B, A]
+    logits: torch.Tensor | None = None  # [B, A, Z] C51: unnormalized log-probabilities of the Z atoms
+    quantiles: torch.Tensor | None = None  # [B, A, N] QR-DQN: return quantiles at fractions (2i+1)/(2N)
 
 
 class UpdateStats(NamedTuple):
@@ -36,4 +42,4 @@ class UpdateStats(NamedTuple):
 
     loss: float
     q_mean: float  # mean Q(s, a) of the actions taken in the batch
-    td_abs: np.ndarray  # [B] |TD error|, for prioritized replay
+    td_abs: np.ndarray  # [B] per-sample priority for prioritized replay: |TD error|; C51, QR: the sample's loss

@@ -32,7 +32,7 @@ def test_capacity_one_keeps_only_the_latest_transition():
     memory = ReplayMemory(1, (1,), np.dtype(np.float32), np.random.default_rng(0))
     for value in range(5):
         obs = np.array([[value]], dtype=np.float32)
-        memory.add(obs, np.array([value]), np.array([1.0]), obs, np.array([0.9], np.float32))
+        memory.add(obs, np.array([value]), np.array([1.0]), obs, np.array([False]), np.array([False]))
     assert len(memory) == 1
     batch = memory.sample(1)
     assert batch.actions.tolist() == [4]
@@ -41,7 +41,7 @@ def test_capacity_one_keeps_only_the_latest_transition():
 def test_uniform_sampling_covers_only_stored_slots_evenly():
     memory = ReplayMemory(100, (1,), np.dtype(np.float32), np.random.default_rng(0))
     obs = np.arange(10, dtype=np.float32).reshape(10, 1)
-    memory.add(obs, np.arange(10), np.zeros(10), obs, np.ones(10, np.float32))
+    memory.add(obs, np.arange(10), np.zeros(10), obs, np.zeros(10, bool), np.zeros(10, bool))
     counts = np.zeros(10)
     for _ in range(200):
         batch = memory.sample(50)

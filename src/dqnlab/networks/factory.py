@@ -1,15 +1,25 @@
-"""Builds the configured Q-network from a registry of torsos."""
+"""Builds the configured Q-network from registries of torsos, layers, streams and heads."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import gymnasium as gym
+import torch
 from torch import nn
 
 from dqnlab.config import NetworkConfig
 from dqnlab.linear.qfunctions import LinearQHead, build_linear_torso, build_table_torso
-from dqnlab.networks.heads import QHead
+from dqnlab.networks.heads import (
+    CategoricalHead,
+    DuelingStreams,
+    LinearFactory,
+    LinearStreams,
+    QHead,
+    QuantileHead,
+)
+from dqnlab.networks.noisy import NoisyLinear
 from dqnlab.networks.torsos import MLPTorso
 from dqnlab.types import NetworkOutput
 
@@ -21,6 +31,13 @@ class QNetwork(nn.Module):
         super().__init__()
         self.torso = torso
         self.head = head
+        self.kind: str = getattr(head, "kind", "none")  # "none", "c51" or "qr": which loss fits the output
+        self.noisy_layers = [module for module in self.modules() if isinstance(module, NoisyLinear)]
+
+    def reset_noise(self) -> None:
+        """Draws new noise for every noisy layer; nothing to do without them."""
+        for layer in self.noisy_layers:
+            layer.reset_noise()
 
     def forward(self, obs):  # type: ignore[no-untyped-def]
         return self.head(self.torso(obs))
@@ -44,8 +61,48 @@ HeadBuilder = Callable[[int, int], nn.Module]  # (features, actions) -> head ret
 FIXED_HEADS: dict[str, HeadBuilder] = {"linear": LinearQHead, "table": LinearQHead}
 
 
+# network.noisy -> the layer the head is built from
+LAYERS: dict[bool, Callable[[NetworkConfig], LinearFactory]] = {
+    False: lambda config: nn.Linear,
+    True: lambda config: partial(NoisyLinear, sigma0=config.noisy_sigma0),
+}
+
+StreamsBuilder = Callable[[int], nn.Module]  # outputs per action -> module [B, F] -> [B, A, K]
+
+# network.dueling -> how features become K outputs per action
+STREAMS: dict[bool, Callable[[int, int, int, LinearFactory], nn.Module]] = {
+    False: LinearStreams,
+    True: DuelingStreams,
+}
+
+# network.distributional -> (config, features, actions, streams builder) -> head
+HEADS: dict[str, Callable[[NetworkConfig, int, int, StreamsBuilder], nn.Module]] = {
+    "none": lambda config, features, actions, streams: QHead(features, actions, streams(1)),
+    "c51": lambda config, features, actions, streams: CategoricalHead(
+        features, actions, torch.linspace(config.v_min, config.v_max, config.atoms), streams(config.atoms)
+    ),
+    "qr": lambda config, features, actions, streams: QuantileHead(features, actions, streams(config.quantiles)),
+}
+
+
+def build_head(config: NetworkConfig, in_features: int, num_actions: int) -> nn.Module:
+    """The head `config` asks for: its kind (Q, C51, QR), dueling or not, noisy layers or not.
+
+    Noisy layers replace the head's linear layers, the torso staying deterministic, as Rainbow
+    makes the fully connected layers after its convolutional torso noisy (Hessel et al. 2018).
+    """
+    linear = LAYERS[config.noisy](config)
+
+    def streams(outputs: int) -> nn.Module:
+        return STREAMS[config.dueling](in_features, num_actions, outputs, linear)
+
+    return HEADS[config.distributional](config, in_features, num_actions, streams)
+
+
 def build_q_network(config: NetworkConfig, observation_space: gym.Space, num_actions: int) -> QNetwork:
     """The Q-network named by `config.q_function` for these spaces."""
     torso = TORSOS[config.q_function](config, observation_space)
-    head_builder = FIXED_HEADS.get(config.q_function, QHead)
-    return QNetwork(torso, head_builder(torso.output_size, num_actions))
+    fixed_head = FIXED_HEADS.get(config.q_function)
+    if fixed_head is not None:
+        return QNetwork(torso, fixed_head(torso.output_size, num_actions))
+    return QNetwork(torso, build_head(config, torso.output_size, num_actions))

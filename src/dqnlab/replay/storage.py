@@ -6,10 +6,21 @@ import numpy as np
 
 
 class RingStorage:
-    """Holds the last `capacity` transitions (s, a, r, s', discount); the oldest is overwritten first."""
+    """Holds the last `capacity` transitions (s, a, r, s', discount); the oldest is overwritten first.
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: np.dtype) -> None:
+    With `reserve_fraction` > 0 the first `int(capacity * reserve_fraction)` transitions ever
+    written are kept for good: the ring wraps around past them, so early, exploratory experience
+    stays in replay (a remedy for the forgetting that precedes a collapse of the learned policy).
+    """
+
+    def __init__(
+        self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: np.dtype, reserve_fraction: float = 0.0
+    ) -> None:
+        if not 0.0 <= reserve_fraction < 1.0:
+            raise ValueError("reserve_fraction must be in [0, 1)")
         self.capacity = capacity
+        self.reserved = int(capacity * reserve_fraction)  # slots [0, reserved) are never overwritten
+        self.written = 0  # transitions written since the start
         self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
         self.next_obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
         self.actions = np.zeros(capacity, dtype=np.int64)
@@ -28,15 +39,24 @@ class RingStorage:
     ) -> np.ndarray:
         """Writes a batch of N transitions (leading axis N); returns the slots written."""
         count = len(actions)
-        slots = (self.position + np.arange(count)) % self.capacity
+        serial = self.written + np.arange(count)
+        ring = self.capacity - self.reserved
+        slots = np.where(serial < self.capacity, serial, self.reserved + (serial - self.reserved) % ring)
         self.obs[slots] = obs
         self.next_obs[slots] = next_obs
         self.actions[slots] = actions
         self.rewards[slots] = rewards
         self.discounts[slots] = discounts
-        self.position = int((self.position + count) % self.capacity)
+        self.written += count
+        self.position = self._slot(self.written)
         self.size = min(self.size + count, self.capacity)
         return slots
+
+    def _slot(self, serial: int) -> int:
+        """The slot of the `serial`-th transition written (0-based)."""
+        if serial < self.capacity:
+            return serial
+        return self.reserved + (serial - self.reserved) % (self.capacity - self.reserved)
 
     def gather(self, slots: np.ndarray) -> tuple[np.ndarray, ...]:
         """The transitions at `slots`, as (obs, actions, rewards, next_obs, discounts)."""

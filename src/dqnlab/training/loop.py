@@ -16,7 +16,6 @@ from dqnlab.diagnostics.figure import DiagnosticsPlotter
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
 from dqnlab.training.observers import Observer
 from dqnlab.envs import make_vector_env, real_next_observations, reward_threshold
-from dqnlab.losses import transition_discount
 from dqnlab.replay import ReplayMemory
 from dqnlab.schedules import epsilon_at
 from dqnlab.training.evaluation import evaluate
@@ -46,7 +45,15 @@ class TrainingLoop:
         threshold = self.config.evaluation.target_return
         self.target_return = threshold if threshold is not None else reward_threshold(self.config.env_id)
         space = agent.spaces.observation_space
-        self.replay = ReplayMemory(self.config.replay.capacity, space.shape, space.dtype, agent.replay_rng)
+        self.replay = ReplayMemory.from_config(
+            self.config.replay,
+            space.shape,
+            space.dtype,
+            agent.replay_rng,
+            gamma=self.config.learning.gamma,
+            num_envs=self.config.num_envs,
+            beta_steps=steps,  # prioritized replay's beta reaches 1 at the end of this run
+        )
         self.best_eval_return = -math.inf
         self.evals_without_improvement = 0
         self.solved_at_step: int | None = None
@@ -101,11 +108,11 @@ class TrainingLoop:
         started = time.perf_counter()
         while agent.env_steps < end_step:
             epsilon = epsilon_at(config.exploration, agent.env_steps, agent.episodes)
-            actions = agent.act_batch(obs, epsilon)
+            actions = agent.explore_batch(obs, epsilon)
             next_obs, rewards, terminated, truncated, infos = envs.step(actions)
             done = terminated | truncated
             real_next_obs = real_next_observations(next_obs, done, infos)
-            self.replay.add(obs, actions, rewards, real_next_obs, transition_discount(learning.gamma, terminated))
+            self.replay.add(obs, actions, rewards, real_next_obs, terminated, truncated)
             obs = next_obs
             previous_step = agent.env_steps
             agent.env_steps += num_envs
@@ -116,7 +123,9 @@ class TrainingLoop:
                 updates = agent.env_steps // learning.train_freq - previous_step // learning.train_freq
                 target_updates = agent.learner.target_updates
                 for _ in range(updates * learning.gradient_steps):
-                    stats = agent.learner.update(self.replay.sample(learning.batch_size))
+                    batch = self.replay.sample(learning.batch_size)
+                    stats = agent.learner.update(batch)
+                    self.replay.update_priorities(batch.indices, stats.td_abs)
                     loss_sum += stats.loss
                     q_sum += stats.q_mean
                     update_count += 1

@@ -1,0 +1,60 @@
+"""Noisy linear layers: exploration by learned, state-dependent weight noise (Fortunato et al. 2018)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _scaled_noise(size: int, device: torch.device) -> torch.Tensor:
+    """f(x) = sgn(x) sqrt(|x|) of standard Gaussian samples (Fortunato et al. 2018, eq. 11)."""
+    x = torch.randn(size, device=device)
+    return x.sign() * x.abs().sqrt()
+
+
+class NoisyLinear(nn.Module):
+    """y = (mu_w + sigma_w * eps_w) x + mu_b + sigma_b * eps_b, with factorized Gaussian noise.
+
+    Factorized (section 3.2 of the paper): eps_w = f(eps_out) f(eps_in)^T is an outer product
+    of out + in samples, not out * in independent ones, and eps_b = f(eps_out). Initialization
+    as in section 3.2: mu ~ U[-1/sqrt(p), 1/sqrt(p)], sigma = sigma0 / sqrt(p), p = inputs.
+
+    The noise is held fixed until `reset_noise()` draws a new sample; in eval mode
+    (`module.eval()`) the layer uses its mean weights mu.
+    """
+
+    def __init__(self, in_features: int, out_features: int, sigma0: float = 0.5) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight_mu = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))
+        self.weight_sigma = nn.Parameter(torch.full((out_features, in_features), sigma0 * bound))
+        self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+        self.bias_sigma = nn.Parameter(torch.full((out_features,), sigma0 * bound))
+        self.register_buffer("epsilon_in", torch.zeros(in_features))
+        self.register_buffer("epsilon_out", torch.zeros(out_features))
+        self.reset_noise()
+
+    @torch.no_grad()
+    def reset_noise(self) -> None:
+        """Draws new factorized noise: in_features + out_features Gaussian samples."""
+        self.epsilon_in.copy_(_scaled_noise(self.in_features, self.epsilon_in.device))
+        self.epsilon_out.copy_(_scaled_noise(self.out_features, self.epsilon_out.device))
+
+    def weight_noise(self) -> torch.Tensor:
+        """eps_w [out, in], the rank-one outer product f(eps_out) f(eps_in)^T."""
+        return torch.outer(self.epsilon_out, self.epsilon_in)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return F.linear(x, self.weight_mu, self.bias_mu)
+        weight = self.weight_mu + self.weight_sigma * self.weight_noise()
+        bias = self.bias_mu + self.bias_sigma * self.epsilon_out
+        return F.linear(x, weight, bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
