@@ -117,7 +117,7 @@ def group_by_config(run_dirs: Sequence[str | Path]) -> dict[str, list[RunResult]
     for run, flat in zip(runs, flats, strict=True):
         label = " ".join(f"{key}={_format_value(flat.get(key))}" for key in differing)
         groups.setdefault(label or str(run.config.get("preset", "runs")), []).append(run)
-    return groups
+    return {label: sorted(groups[label], key=lambda run: run.seed) for label in sorted(groups)}
 
 
 @dataclass
@@ -230,10 +230,10 @@ def _scores_figure(scored: Sequence[VariantScores], path: Path) -> None:
                     fmt="o",
                     color=color,
                     capsize=3,
-                    label=name.upper() if y == 0 else None,
+                    label={"iqm": "IQM", "mean": "mean"}[name] if y == 0 else None,
                 )
         axis.set_title(f"{title} (95% stratified-bootstrap CI)", fontsize=10)
-        axis.set_xlabel("return")
+        axis.set_xlabel("return" if attribute == "final" else "mean return over the step axis")
         axis.grid(alpha=0.3)
     axes[0].set_yticks(positions, [variant.label for variant in scored], fontsize=8)
     axes[0].invert_yaxis()
@@ -371,7 +371,9 @@ def build_report(
         loaded = {label: [_as_train(run) for run in runs] for label, runs in loaded.items()}
     grid, scored = score_variants(loaded, threshold, reps=reps)
     env_id = str(all_runs[0].config.get("env_id", "?"))
-    title = title or f"{env_id}: {len(scored)} variants x seeds"
+    counts = sorted({len(variant.runs) for variant in scored})
+    seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    title = title or f"{env_id}: {len(scored)} variants x {seeds} seeds"
 
     _curves_figure(grid, scored, out_dir / "curves.png", title, source, threshold)
     _scores_figure(scored, out_dir / "scores.png")
@@ -403,7 +405,9 @@ def build_report(
         f"{'the last evaluation' if source == 'eval' else f'the mean of the last {EPISODE_WINDOW} episodes'}. "
         f"AUC: area under the interpolated curve divided by the step span (the mean return over training). "
         f"Intervals: 95% percentile intervals from {reps} stratified-bootstrap resamples of the seeds "
-        f"(Agarwal et al. 2021); IQM = mean of the middle 50% of the seeds' scores. "
+        f"(Agarwal et al. 2021); IQM = mean of the middle 50% of the seeds' scores (with fewer than 4 seeds it "
+        f"is the mean). With few seeds, percentile-bootstrap intervals are too narrow: read them as optimistic, "
+        f"and prefer 10 or more seeds before calling a difference. "
         f"Steps to threshold: the first evaluation at or above {threshold if threshold is not None else '-'}."
     )
     notes = _overlap_notes(scored)
