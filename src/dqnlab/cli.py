@@ -100,7 +100,7 @@ def _train(args: argparse.Namespace) -> int:
     from dqnlab.envs.factory import env_spaces
 
     config = _resolve_config(args)
-    spaces = env_spaces(config.env_id)
+    spaces = env_spaces(config.env_id, config.atari)
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise DqnlabError(f"run directory {run_dir} already holds files; choose another --run-dir")
@@ -125,7 +125,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     checkpoint = resolve_checkpoint(args.run)
     agent = Agent.load(checkpoint)
     epsilon = agent.config.evaluation.epsilon if args.epsilon is None else args.epsilon
-    returns = evaluate(agent.act_batch, agent.config.env_id, args.episodes, epsilon, args.seed)
+    returns = evaluate(agent.act_batch, agent.config.env_id, args.episodes, epsilon, args.seed, agent.config.atari)
     print(f"{agent.config.env_id} ({checkpoint}): return {returns.mean():.2f} ± {returns.std():.2f} "
           f"over {args.episodes} episodes (epsilon {epsilon})")
     if args.video:

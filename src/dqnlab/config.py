@@ -25,7 +25,7 @@ from dqnlab.errors import ConfigError
 class NetworkConfig:
     """The Q-function: which model, and its size."""
 
-    q_function: Literal["mlp", "linear", "table"] = "mlp"  # model of Q(s, ·): deep MLP, linear in features, table
+    q_function: Literal["mlp", "cnn", "linear", "table"] = "mlp"  # Q model: MLP, Nature CNN (frames), linear, table
     hidden_sizes: tuple[int, ...] = (256, 256)  # widths of the MLP's hidden layers
     features: Literal["fourier", "polynomial", "rbf", "tiles"] = "fourier"  # linear: basis φ(s) of the normalized s
     order: int = 3  # linear: fourier order n, (n+1)^K features; polynomial degree d, C(K+d, d) features
@@ -181,6 +181,25 @@ class DiagnosticsConfig:
 
 
 @dataclass(frozen=True)
+class AtariConfig:
+    """Preprocessing of ALE games (Mnih et al. 2015; Machado et al. 2018); ignored for other envs."""
+
+    sticky_actions: float = 0.25  # probability the previous action repeats, per frame (ALE v5's default)
+    noop_max: int = 30  # at most this many no-op agent steps after each reset
+    frame_stack: int = 4  # frames stacked into one observation
+    max_episode_frames: int = 108_000  # game frames before truncation (30 minutes of play)
+    episodic_life: bool = True  # training only: a lost life ends the learner's episode
+    clip_rewards: bool = True  # training only: rewards become their sign
+    fire_reset: bool = True  # press FIRE after a reset in games that need it
+
+    def __post_init__(self) -> None:
+        _require(0.0 <= self.sticky_actions < 1.0, "atari.sticky_actions must be in [0, 1)")
+        _require(self.noop_max >= 0, "atari.noop_max must be >= 0")
+        _require(self.frame_stack >= 1, "atari.frame_stack must be >= 1")
+        _require(self.max_episode_frames >= 1, "atari.max_episode_frames must be >= 1")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything that defines a training run."""
 
@@ -198,6 +217,7 @@ class Config:
     exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    atari: AtariConfig = field(default_factory=AtariConfig)
 
     def __post_init__(self) -> None:
         _require(self.steps >= 1, "steps must be >= 1")

@@ -24,7 +24,7 @@ def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) ->
     path = Path(path)
     if path.suffix.lower() not in (".mp4", ".gif"):
         raise DqnlabError(f"--video must end in .mp4 or .gif, got {path.name}")
-    env = make_env(agent.config.env_id, render_mode="rgb_array")
+    env = make_env(agent.config.env_id, render_mode="rgb_array", atari=agent.config.atari, training=False)
     frames = []
     episode_return = 0.0
     try:

@@ -3,6 +3,7 @@
 from dqnlab.envs.factory import (
     EnvSpaces,
     env_spaces,
+    finished_episodes,
     make_env,
     make_vector_env,
     real_next_observations,
@@ -12,6 +13,7 @@ from dqnlab.envs.factory import (
 __all__ = [
     "EnvSpaces",
     "env_spaces",
+    "finished_episodes",
     "make_env",
     "make_vector_env",
     "real_next_observations",

@@ -8,7 +8,10 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
+from gymnasium.wrappers import RecordEpisodeStatistics
 
+from dqnlab.config import AtariConfig
+from dqnlab.envs.atari import is_atari, make_atari_env
 from dqnlab.errors import EnvError
 
 
@@ -52,21 +55,35 @@ class OneHotObservation(gym.ObservationWrapper):
         return one_hot
 
 
-def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
-    """One env, wrapped so its observations are arrays, with a clear error if it cannot be made."""
+def make_env(
+    env_id: str,
+    render_mode: str | None = None,
+    atari: AtariConfig | None = None,
+    training: bool = False,
+) -> gym.Env:
+    """One env as the agent sees it, with a clear error if it cannot be made.
+
+    With `atari` an ALE game gets the DQN preprocessing (envs/atari.py); without it, the raw game.
+    Every env records its episodes' real returns and lengths in `info["episode"]`.
+    """
     check_env_id(env_id)
     try:
+        if atari is not None and is_atari(env_id):
+            return make_atari_env(env_id, atari, training, render_mode)
         env = gym.make(env_id, render_mode=render_mode) if render_mode else gym.make(env_id)
+    except EnvError:
+        raise
     except Exception as exc:  # an env's own constructor can fail in any way (missing extras)
         raise EnvError(f"cannot make {env_id}: {exc}") from None
+    env = RecordEpisodeStatistics(env)
     if isinstance(env.observation_space, gym.spaces.Discrete):
         env = OneHotObservation(env)
     return env
 
 
-def env_spaces(env_id: str) -> EnvSpaces:
-    """The observation and action spaces of `env_id`, after checking DQN can act in it."""
-    env = make_env(env_id)
+def env_spaces(env_id: str, atari: AtariConfig | None = None) -> EnvSpaces:
+    """The observation and action spaces the agent sees in `env_id`, after checking DQN can act in it."""
+    env = make_env(env_id, atari=atari or AtariConfig())
     try:
         obs_space, action_space = env.observation_space, env.action_space
     finally:
@@ -85,7 +102,9 @@ def reward_threshold(env_id: str) -> float | None:
     return None if threshold is None else float(threshold)
 
 
-def make_vector_env(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
+def make_vector_env(
+    env_id: str, num_envs: int, atari: AtariConfig | None = None, training: bool = True
+) -> gym.vector.SyncVectorEnv:
     """N copies of the env stepped together; an ended episode resets within the same step.
 
     With SAME_STEP autoreset the returned observation of an ended env is the first of its next
@@ -94,7 +113,7 @@ def make_vector_env(env_id: str, num_envs: int) -> gym.vector.SyncVectorEnv:
     """
     check_env_id(env_id)
     return gym.vector.SyncVectorEnv(
-        [lambda: make_env(env_id) for _ in range(num_envs)],
+        [lambda: make_env(env_id, atari=atari or AtariConfig(), training=training) for _ in range(num_envs)],
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
 
@@ -108,3 +127,16 @@ def real_next_observations(next_obs: np.ndarray, done: np.ndarray, infos: dict[s
     for index in np.flatnonzero(done):
         real[index] = infos["final_obs"][index]
     return real
+
+
+def finished_episodes(infos: dict[str, Any]) -> list[tuple[float, int]]:
+    """(return, length) of each whole episode that ended in this vector step.
+
+    Read from RecordEpisodeStatistics, so an Atari game's score is the real one, unclipped and
+    over all its lives, while the learner may see a life loss as the end of an episode.
+    """
+    final_info = infos.get("final_info")
+    if not final_info or "episode" not in final_info:
+        return []
+    stats = final_info["episode"]
+    return [(float(stats["r"][i]), int(stats["l"][i])) for i in np.flatnonzero(final_info["_episode"])]

@@ -20,7 +20,7 @@ from dqnlab.networks.heads import (
     QuantileHead,
 )
 from dqnlab.networks.noisy import NoisyLinear
-from dqnlab.networks.torsos import MLPTorso
+from dqnlab.networks.torsos import MLPTorso, NatureCNNTorso
 from dqnlab.types import NetworkOutput
 
 
@@ -51,6 +51,7 @@ TorsoBuilder = Callable[[NetworkConfig, gym.spaces.Box], nn.Module]
 
 TORSOS: dict[str, TorsoBuilder] = {
     "mlp": lambda config, space: MLPTorso(space.shape, config.hidden_sizes),
+    "cnn": lambda config, space: NatureCNNTorso(space.shape),  # stacked frames [C, 84, 84], Mnih et al. 2015
     "linear": build_linear_torso,  # normalized state -> polynomial, Fourier, RBF or tile features
     "table": build_table_torso,  # normalized state -> one-hot cell of a grid
 }

@@ -23,3 +23,32 @@ class MLPTorso(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.layers(obs.flatten(1).float())
+
+
+class NatureCNNTorso(nn.Module):
+    """The convolutional torso of Nature DQN (Mnih et al. 2015): 3 conv layers, then 512 units.
+
+    Takes uint8 frames [B, C, 84, 84] as they come from replay, so only bytes cross to the
+    device, and scales them to [0, 1] there.
+    """
+
+    def __init__(self, obs_shape: tuple[int, ...], hidden_size: int = 512) -> None:
+        super().__init__()
+        channels = obs_shape[0]
+        self.convs = nn.Sequential(
+            nn.Conv2d(channels, 32, kernel_size=8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, kernel_size=4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, kernel_size=3, stride=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat = self.convs(torch.zeros(1, *obs_shape)).shape[1]
+        self.fc = nn.Sequential(nn.Linear(flat, hidden_size), nn.ReLU())
+        self.output_size = hidden_size
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        scaled = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
+        return self.fc(self.convs(scaled))

@@ -9,13 +9,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from dqnlab.diagnostics.collapse import CollapseDetector, CollapseEvent, append_collapse
 from dqnlab.diagnostics.figure import DiagnosticsPlotter
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
 from dqnlab.training.observers import Observer
-from dqnlab.envs import make_vector_env, real_next_observations, reward_threshold
+from dqnlab.envs import finished_episodes, make_vector_env, real_next_observations, reward_threshold
 from dqnlab.replay import ReplayMemory
 from dqnlab.schedules import epsilon_at
 from dqnlab.training.evaluation import evaluate
@@ -78,7 +77,7 @@ class TrainingLoop:
             self.observers.append(DiagnosticsPlotter(self.run_dir, config.env_id, config.preset, config.seed,
                                                      self.target_return, config.diagnostics.plot_every))
         bar = self.bar = self._progress_bar()
-        envs = make_vector_env(config.env_id, config.num_envs)
+        envs = make_vector_env(config.env_id, config.num_envs, config.atari, training=True)
         start = time.perf_counter()
         try:
             self._collect_and_learn(envs, bar)
@@ -99,8 +98,6 @@ class TrainingLoop:
         config, agent, learning = self.config, self.agent, self.config.learning
         num_envs = config.num_envs
         obs, _ = envs.reset(seed=config.seed)
-        episode_returns = np.zeros(num_envs)
-        episode_lengths = np.zeros(num_envs, dtype=np.int64)
         loss_sum = q_sum = 0.0
         update_count = 0
         end_step = self.start_step + self.steps
@@ -116,8 +113,6 @@ class TrainingLoop:
             obs = next_obs
             previous_step = agent.env_steps
             agent.env_steps += num_envs
-            episode_returns += rewards
-            episode_lengths += 1
 
             if agent.env_steps >= learning.learning_starts:
                 updates = agent.env_steps // learning.train_freq - previous_step // learning.train_freq
@@ -133,21 +128,19 @@ class TrainingLoop:
                     for observer in self.observers:
                         observer.on_target_update(agent.env_steps)
 
-            for index in np.flatnonzero(done):
+            for episode_return, episode_length in finished_episodes(infos):
                 agent.episodes += 1
                 record = EpisodeRecord(
                     step=agent.env_steps,
                     episode=agent.episodes,
-                    episode_return=float(episode_returns[index]),
-                    length=int(episode_lengths[index]),
+                    episode_return=episode_return,
+                    length=episode_length,
                     epsilon=epsilon,
                     loss=loss_sum / update_count if update_count else math.nan,
                     q_mean=q_sum / update_count if update_count else math.nan,
                 )
                 loss_sum = q_sum = 0.0
                 update_count = 0
-                episode_returns[index] = 0.0
-                episode_lengths[index] = 0
                 for observer in self.observers:
                     observer.on_episode(record)
                 if bar is not None:
@@ -172,6 +165,7 @@ class TrainingLoop:
             config.evaluation.episodes,
             config.evaluation.epsilon,
             seed=config.seed + EVAL_SEED_OFFSET,
+            atari=config.atari,
         )
         self.eval_seconds += time.perf_counter() - began
         mean_return = float(returns.mean())
