@@ -160,8 +160,15 @@ class DQNLearner:
         self.target.reset_noise()
         with torch.no_grad():
             next_target = self.target(next_obs)
-            next_online_q_BA = self.online.q_values(next_obs) if self.config.double else None
-        outputs = Outputs(self.online(obs), next_target, next_online_q_BA)
+        if self.config.double:
+            # One online pass over s and s' together: a forward pass fewer on the hot path. Only
+            # the s half enters the loss; the s' half picks a* and is detached.
+            both = self.online(torch.cat([obs, next_obs]))
+            online = NetworkOutput(*(None if field is None else field[: len(obs)] for field in both))
+            next_online_q_BA = both.q_values[len(obs) :].detach()
+        else:
+            online, next_online_q_BA = self.online(obs), None
+        outputs = Outputs(online, next_target, next_online_q_BA)
         transitions = Transitions(actions_B, rewards_B, discounts_B, weights_B)
         loss, q_taken_B, priorities_B = self.objective(outputs, transitions, self.config, self.support_Z)
 

@@ -37,9 +37,14 @@ class LinearStreams(nn.Module):
 class DuelingStreams(nn.Module):
     """Value and advantage streams, combined as Q = V + A - mean_a A (Wang et al. 2016, eq. 9).
 
-    Subtracting the mean advantage makes V and A identifiable. Each stream has a hidden layer
-    of `hidden` units, as in the paper; with K outputs per action (C51 logits, quantiles)
-    the combination is done per output k, as in Rainbow (Hessel et al. 2018, section 3).
+    Subtracting the mean advantage makes V and A identifiable, and every update moves V,
+    whichever action it was for. With K outputs per action (C51 logits, quantiles) the
+    combination is done per output k, as in Rainbow (Hessel et al. 2018, section 3).
+
+    Deviation: the paper gives each stream a hidden layer (512 units after the Atari torso).
+    By default here each stream is one layer on the torso's last hidden layer, which the
+    streams share; that keeps the head, and its noisy layers, half as costly for the small
+    MLPs of classic-control envs. Pass `hidden` for the paper's per-stream hidden layers.
     """
 
     def __init__(
@@ -51,11 +56,18 @@ class DuelingStreams(nn.Module):
         hidden: int | None = None,
     ) -> None:
         super().__init__()
-        hidden = hidden or in_features
         self.num_actions = num_actions
         self.outputs = outputs
-        self.value = nn.Sequential(linear(in_features, hidden), nn.ReLU(), linear(hidden, outputs))
-        self.advantage = nn.Sequential(linear(in_features, hidden), nn.ReLU(), linear(hidden, num_actions * outputs))
+        self.value: nn.Module
+        self.advantage: nn.Module
+        if hidden is None:
+            self.value = linear(in_features, outputs)
+            self.advantage = linear(in_features, num_actions * outputs)
+        else:
+            self.value = nn.Sequential(linear(in_features, hidden), nn.ReLU(), linear(hidden, outputs))
+            self.advantage = nn.Sequential(
+                linear(in_features, hidden), nn.ReLU(), linear(hidden, num_actions * outputs)
+            )
 
     def forward(self, features_BF: torch.Tensor) -> torch.Tensor:
         value_B1K = self.value(features_BF).view(-1, 1, self.outputs)

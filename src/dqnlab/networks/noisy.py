@@ -9,12 +9,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _scaled_noise(size: int, device: torch.device) -> torch.Tensor:
-    """f(x) = sgn(x) sqrt(|x|) of standard Gaussian samples (Fortunato et al. 2018, eq. 11)."""
-    x = torch.randn(size, device=device)
-    return x.sign() * x.abs().sqrt()
-
-
 class NoisyLinear(nn.Module):
     """y = (mu_w + sigma_w * eps_w) x + mu_b + sigma_b * eps_b, with factorized Gaussian noise.
 
@@ -35,15 +29,23 @@ class NoisyLinear(nn.Module):
         self.weight_sigma = nn.Parameter(torch.full((out_features, in_features), sigma0 * bound))
         self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
         self.bias_sigma = nn.Parameter(torch.full((out_features,), sigma0 * bound))
-        self.register_buffer("epsilon_in", torch.zeros(in_features))
-        self.register_buffer("epsilon_out", torch.zeros(out_features))
+        # f(eps_in) and f(eps_out) side by side in one buffer, so a new sample is one draw
+        self.register_buffer("epsilon", torch.zeros(in_features + out_features))
         self.reset_noise()
+
+    @property
+    def epsilon_in(self) -> torch.Tensor:
+        return self.epsilon[: self.in_features]
+
+    @property
+    def epsilon_out(self) -> torch.Tensor:
+        return self.epsilon[self.in_features :]
 
     @torch.no_grad()
     def reset_noise(self) -> None:
-        """Draws new factorized noise: in_features + out_features Gaussian samples."""
-        self.epsilon_in.copy_(_scaled_noise(self.in_features, self.epsilon_in.device))
-        self.epsilon_out.copy_(_scaled_noise(self.out_features, self.epsilon_out.device))
+        """Draws new factorized noise: in + out Gaussian samples x, stored as f(x) = sgn(x) sqrt(|x|) (eq. 11)."""
+        x = torch.randn(self.epsilon.shape, device=self.epsilon.device)
+        torch.mul(x.sign(), x.abs().sqrt_(), out=self.epsilon)
 
     def weight_noise(self) -> torch.Tensor:
         """eps_w [out, in], the rank-one outer product f(eps_out) f(eps_in)^T."""
