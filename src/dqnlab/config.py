@@ -171,7 +171,7 @@ class DiagnosticsConfig:
     """The diagnostics figure and collapse detection (see docs/diagnostics.md)."""
 
     plot_every: int = 100  # episodes between redraws of diagnostics.png; 0 = only at the end
-    collapse_drop: float = 0.5  # share of the eval-return gain (best - first eval) whose loss is a collapse
+    collapse_drop: float = 0.75  # share of the eval-return gain (best - first eval) whose loss is a collapse
     collapse_min_best: float | None = None  # best eval return that arms collapse detection; none = halfway to target
     on_collapse: Literal["warn", "stop", "rollback"] = "warn"  # rollback = restore the best weights and go on
 

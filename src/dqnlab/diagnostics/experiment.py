@@ -255,7 +255,11 @@ def run_experiment(
     done = run_all(specs, workers)
     if not done:
         raise DqnlabError(f"every run failed; see the logs in {out_dir / 'logs'}")
-    groups = {variant.label: [spec.run_dir for spec in done if spec.variant == variant] for variant in all_variants}
+    # in planned (seed) order, not completion order, so the report and its bootstrap are reproducible
+    groups = {
+        variant.label: [spec.run_dir for spec in specs if spec.variant == variant and spec in done]
+        for variant in all_variants
+    }
     context = [command_line]
     failed = len(specs) - len(done)
     if failed:
