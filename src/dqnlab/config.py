@@ -117,6 +117,7 @@ class ReplayConfig:
     alpha: float = 0.6  # prioritized: priority exponent, P(i) ~ (|delta_i| + eps)^alpha; 0 = uniform
     beta_start: float = 0.4  # prioritized: importance-sampling exponent at step 0, annealed linearly to 1 by the end
     priority_eps: float = 1e-6  # prioritized: added to |delta| so no transition gets probability 0
+    frame_storage: Literal["auto", "on", "off"] = "auto"  # store each frame once (auto: for uint8 [k, H, W] stacks)
 
     def __post_init__(self) -> None:
         _require(self.capacity >= 1, "replay.capacity must be >= 1")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from dqnlab.config import ReplayConfig
+from dqnlab.errors import ConfigError
+from dqnlab.replay.frames import FramePool, FrameStacker, frame_pool_capacity
 from dqnlab.replay.n_step import NStepAccumulator
 from dqnlab.replay.prioritized import PrioritizedSampler
 from dqnlab.replay.storage import RingStorage
@@ -19,6 +21,11 @@ class ReplayMemory:
     With `prioritized`, batches carry importance-sampling weights, and `update_priorities`
     must be given each sampled transition's new error; the weights' exponent beta moves
     linearly from `beta_start` to 1 over `beta_steps` stored env steps (Schaul et al. 2016).
+
+    With `frame_storage` (stacked uint8 frames [k, H, W]), each frame is stored once and the
+    stacks of s and s' are rebuilt at sampling (replay/frames.py); the stored "observations" are
+    then stacks of frame serials. `episode_start_share` sizes the frame pool's allowance for the
+    extra frame each episode start writes (see `frame_pool_capacity`).
     """
 
     def __init__(
@@ -37,7 +44,22 @@ class ReplayMemory:
         beta_start: float = 0.4,
         beta_steps: int = 100_000,
         priority_eps: float = 1e-6,
+        frame_storage: bool = False,
+        episode_start_share: float = 0.03,
     ) -> None:
+        self.frames: FramePool | None = None
+        self.stacker: FrameStacker | None = None
+        if frame_storage:
+            if len(obs_shape) != 3:
+                raise ValueError(f"frame storage needs stacked frames [k, H, W], got observations {obs_shape}")
+            if reserve_fraction > 0:
+                raise ValueError("frame storage does not keep a reserve: set replay.reserve_fraction = 0 "
+                                 "or replay.frame_storage = \"off\"")
+            stack = obs_shape[0]
+            pool_size = frame_pool_capacity(capacity, num_envs, n_step, stack, episode_start_share)
+            self.frames = FramePool(pool_size, tuple(obs_shape[1:]), obs_dtype)
+            self.stacker = FrameStacker(self.frames, num_envs, stack)
+            obs_shape, obs_dtype = (stack,), np.dtype(np.int64)  # what storage holds: serial stacks
         self.storage = RingStorage(capacity, obs_shape, obs_dtype, reserve_fraction)
         self.accumulator = NStepAccumulator(n_step, gamma, num_envs)
         self.sampler: UniformSampler | PrioritizedSampler
@@ -61,7 +83,11 @@ class ReplayMemory:
         num_envs: int,
         beta_steps: int,
     ) -> ReplayMemory:
-        """The memory `config` describes, for envs with these observations; beta reaches 1 after `beta_steps`."""
+        """The memory `config` describes, for envs with these observations; beta reaches 1 after `beta_steps`.
+
+        `replay.frame_storage` "auto" stores frames once for image observations (3-D uint8).
+        """
+        frame_storage = use_frame_storage(config, obs_shape, obs_dtype)
         return cls(
             config.capacity,
             obs_shape,
@@ -76,6 +102,7 @@ class ReplayMemory:
             beta_start=config.beta_start,
             beta_steps=beta_steps,
             priority_eps=config.priority_eps,
+            frame_storage=frame_storage,
         )
 
     def __len__(self) -> int:
@@ -102,6 +129,8 @@ class ReplayMemory:
         cuts the return (discount 0); a truncation keeps the bootstrap from `next_obs`.
         """
         self.env_steps += len(actions)
+        if self.stacker is not None:
+            obs, next_obs = self.stacker.add(obs, next_obs, np.logical_or(terminated, truncated))
         transitions = self.accumulator.add(obs, actions, rewards, next_obs, terminated, truncated)
         if len(transitions.actions):
             slots = self.storage.add(*transitions)
@@ -110,15 +139,119 @@ class ReplayMemory:
 
     def sample(self, batch_size: int) -> Batch:
         """A batch of transitions; with prioritized replay, with weights normalized by their max."""
+        slots, weights = self._sample_slots(batch_size)
+        obs, actions, rewards, next_obs, discounts = self.storage.gather(slots)
+        if self.frames is not None:  # serial stacks [B, k] -> frames [B, k, H, W]
+            obs, next_obs = self.frames.read(obs), self.frames.read(next_obs)
+        return Batch(obs, actions, rewards, next_obs, discounts, weights=weights, indices=slots)
+
+    def _sample_slots(self, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Slots to replay and their importance weights (None when uniform); with frame storage,
+        only live slots, whose frames are all still in the pool.
+
+        A transition that lost a frame (more episode starts than the frame pool allows for) is
+        evicted: never replayed. Uniform sampling draws again in its place, which keeps the draw
+        uniform over the live slots; prioritized sampling sets its priority to 0 and draws the
+        batch again.
+        """
         if isinstance(self.sampler, PrioritizedSampler):
             self.sampler.beta = self.beta
-            slots, weights = self.sampler.sample(self.storage.size, batch_size)
+            for _ in range(100):
+                slots, weights = self.sampler.sample(self.storage.size, batch_size)
+                if self.frames is None:
+                    return slots, weights
+                dead = np.unique(slots[~self._live(slots)])
+                if not len(dead):
+                    return slots, weights
+                self.sampler.tree.update(dead, np.zeros(len(dead)))
         else:
-            slots, weights = self.sampler.sample(self.storage.size, batch_size), None
-        obs, actions, rewards, next_obs, discounts = self.storage.gather(slots)
-        return Batch(obs, actions, rewards, next_obs, discounts, weights=weights, indices=slots)
+            slots = self.sampler.sample(self.storage.size, batch_size)
+            for _ in range(1000):
+                if self.frames is None:
+                    return slots, None
+                dead = np.flatnonzero(~self._live(slots))
+                if not len(dead):
+                    return slots, None
+                slots[dead] = self.sampler.sample(self.storage.size, len(dead))
+        raise RuntimeError("replay could not draw a batch of live transitions; the frame pool is too small")
+
+    def _live(self, slots: np.ndarray) -> np.ndarray:
+        """Whether every frame of the transitions at `slots` is still held by the frame pool."""
+        assert self.frames is not None
+        oldest = np.minimum(self.storage.obs[slots].min(axis=1), self.storage.next_obs[slots].min(axis=1))
+        return self.frames.holds(oldest)
+
+    def live_count(self) -> int:
+        """Stored transitions that can be replayed: all of them, except those evicted from frame storage."""
+        if self.frames is None:
+            return self.storage.size
+        return int(self._live(np.arange(self.storage.size)).sum())
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the memory's arrays: storage, frame pool and sum tree (not Python overhead)."""
+        total = sum(a.nbytes for a in (self.storage.obs, self.storage.next_obs, self.storage.actions,
+                                       self.storage.rewards, self.storage.discounts))
+        if self.frames is not None:
+            total += self.frames.nbytes
+        if isinstance(self.sampler, PrioritizedSampler):
+            total += sum(level.nbytes for level in self.sampler.tree.levels)
+        return total
+
+    @property
+    def bytes_per_transition(self) -> float:
+        """`nbytes` over the capacity: what one stored transition costs when the memory is full."""
+        return self.nbytes / self.storage.capacity
 
     def update_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
         """New priorities from the errors |delta| (or losses) of sampled transitions; a no-op when uniform."""
         if isinstance(self.sampler, PrioritizedSampler):
             self.sampler.update(indices, priorities)
+
+    def state_dict(self) -> dict[str, object]:
+        """Everything needed to go on sampling exactly as before: each part's own `state_dict`.
+
+        Every part of replay (storage, accumulator, sampler; Atari's frame storage too) follows
+        one protocol: `state_dict()` returns a nested dict of numpy arrays and plain scalars, and
+        `load_state_dict(state)` copies it back into a part built from the same config. Arrays
+        are written as .npy files (training/snapshot.py), never pickled.
+        """
+        return {
+            "env_steps": self.env_steps,
+            "beta_steps": self.beta_steps,
+            "storage": self.storage.state_dict(),
+            "accumulator": self.accumulator.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            **({} if self.frames is None or self.stacker is None
+               else {"frames": self.frames.state_dict(), "stacker": self.stacker.state_dict()}),
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.storage.load_state_dict(state["storage"])  # type: ignore[arg-type]
+        self.accumulator.load_state_dict(state["accumulator"])  # type: ignore[arg-type]
+        self.sampler.load_state_dict(state["sampler"])  # type: ignore[arg-type]
+        if ("frames" in state) != (self.frames is not None):
+            raise ValueError("replay was saved with" + ("" if "frames" in state else "out") + " frame storage; "
+                             "this memory is configured the other way")
+        if self.frames is not None and self.stacker is not None:
+            self.frames.load_state_dict(state["frames"])  # type: ignore[arg-type]
+            self.stacker.load_state_dict(state["stacker"])  # type: ignore[arg-type]
+        self.env_steps = int(state["env_steps"])  # type: ignore[call-overload]
+        self.beta_steps = int(state["beta_steps"])  # type: ignore[call-overload]
+
+
+def use_frame_storage(config: ReplayConfig, obs_shape: tuple[int, ...], obs_dtype: np.dtype) -> bool:
+    """Whether `config` asks for frame storage with these observations: "auto" picks it for stacked
+    uint8 frames [k, H, W]; "on" requires such frames. Frame storage keeps no reserve."""
+    frames = len(obs_shape) == 3 and np.dtype(obs_dtype) == np.uint8
+    if config.frame_storage == "on" and not frames:
+        raise ConfigError(f"replay.frame_storage = \"on\" needs stacked uint8 frames [k, H, W]; "
+                          f"this env's observations are {np.dtype(obs_dtype)} {tuple(obs_shape)}")
+    chosen = config.frame_storage == "on" or (config.frame_storage == "auto" and frames)
+    if chosen and config.reserve_fraction > 0:
+        raise ConfigError(
+            "replay.reserve_fraction is not supported with frame storage (the frames of reserved transitions "
+            "would be overwritten); set replay.reserve_fraction = 0, or replay.frame_storage = \"off\" to store "
+            "whole stacks (8 times the memory)"
+        )
+    return chosen

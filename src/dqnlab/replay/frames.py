@@ -1,0 +1,156 @@
+"""Frame storage for stacked image observations: each frame is stored once, stacks are rebuilt at sampling.
+
+An Atari observation is a stack of the last k = 4 frames [k, 84, 84] uint8, and consecutive
+observations share k - 1 of them. Storing s and s' as stacks keeps every frame 2k = 8 times
+(about 56 KB per transition); here each frame is written once into a `FramePool`, and a
+transition holds two stacks of k frame *serial numbers* (s and s', 64 bytes), from which
+`FramePool.read` rebuilds the frames at sampling: about 7.3 KB per transition in all.
+
+Why serial-number stacks, rather than Dopamine's per-step store that rebuilds stacks by
+walking back from an index: the stacks go through the same `NStepAccumulator` and
+`RingStorage` as any observation (the accumulator is generic over observation arrays), so
+n-step returns, truncation and prioritized sampling work with frames without a line of their
+own, and episode boundaries need no look-back rule: a stack is exactly the frames the agent
+saw, as the acting side (`FrameStacker`) recorded them.
+
+- Episode boundaries: a stack is recorded as the env produced it and never built across
+  episodes. Gymnasium's `FrameStackObservation(padding_type="reset")` fills an episode's first
+  stack with its reset frame, so that frame is written once and referenced k times.
+- Truncation: the real final observation's newest frame is written like any other, so s' of
+  a truncated episode is its real last stack.
+- Overwriting: the pool is a ring. A frame is overwritten `capacity` frames after it was
+  written, and a transition is *live* while its oldest frame is still held
+  (`FramePool.holds`). `frame_pool_capacity` sizes the pool so that, as long as episode starts
+  stay within the allowance, every stored transition is live (the proof is in its docstring);
+  beyond it, the memory never returns a transition with an overwritten frame: such a
+  transition counts as evicted and is not sampled (see `ReplayMemory.sample`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def frame_pool_capacity(capacity: int, num_envs: int, n_step: int, stack: int, episode_start_share: float) -> int:
+    """Frames the pool must hold so that none of the last `capacity` transitions loses a frame.
+
+    Bound. Let T be a stored transition, of the step that `add` call t took. Its oldest frame was
+    written at call t - k or later (the newest frame of the observation at step s is written at
+    call s - 1, or at s for an episode's first observation). The memory holds the last
+    `capacity` (C) transitions emitted, so fewer than C were emitted after T; the env steps of
+    calls t+1 .. now are those, plus at most N(n-1) still queued in the n-step accumulator, plus
+    at most N(n-1) emitted by the same calls as T but before it. Each env step writes one frame,
+    so the frames written from T's oldest one on number at most
+
+        N (k + 1)  +  C - 1 + 2 N (n - 1)  +  E  =  C + N (2n + k - 1) - 1 + E,
+
+    E being the frames of the episode starts among them (one per start with reset padding).
+    A pool of C + N (2n + k - 1) + ceil(share * C) frames thus keeps every stored transition
+    whole while E <= share * C, i.e. while episodes last at least 1 / share env steps on average
+    (33 steps for 3%, the memory's default; a random player's life in Breakout lasts
+    about 40 steps, in Space Invaders hundreds).
+    """
+    return capacity + num_envs * (2 * n_step + stack - 1) + math.ceil(episode_start_share * capacity)
+
+
+class FramePool:
+    """A ring of single frames, addressed by serial number: frame s sits in slot s % capacity."""
+
+    def __init__(self, capacity: int, frame_shape: tuple[int, ...], dtype: np.dtype) -> None:
+        if capacity < 1:
+            raise ValueError("FramePool needs capacity >= 1")
+        self.capacity = capacity
+        self.frames = np.zeros((capacity, *frame_shape), dtype=dtype)
+        self.written = 0  # frames written since the start; the next frame's serial
+
+    @property
+    def nbytes(self) -> int:
+        return self.frames.nbytes
+
+    def write(self, frames: np.ndarray) -> np.ndarray:
+        """Stores frames [M, *frame_shape], overwriting the oldest ones; returns their serials [M] int64."""
+        serials = self.written + np.arange(len(frames), dtype=np.int64)
+        self.frames[serials % self.capacity] = frames
+        self.written += len(frames)
+        return serials
+
+    def holds(self, serials: np.ndarray) -> np.ndarray:
+        """Whether each serial's frame is still in the pool (not yet overwritten), elementwise."""
+        return (serials >= self.written - self.capacity) & (serials < self.written)
+
+    def read(self, serials: np.ndarray) -> np.ndarray:
+        """The frames of `serials` [...], as [..., *frame_shape]; the caller checks `holds` first."""
+        return self.frames[serials % self.capacity]
+
+    def state_dict(self) -> dict[str, object]:
+        """The frames written so far (slots [0, min(written, capacity))) and the write counter."""
+        return {"capacity": self.capacity, "written": self.written,
+                "frames": self.frames[: min(self.written, self.capacity)]}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        frames = np.asarray(state["frames"])
+        if int(state["capacity"]) != self.capacity or frames.shape[1:] != self.frames.shape[1:]:  # type: ignore[call-overload]
+            raise ValueError(f"frame pool of {state['capacity']} frames {list(frames.shape[1:])} does not fit "
+                             f"one of {self.capacity} frames {list(self.frames.shape[1:])}")
+        self.frames[: len(frames)] = frames
+        self.written = int(state["written"])  # type: ignore[call-overload]
+
+
+class FrameStacker:
+    """The acting side: turns N envs' stacked observations into stacks of frame serials.
+
+    Each env step writes only its newest frame, the one s' adds to s; an episode's first
+    observation writes its distinct frames (one, the reset frame, with reset padding). The
+    stacks it returns are what the memory stores in place of observations.
+    """
+
+    def __init__(self, pool: FramePool, num_envs: int, stack: int) -> None:
+        self.pool = pool
+        self.stack = stack
+        self.current = np.zeros((num_envs, stack), dtype=np.int64)  # serials of each env's observation now
+        self.in_episode = np.zeros(num_envs, dtype=bool)  # False: the next observation starts an episode
+
+    def add(self, obs: np.ndarray, next_obs: np.ndarray, done: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Serial stacks [N, k] of `obs` and `next_obs` ([N, k, *frame_shape]) for one step of N envs.
+
+        `next_obs` is the real final observation where `done`. Raises ValueError when `next_obs`
+        is not `obs` shifted by one frame, as a frame stack's next observation must be.
+        """
+        if obs.shape[1] != self.stack or next_obs.shape != obs.shape:
+            raise ValueError(f"expected observations [N, {self.stack}, ...], got {obs.shape} and {next_obs.shape}")
+        if not np.array_equal(next_obs[:, :-1], obs[:, 1:]):
+            raise ValueError("frame storage needs stacked frames: next_obs[:, :-1] must equal obs[:, 1:]")
+        for env in range(len(obs)):
+            # An env goes on where it stopped unless its episode ended, or its observation is not
+            # the one recorded (the caller reset it without a done): then obs starts a new stack.
+            if not self.in_episode[env] or not np.array_equal(obs[env, -1], self.pool.read(self.current[env, -1])):
+                self.current[env] = self._write_first(obs[env])
+        obs_ids = self.current.copy()
+        newest = self.pool.write(next_obs[:, -1])
+        next_ids = np.concatenate([obs_ids[:, 1:], newest[:, None]], axis=1)
+        self.current = next_ids.copy()
+        self.in_episode = ~np.asarray(done, dtype=bool)
+        return obs_ids, next_ids
+
+    def _write_first(self, stack: np.ndarray) -> np.ndarray:
+        """Writes the frames of an episode's first observation [k, *frame_shape] once each; its serials [k]."""
+        serials = np.empty(self.stack, dtype=np.int64)
+        for i in range(self.stack):
+            if i > 0 and np.array_equal(stack[i], stack[i - 1]):
+                serials[i] = serials[i - 1]  # padding repeats a frame: reference it again
+            else:
+                serials[i] = self.pool.write(stack[i][None])[0]
+        return serials
+
+    def state_dict(self) -> dict[str, object]:
+        """Each env's current serial stack and whether its episode goes on (the pool saves itself)."""
+        return {"current": self.current, "in_episode": self.in_episode}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        current = np.asarray(state["current"])
+        if current.shape != self.current.shape:
+            raise ValueError(f"frame stacker for {current.shape} stacks does not fit {self.current.shape}")
+        self.current[...] = current
+        self.in_episode[...] = np.asarray(state["in_episode"])
