@@ -15,6 +15,7 @@ from dqnlab.diagnostics.figure import DiagnosticsPlotter
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
 from dqnlab.training.observers import Observer
 from dqnlab.envs import finished_episodes, make_vector_env, real_next_observations, reward_threshold
+from dqnlab.envs.atari_scores import atari_summary
 from dqnlab.replay import ReplayMemory
 from dqnlab.schedules import epsilon_at
 from dqnlab.training.evaluation import evaluate
@@ -243,4 +244,5 @@ class TrainingLoop:
             "solved_at_step": self.solved_at_step,
             "solved_at_s": None if self.solved_at_s is None else round(self.solved_at_s, 3),
             "collapses": len(self.collapses),
+            **atari_summary(config.env_id, None if math.isinf(self.best_eval_return) else self.best_eval_return),
         }
