@@ -65,7 +65,7 @@ class NetworkConfig:
             f"got {[list(p) for p in self.obs_bounds]}",
         )
         _require(
-            self.q_function == "mlp" or not (self.dueling or self.noisy or self.distributional != "none"),
+            self.q_function in ("mlp", "cnn") or not (self.dueling or self.noisy or self.distributional != "none"),
             f"network.q_function '{self.q_function}' takes a plain Q head; turn off dueling, noisy and distributional",
         )
 
@@ -76,7 +76,8 @@ class LearningConfig:
 
     gamma: float = 0.99  # discount factor, in (0, 1]
     lr: float = 1e-3  # optimizer learning rate
-    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"  # gradient rule; sgd on mse = semi-gradient Q-learning
+    optimizer: Literal["adam", "rmsprop", "rmsprop_centered", "sgd"] = "adam"  # sgd on mse = semi-gradient Q-learning
+    optimizer_eps: float | None = None  # adam, rmsprop: ε added to the denominator; none = default (1e-8; centered 1e-5)
     lr_end: float | None = None  # learning rate reached by linear decay from lr; none = constant lr
     lr_decay_steps: int = 100_000  # gradient steps over which lr decays linearly to lr_end
     batch_size: int = 64  # transitions per gradient step
@@ -93,6 +94,8 @@ class LearningConfig:
         _require(0.0 < self.gamma <= 1.0, f"learning.gamma must be in (0, 1], got {self.gamma}")
         _require(self.lr > 0, f"learning.lr must be > 0, got {self.lr}")
         _require(self.lr_end is None or self.lr_end > 0, f"learning.lr_end must be > 0 or none, got {self.lr_end}")
+        _require(self.optimizer_eps is None or self.optimizer_eps > 0,
+                 f"learning.optimizer_eps must be > 0 or none, got {self.optimizer_eps}")
         _require(self.lr_decay_steps >= 1, "learning.lr_decay_steps must be >= 1")
         _require(self.batch_size >= 1, "learning.batch_size must be >= 1")
         _require(self.target_update_interval >= 1, "learning.target_update_interval must be >= 1")
@@ -129,6 +132,10 @@ class ReplayConfig:
         _require(self.alpha >= 0, f"replay.alpha must be >= 0, got {self.alpha}")
         _require(0.0 <= self.beta_start <= 1.0, f"replay.beta_start must be in [0, 1], got {self.beta_start}")
         _require(self.priority_eps > 0, f"replay.priority_eps must be > 0, got {self.priority_eps}")
+        _require(
+            self.frame_storage != "on" or self.reserve_fraction == 0,
+            "replay.reserve_fraction is not supported with replay.frame_storage = \"on\"",
+        )
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,7 @@ class EvaluationConfig:
 
     every: int = 1000  # env steps between evaluations; 0 = only at the end
     episodes: int = 10  # episodes per evaluation
-    epsilon: float = 0.0  # epsilon while evaluating
+    epsilon: float = 0.0  # epsilon while evaluating; Atari presets: 0.001 as Dopamine (Nature DQN used 0.05)
     target_return: float | None = None  # stop when the mean return reaches it; none = env's reward_threshold
     stop_at_target: bool = True  # stop training once target_return is reached
     patience: int = 0  # stop after this many evaluations without improvement; 0 = off
@@ -201,6 +208,19 @@ class AtariConfig:
 
 
 @dataclass(frozen=True)
+class CheckpointConfig:
+    """Full training state saved for an exact resume (`dqnlab train --resume RUN_DIR`)."""
+
+    every: int = 10_000  # env steps between full checkpoints; 0 = only on Ctrl-C, SIGTERM and faults
+    keep_last: int = 2  # full checkpoints kept; an older one is deleted only once a newer one is complete
+    on_nonfinite: Literal["stop", "rollback"] = "stop"  # nan/inf loss: stop, or reload the last checkpoint's nets
+
+    def __post_init__(self) -> None:
+        _require(self.every >= 0, f"checkpoint.every must be >= 0, got {self.every}")
+        _require(self.keep_last >= 1, f"checkpoint.keep_last must be >= 1, got {self.keep_last}")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything that defines a training run."""
 
@@ -219,9 +239,11 @@ class Config:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     atari: AtariConfig = field(default_factory=AtariConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
 
     def __post_init__(self) -> None:
         _require(self.steps >= 1, "steps must be >= 1")
+        _require(0 <= self.seed < 2**32, f"seed must be in [0, 2^32), got {self.seed}")
         _require(self.num_envs >= 1, "num_envs must be >= 1")
         _require(self.torch_threads >= 1, "torch_threads must be >= 1")
         _require(
