@@ -141,7 +141,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 
 def test_rollback_restores_the_best_weights_into_online_and_target(monkeypatch, tmp_path, capsys) -> None:
-    # evaluations at steps 100..600; the best (490) is the 4th; 300 is no collapse (threshold 250); 20 is.
+    # evaluations at steps 100..600; the best (490) is the 4th; 300 is no collapse (threshold 130); 20 is.
     agent, seen = _scripted_agent(monkeypatch, "rollback", [10, 200, 480, 490, 300, 20])
     summary = agent.learn(run_dir=tmp_path / "run")
     assert len(seen) == 6 and summary["collapses"] == 1
