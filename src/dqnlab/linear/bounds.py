@@ -55,7 +55,7 @@ def observation_bounds(env_id: str, space: gym.spaces.Box, configured: Bounds = 
 
 def with_observation_bounds(config: Config, space: gym.spaces.Box) -> Config:
     """`config` with `network.obs_bounds` filled in for linear and tabular Q, so the run records them."""
-    if config.network.q_function == "mlp":
+    if config.network.q_function not in ("linear", "table"):  # MLP and CNN take observations as they are
         return config
     bounds = observation_bounds(config.env_id, space, config.network.obs_bounds)
     return config.replace(network=dataclasses.replace(config.network, obs_bounds=bounds))
