@@ -112,10 +112,9 @@ class RBFFeatures(nn.Module):
         return torch.exp(-0.5 * (scaled_BFK**2).sum(dim=2))
 
 
-def _ravel(indices_NK: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
-    """Row-major flat index of multi-indices [..., K] in a grid of `sizes` (as numpy's ravel_multi_index)."""
-    strides = [math.prod(sizes[k + 1 :]) for k in range(len(sizes))]
-    return (indices_NK * torch.as_tensor(strides, device=indices_NK.device)).sum(dim=-1)
+def row_major_strides(sizes: tuple[int, ...]) -> torch.Tensor:
+    """Strides [K] that turn a multi-index into its flat row-major index (as numpy's ravel_multi_index)."""
+    return torch.as_tensor([math.prod(sizes[k + 1 :]) for k in range(len(sizes))], dtype=torch.int64)
 
 
 class TileCoding(nn.Module):
@@ -137,6 +136,7 @@ class TileCoding(nn.Module):
         self.register_buffer("tiles_K", torch.as_tensor(tiles).float())
         self.register_buffer("offsets_TK", torch.as_tensor(tile_offsets(dim, tilings)).float())
         self.register_buffer("tiling_start_T", torch.arange(tilings) * self.tiling_size)
+        self.register_buffer("strides_K", row_major_strides(self.grid))
         self.size = tilings * self.tiling_size
         self.description = f"tile coding, {tilings} tilings of {'x'.join(map(str, tiles))} tiles"
 
@@ -144,7 +144,7 @@ class TileCoding(nn.Module):
         """Indices [B, T] of the one active feature in each tiling."""
         position_BTK = state_BK[:, None, :] * self.tiles_K + self.offsets_TK[None]
         cell_BTK = torch.minimum(position_BTK.floor().long().clamp(min=0), self.tiles_K.long())
-        return _ravel(cell_BTK, self.grid) + self.tiling_start_T
+        return (cell_BTK * self.strides_K).sum(dim=2) + self.tiling_start_T
 
     def forward(self, state_BK: torch.Tensor) -> torch.Tensor:
         active_BT = self.active_tiles(state_BK)
@@ -164,13 +164,14 @@ class OneHotCells(nn.Module):
         super().__init__()
         self.bins = bins
         self.register_buffer("bins_K", torch.as_tensor(bins).float())
+        self.register_buffer("strides_K", row_major_strides(bins))
         self.size = math.prod(bins)
         self.description = f"one-hot table cells, {'x'.join(map(str, bins))} bins"
 
     def cells(self, state_BK: torch.Tensor) -> torch.Tensor:
         """Flat cell index [B] of each normalized state."""
         bin_BK = torch.minimum((state_BK * self.bins_K).floor().long().clamp(min=0), self.bins_K.long() - 1)
-        return _ravel(bin_BK, self.bins)
+        return (bin_BK * self.strides_K).sum(dim=1)
 
     def forward(self, state_BK: torch.Tensor) -> torch.Tensor:
         features_BF = torch.zeros(state_BK.shape[0], self.size, device=state_BK.device)
