@@ -144,7 +144,8 @@ class DQNLearner:
         self.online = q_network.to(device)
         self.target = copy.deepcopy(self.online)
         self.target.requires_grad_(False)
-        self.optimizer = OPTIMIZERS[config.optimizer](self.online.parameters(), config.lr, config.optimizer_eps)
+        self.parameters = list(self.online.parameters())  # listed once: walking the modules costs µs per update
+        self.optimizer = OPTIMIZERS[config.optimizer](self.parameters, config.lr, config.optimizer_eps)
         self.gradient_steps = 0
         self.target_updates = 0
         self.objective = OBJECTIVES[self.online.kind]
@@ -182,7 +183,7 @@ class DQNLearner:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.online.parameters(), self.config.max_grad_norm)
+            nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm)
         self.optimizer.step()
 
         self.gradient_steps += 1
