@@ -60,6 +60,16 @@ class Agent:
     def q_network(self):  # type: ignore[no-untyped-def]
         return self.learner.online
 
+    def describe_q_function(self) -> str:
+        """One line on the Q-function's model and size, e.g. its feature count for linear Q."""
+        parameters = sum(p.numel() for p in self.q_network.parameters())
+        torso, name = self.q_network.torso, self.config.network.q_function
+        features = getattr(torso, "description", None)  # set by the linear and tabular torsos
+        if features is None:
+            return f"{name}, {parameters:,} parameters"
+        size = f"{torso.output_size:,} features x {self.num_actions} actions = {parameters:,} parameters"
+        return f"{name} ({features}): {size}"
+
     def act_batch(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Epsilon-greedy actions [N] for a batch of observations [N, *obs_shape], as evaluation acts.
 

@@ -107,6 +107,7 @@ def _train(args: argparse.Namespace) -> int:
     from dqnlab.agent import Agent  # torch is imported only once the input is known to be good
 
     agent = Agent(config, spaces)
+    print(f"Q-function: {agent.describe_q_function()}")
     summary = agent.learn(run_dir=run_dir, progress=not args.no_progress)
     print(f"run directory: {run_dir}")
     print(json.dumps(summary, indent=2))

@@ -84,7 +84,7 @@ class FourierFeatures(nn.Module):
         self.register_buffer("coefficients_FK", coefficients_FK)
         self.register_buffer("scale_F", scale_F if scale_by_frequency else torch.ones_like(norms_F))
         self.size = int(coefficients_FK.shape[0])
-        self.description = f"Fourier basis of order {order}" + (" (α/‖c‖ scaling)" if scale_by_frequency else "")
+        self.description = f"Fourier basis of order {order}" + (" with α/‖c‖ scaling" if scale_by_frequency else "")
 
     def forward(self, state_BK: torch.Tensor) -> torch.Tensor:
         return torch.cos(math.pi * state_BK @ self.coefficients_FK.T) * self.scale_F
@@ -166,7 +166,7 @@ class OneHotCells(nn.Module):
         self.register_buffer("bins_K", torch.as_tensor(bins).float())
         self.register_buffer("strides_K", row_major_strides(bins))
         self.size = math.prod(bins)
-        self.description = f"one-hot table cells, {'x'.join(map(str, bins))} bins"
+        self.description = f"one-hot cells of {'x'.join(map(str, bins))} bins"
 
     def cells(self, state_BK: torch.Tensor) -> torch.Tensor:
         """Flat cell index [B] of each normalized state."""

@@ -56,14 +56,14 @@ FEATURE_MAPS: dict[str, FeatureBuilder] = {
 
 
 class FeatureTorso(nn.Module):
-    """obs [B, K] -> φ(normalize(obs)) [B, F]; `output_size` = F, `description` says which features."""
+    """obs [B, K] -> φ(normalize(obs)) [B, F]; `output_size` = F, `description` names the features."""
 
     def __init__(self, normalizer: Normalizer, feature_map: nn.Module) -> None:
         super().__init__()
         self.normalizer = normalizer
         self.feature_map = feature_map
         self.output_size: int = feature_map.size
-        self.description = f"{feature_map.description} ({self.output_size:,} features)"
+        self.description: str = feature_map.description
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.feature_map(self.normalizer(obs.flatten(1)))
