@@ -85,6 +85,20 @@ class FramePool:
         return self.frames[serials % self.capacity]
 
     def state_dict(self) -> dict[str, object]:
+        """The filled slots and the write counter (numpy arrays and ints)."""
+        return {"capacity": self.capacity, "written": self.written,
+                "frames": self.frames[: min(self.written, self.capacity)]}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Copies a `state_dict` into this pool, which must have the same capacity and frame shape."""
+        saved = np.asarray(state["frames"])
+        if int(state["capacity"]) != self.capacity or saved.shape[1:] != self.frames.shape[1:]:  # type: ignore[call-overload]
+            raise ValueError(f"a frame pool of {state['capacity']} frames {list(saved.shape[1:])} does not fit "
+                             f"one of {self.capacity} frames {list(self.frames.shape[1:])}")
+        self.frames[: len(saved)] = saved
+        self.written = int(state["written"])  # type: ignore[call-overload]
+
+    def state_dict(self) -> dict[str, object]:
         """The frames written so far (slots [0, min(written, capacity))) and the write counter."""
         return {"capacity": self.capacity, "written": self.written,
                 "frames": self.frames[: min(self.written, self.capacity)]}
@@ -133,6 +147,17 @@ class FrameStacker:
         self.current = next_ids.copy()
         self.in_episode = ~np.asarray(done, dtype=bool)
         return obs_ids, next_ids
+
+    def state_dict(self) -> dict[str, object]:
+        """Each env's current serial stack and whether its episode goes on."""
+        return {"current": self.current.copy(), "in_episode": self.in_episode.copy()}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        current = np.asarray(state["current"])
+        if current.shape != self.current.shape:
+            raise ValueError(f"frame stacks {list(current.shape)} do not fit {list(self.current.shape)} (envs, stack)")
+        self.current = current.astype(np.int64)
+        self.in_episode = np.asarray(state["in_episode"], dtype=bool)
 
     def _write_first(self, stack: np.ndarray) -> np.ndarray:
         """Writes the frames of an episode's first observation [k, *frame_shape] once each; its serials [k]."""
