@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 FRAME_STACK = 4  # frames DQN stacks to see motion in pixel observations
+EXAMPLE_BINS = 10  # bins per dimension for the table size shown for continuous observations
 
 
 def _power(base: int, factors: tuple[int, ...]) -> str:
@@ -37,7 +38,9 @@ def tabular_size(space: gym.Space) -> str:
                     text += f"; with a stack of {FRAME_STACK} frames, {stacked}"
                 return text
             return f"{int(np.prod(values))} states"
-        return "infinite: continuous observations; a table needs them discretized (bins per dimension)"
+        dims = math.prod(space.shape)
+        cells = f"{EXAMPLE_BINS}^{dims} = {EXAMPLE_BINS**dims:,}" if dims <= 30 else f"{EXAMPLE_BINS}^{dims}"
+        return f"infinite (continuous); discretized into {EXAMPLE_BINS} bins per dimension, {cells} cells"
     return f"not tabular: {space}"
 
 
