@@ -135,7 +135,10 @@ class FrameStacker:
         if obs.shape[1] != self.stack or next_obs.shape != obs.shape:
             raise ValueError(f"expected observations [N, {self.stack}, ...], got {obs.shape} and {next_obs.shape}")
         if not np.array_equal(next_obs[:, :-1], obs[:, 1:]):
-            raise ValueError("frame storage needs stacked frames: next_obs[:, :-1] must equal obs[:, 1:]")
+            raise ValueError(
+                "frame storage needs stacked frames, next_obs[:, :-1] equal to obs[:, 1:]; for image "
+                "observations that are not frame stacks, set replay.frame_storage = \"off\""
+            )
         for env in range(len(obs)):
             # An env goes on where it stopped unless its episode ended, or its observation is not
             # the one recorded (the caller reset it without a done): then obs starts a new stack.
