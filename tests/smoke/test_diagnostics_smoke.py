@@ -266,7 +266,8 @@ def test_experiment_runs_variants_by_seeds_and_writes_the_report(tmp_path, capsy
         ]
     )
     printed = capsys.readouterr().out
-    assert code == 0, printed
+    logs = "\n".join(log.read_text()[-2000:] for log in sorted((out / "logs").glob("*.log")))
+    assert code == 0, printed + logs
     for name in ["report.md", "report.html", "curves.png", "scores.png", "runs.csv", "results.json", "experiment.json"]:
         assert (out / name).is_file(), name
     for label in ["learning.double=false", "learning.double=true"]:

@@ -52,7 +52,9 @@ class RunSpec:
 
 def split_top_level(text: str) -> list[str]:
     """Splits at commas outside brackets, so `network.hidden_sizes=[64,64],[128,128]` keeps its lists."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char in "[{(":
             depth += 1
@@ -278,7 +280,19 @@ def run_experiment(
     return report
 
 
-def _command_line(env_id, preset, vary, variants, seeds, steps, workers, common, config_file, out_dir) -> str:  # type: ignore[no-untyped-def]
+def _command_line(
+    env_id: str,
+    preset: str,
+    vary: Sequence[str],
+    variants: Sequence[str],
+    seeds: int,
+    steps: int | None,
+    workers: int,
+    common: Sequence[str],
+    config_file: str | None,
+    out_dir: Path,
+) -> str:
+    """The `dqnlab experiment` command that reproduces this experiment, for the report."""
     import shlex
 
     words = ["dqnlab", "experiment", env_id, "--preset", preset]

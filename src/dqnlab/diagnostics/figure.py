@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import os
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,9 +275,14 @@ def plot_diagnostics(run_dir: str | Path, path: str | Path | None = None) -> Pat
 class DiagnosticsPlotter:
     """Observer that redraws diagnostics.png every `plot_every` episodes (0: only at the end).
 
+    A redraw takes about a second once there are thousands of episodes, so a due redraw is
+    skipped while less than `MAX_SHARE`'s worth of time has passed since the last one: drawing
+    never takes more than about a tenth of the training's wall time. The final one always happens.
     Keeps what it plots in memory, so it never waits on the CSV writers' buffers; collapses are
     read from collapses.csv, which the loop writes as they happen.
     """
+
+    MAX_SHARE = 0.1  # of wall time spent drawing, at most (about)
 
     def __init__(
         self, run_dir: Path, env_id: str, preset: str, seed: int, target_return: float | None, plot_every: int
@@ -284,18 +290,23 @@ class DiagnosticsPlotter:
         self.run_dir = Path(run_dir)
         self.plot_every = plot_every
         self.data = RunData(env_id=env_id, preset=preset, seed=seed, target_return=target_return)
+        self._next_draw_at = 0.0  # time.perf_counter() before which a due redraw is skipped
 
     def draw(self) -> Path:
+        began = time.perf_counter()
         for row in read_csv_rows(self.run_dir / "collapses.csv")[len(self.data.collapse_step) :]:
             self.data.collapse_step.append(int(row["step"]))
             self.data.collapse_action.append(row.get("action", ""))
         path = self.run_dir / FIGURE_NAME
         draw_diagnostics(self.data, path)
+        ended = time.perf_counter()
+        self._next_draw_at = ended + (ended - began) * (1.0 / self.MAX_SHARE - 1.0)
         return path
 
     def on_episode(self, record: EpisodeRecord) -> None:
         self.data.add_episode(record)
-        if self.plot_every > 0 and len(self.data.episode) % self.plot_every == 0:
+        due = self.plot_every > 0 and len(self.data.episode) % self.plot_every == 0
+        if due and time.perf_counter() >= self._next_draw_at:
             self.draw()
 
     def on_evaluation(self, record: EvalRecord) -> None:
