@@ -95,7 +95,7 @@ def assert_same_contents(frames: ReplayMemory, stacks: ReplayMemory) -> None:
     got = frames.storage.gather(slots)
     np.testing.assert_array_equal(frames.frames.read(got[0]), expected[0])
     np.testing.assert_array_equal(frames.frames.read(got[3]), expected[3])
-    for got_column, expected_column in zip(got[1:3] + got[4:], expected[1:3] + expected[4:]):
+    for got_column, expected_column in zip(got[1:3] + got[4:], expected[1:3] + expected[4:], strict=True):
         np.testing.assert_array_equal(got_column, expected_column)
 
 
@@ -261,7 +261,7 @@ def test_frame_storage_state_round_trips_and_sampling_goes_on_identically():
     copy.load_state_dict(state)
     copy.sampler.rng = np.random.default_rng(5)
     frames.sampler.rng = np.random.default_rng(5)
-    for a, b in zip(frames.sample(16), copy.sample(16)):
+    for a, b in zip(frames.sample(16), copy.sample(16), strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(copy.stacker.current, frames.stacker.current)
     assert copy.frames.written == frames.frames.written

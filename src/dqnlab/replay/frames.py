@@ -98,19 +98,6 @@ class FramePool:
         self.frames[: len(saved)] = saved
         self.written = int(state["written"])  # type: ignore[call-overload]
 
-    def state_dict(self) -> dict[str, object]:
-        """The frames written so far (slots [0, min(written, capacity))) and the write counter."""
-        return {"capacity": self.capacity, "written": self.written,
-                "frames": self.frames[: min(self.written, self.capacity)]}
-
-    def load_state_dict(self, state: dict[str, object]) -> None:
-        frames = np.asarray(state["frames"])
-        if int(state["capacity"]) != self.capacity or frames.shape[1:] != self.frames.shape[1:]:  # type: ignore[call-overload]
-            raise ValueError(f"frame pool of {state['capacity']} frames {list(frames.shape[1:])} does not fit "
-                             f"one of {self.capacity} frames {list(self.frames.shape[1:])}")
-        self.frames[: len(frames)] = frames
-        self.written = int(state["written"])  # type: ignore[call-overload]
-
 
 class FrameStacker:
     """The acting side: turns N envs' stacked observations into stacks of frame serials.
@@ -171,14 +158,3 @@ class FrameStacker:
             else:
                 serials[i] = self.pool.write(stack[i][None])[0]
         return serials
-
-    def state_dict(self) -> dict[str, object]:
-        """Each env's current serial stack and whether its episode goes on (the pool saves itself)."""
-        return {"current": self.current, "in_episode": self.in_episode}
-
-    def load_state_dict(self, state: dict[str, object]) -> None:
-        current = np.asarray(state["current"])
-        if current.shape != self.current.shape:
-            raise ValueError(f"frame stacker for {current.shape} stacks does not fit {self.current.shape}")
-        self.current[...] = current
-        self.in_episode[...] = np.asarray(state["in_episode"])
