@@ -168,18 +168,23 @@ def run_all(specs: Sequence[RunSpec], workers: int, echo: bool = True) -> list[R
     done: list[RunSpec] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_run_one, spec) for spec in specs]
-        for count, future in enumerate(as_completed(futures), start=1):
-            spec, returncode, seconds = future.result()
-            if returncode == 0:
-                done.append(spec)
-                status = _best_eval(spec.run_dir)
-            else:
-                status = f"FAILED (exit {returncode}; see {spec.log_path})"
-            if echo:
-                print(
-                    f"[{count}/{len(specs)}] {spec.variant.label} seed {spec.seed}: {status} ({seconds:.1f} s)",
-                    flush=True,
-                )
+        try:
+            for count, future in enumerate(as_completed(futures), start=1):
+                spec, returncode, seconds = future.result()
+                if returncode == 0:
+                    done.append(spec)
+                    status = _best_eval(spec.run_dir)
+                else:
+                    status = f"FAILED (exit {returncode}; see {spec.log_path})"
+                if echo:
+                    print(
+                        f"[{count}/{len(specs)}] {spec.variant.label} seed {spec.seed}: {status} ({seconds:.1f} s)",
+                        flush=True,
+                    )
+        except BaseException:  # Ctrl-C: start no further runs (the running ones get the signal too)
+            for future in futures:
+                future.cancel()
+            raise
     return done
 
 

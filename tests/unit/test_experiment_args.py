@@ -1,0 +1,79 @@
+"""Parsing `--vary` and `--variant`, crossing them into variants, and the run plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dqnlab.diagnostics.experiment import (
+    build_variants,
+    check_variants,
+    parse_vary,
+    plan_runs,
+    split_top_level,
+)
+from dqnlab.errors import ConfigError
+from dqnlab.presets import preset_config
+
+
+def test_split_keeps_lists_whole() -> None:
+    assert split_top_level("[64,64],[128, 128]") == ["[64,64]", "[128, 128]"]
+    assert split_top_level("1,100000") == ["1", "100000"]
+
+
+def test_parse_vary() -> None:
+    assert parse_vary("learning.double=false,true") == ("learning.double", ["false", "true"])
+    assert parse_vary("network.hidden_sizes=[64,64],[128]") == ("network.hidden_sizes", ["[64,64]", "[128]"])
+
+
+@pytest.mark.parametrize("text", ["learning.double", "=1,2", "learning double=1", "lr=1,,2"])
+def test_parse_vary_rejects_bad_syntax(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_vary(text)
+
+
+def test_vary_axes_are_crossed_and_variants_are_prefixed() -> None:
+    variants = build_variants(["learning.double=false,true", "learning.lr=1e-3,1e-4"], [])
+    assert [v.label for v in variants] == [
+        "learning.double=false learning.lr=1e-3",
+        "learning.double=false learning.lr=1e-4",
+        "learning.double=true learning.lr=1e-3",
+        "learning.double=true learning.lr=1e-4",
+    ]
+    crossed = build_variants(["learning.double=false,true"], ["replay.capacity=1,learning.batch_size=1"])
+    assert crossed[0].assignments == ("replay.capacity=1", "learning.batch_size=1", "learning.double=false")
+
+
+def test_no_vary_is_one_base_variant() -> None:
+    (variant,) = build_variants([], [])
+    assert variant.label == "base" and variant.assignments == ()
+
+
+def test_the_same_key_twice_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="same key twice"):
+        build_variants(["learning.lr=1,2", "learning.lr=3"], [])
+
+
+def test_check_variants_names_the_bad_variant() -> None:
+    base = preset_config("cartpole", "CartPole-v1")
+    with pytest.raises(ConfigError, match="variant 'replay.capacity=1'.*batch_size"):
+        check_variants(base, [], build_variants([], ["replay.capacity=1"]))
+
+
+def test_slugs_are_directory_names() -> None:
+    (variant,) = build_variants([], ["network.hidden_sizes=[64, 64]"])
+    assert "/" not in variant.slug and " " not in variant.slug
+
+
+def test_plan_runs_builds_one_train_command_per_variant_and_seed(tmp_path: Path) -> None:
+    variants = build_variants(["learning.double=false,true"], [])
+    specs = plan_runs("CartPole-v1", "cartpole", variants, range(2), tmp_path, 300, ["tensorboard=false"])
+    assert len(specs) == 4
+    command = specs[1].command
+    assert command[1:4] == ("-m", "dqnlab.cli", "train")
+    assert command[command.index("--seed") + 1] == "1"
+    # the variant's values come after the common ones, so they win
+    sets = [command[i + 1] for i, word in enumerate(command) if word == "--set"]
+    assert sets == ["tensorboard=false", "learning.double=false"]
+    assert specs[1].run_dir == tmp_path / "runs" / "learning.double=false" / "seed-1"
