@@ -112,3 +112,42 @@ def test_the_reference_table_names_57_ale_games():
     for game, scores in ATARI_REFERENCE_SCORES.items():
         assert f"ALE/{game}-v5" in gym.registry, game
         assert scores.random != scores.human
+
+
+def test_atari_presets_count_their_periods_as_the_papers_do():
+    from dqnlab.presets import preset_config
+
+    frames_per_step = 4
+    dqn = preset_config("atari-dqn", SPACE_INVADERS)
+    assert dqn.steps * frames_per_step == 50_000_000
+    assert dqn.learning.target_update_interval * dqn.learning.train_freq == 10_000  # agent steps
+    assert (dqn.learning.batch_size, dqn.learning.learning_starts, dqn.replay.capacity) == (32, 50_000, 1_000_000)
+    assert (dqn.exploration.end, dqn.exploration.decay_steps) == (0.1, 1_000_000)
+    rainbow = preset_config("atari-rainbow", SPACE_INVADERS)
+    assert rainbow.learning.target_update_interval * rainbow.learning.train_freq * frames_per_step == 32_000
+    assert rainbow.learning.learning_starts * frames_per_step == 80_000
+    assert (rainbow.learning.lr, rainbow.learning.optimizer_eps, rainbow.replay.n_step) == (6.25e-5, 1.5e-4, 3)
+    der = preset_config("atari100k", SPACE_INVADERS)
+    assert (der.steps, der.replay.n_step, der.learning.target_update_interval, der.learning.train_freq) == (
+        100_000, 20, 2_000, 1)
+    assert (der.learning.learning_starts, der.learning.lr, der.atari.sticky_actions) == (1_600, 1e-4, 0.0)
+    for config in (dqn, rainbow, der):
+        assert config.network.q_function == "cnn" and config.evaluation.epsilon == 0.001
+
+
+def test_centered_rmsprop_and_the_adam_epsilon_reach_the_optimizer():
+    import torch
+
+    from dqnlab.config import LearningConfig, NetworkConfig
+    from dqnlab.learner import DQNLearner
+    from dqnlab.networks import build_q_network
+
+    space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    network = build_q_network(NetworkConfig(hidden_sizes=(8,)), space, 2)
+    rmsprop = DQNLearner(LearningConfig(optimizer="rmsprop_centered"), network, torch.device("cpu")).optimizer
+    assert isinstance(rmsprop, torch.optim.RMSprop)
+    group = rmsprop.param_groups[0]
+    assert (group["centered"], group["alpha"], group["eps"]) == (True, 0.95, 1e-5)
+    network = build_q_network(NetworkConfig(hidden_sizes=(8,)), space, 2)
+    adam = DQNLearner(LearningConfig(optimizer="adam", optimizer_eps=1.5e-4), network, torch.device("cpu")).optimizer
+    assert adam.param_groups[0]["eps"] == 1.5e-4
