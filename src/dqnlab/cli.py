@@ -64,7 +64,7 @@ def _build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--config", default=None, help="TOML file of config values for every run")
     experiment.add_argument("--seeds", type=int, default=5, help="seeds per variant: 0 .. N-1")
     experiment.add_argument("--steps", type=int, default=None,
-                            help="env steps per run, all of them: runs do not stop at the target (default: the preset's)")
+                            help="env steps per run, all run: no stop at the target (default: the preset's)")
     experiment.add_argument("--workers", type=int, default=None, help="runs at a time (default: CPU cores)")
     experiment.add_argument("--threshold", type=float, default=None,
                             help="return for steps-to-threshold (default: the env's target return)")
