@@ -64,6 +64,9 @@ def with_observation_bounds(config: Config, space: gym.spaces.Box) -> Config:
 class Normalizer(nn.Module):
     """s -> (s - low) / (high - low), clipped to [0, 1]: a state outside the box counts as on its edge."""
 
+    low_K: torch.Tensor
+    range_K: torch.Tensor
+
     def __init__(self, bounds: Bounds) -> None:
         super().__init__()
         low_K, high_K = torch.tensor(bounds, dtype=torch.float32).T

@@ -51,11 +51,20 @@ def tile_offsets(dim: int, tilings: int) -> np.ndarray:
     return (steps % tilings) / tilings
 
 
-class PolynomialFeatures(nn.Module):
+class FeatureMap(nn.Module):
+    """A map from normalized states [B, K] to features [B, `size`]; `description` names it in one phrase."""
+
+    size: int
+    description: str
+
+
+class PolynomialFeatures(FeatureMap):
     """φ_i(s) = Π_k s_k^{e_ik}: every monomial of the normalized state up to total degree d.
 
     The constant monomial (degree 0) comes first, so the bias-free head still has a bias.
     """
+
+    exponents_FK: torch.Tensor
 
     def __init__(self, dim: int, degree: int) -> None:
         super().__init__()
@@ -67,7 +76,7 @@ class PolynomialFeatures(nn.Module):
         return torch.prod(state_BK[:, None, :] ** self.exponents_FK[None], dim=2)
 
 
-class FourierFeatures(nn.Module):
+class FourierFeatures(FeatureMap):
     """φ_i(s) = cos(π c_i · s), c_i in {0..n}^K: the Fourier basis of Konidaris et al. (2011), eq. 2.
 
     With `scale_by_frequency`, φ_i is divided by sqrt(‖c_i‖₂) (φ_0 unchanged). Plain SGD on
@@ -75,6 +84,9 @@ class FourierFeatures(nn.Module):
     α_i = α/‖c_i‖₂ that Konidaris et al. (§3) recommend: high frequencies learn more slowly. The
     span of the basis, hence the set of representable Q-functions, is the same.
     """
+
+    coefficients_FK: torch.Tensor
+    scale_F: torch.Tensor
 
     def __init__(self, dim: int, order: int, scale_by_frequency: bool = False) -> None:
         super().__init__()
@@ -90,12 +102,15 @@ class FourierFeatures(nn.Module):
         return torch.cos(math.pi * state_BK @ self.coefficients_FK.T) * self.scale_F
 
 
-class RBFFeatures(nn.Module):
+class RBFFeatures(FeatureMap):
     """φ_i(s) = exp(-Σ_k (s_k - μ_ik)² / (2 σ_k²)): Gaussians centred on a grid over [0, 1]^K.
 
     `centres` per dimension are evenly spaced from 0 to 1 (Sutton & Barto 2018, §9.5.5);
     σ_k defaults to the spacing of the centres along dimension k.
     """
+
+    centres_FK: torch.Tensor
+    widths_K: torch.Tensor
 
     def __init__(self, centres: tuple[int, ...], width: float | None = None) -> None:
         super().__init__()
@@ -117,7 +132,7 @@ def row_major_strides(sizes: tuple[int, ...]) -> torch.Tensor:
     return torch.as_tensor([math.prod(sizes[k + 1 :]) for k in range(len(sizes))], dtype=torch.int64)
 
 
-class TileCoding(nn.Module):
+class TileCoding(FeatureMap):
     """Binary features of T offset grid tilings; exactly T of them are 1 for any state.
 
     Tiling t covers [0, 1]^K with `tiles[k]` tiles per dimension, shifted by `tile_offsets`, so
@@ -126,6 +141,11 @@ class TileCoding(nn.Module):
     (Sutton & Barto 2018, §9.5.4). Features are dense vectors; fine for the few thousand tiles
     of classic-control tasks.
     """
+
+    tiles_K: torch.Tensor
+    offsets_TK: torch.Tensor
+    tiling_start_T: torch.Tensor
+    strides_K: torch.Tensor
 
     def __init__(self, tiles: tuple[int, ...], tilings: int) -> None:
         super().__init__()
@@ -152,13 +172,16 @@ class TileCoding(nn.Module):
         return features_BF.scatter_(1, active_BT, 1.0)
 
 
-class OneHotCells(nn.Module):
+class OneHotCells(FeatureMap):
     """The table as features: one indicator per cell of a grid of `bins[k]` bins per dimension.
 
     Bin j of dimension k holds normalized values in [j/b, (j+1)/b); the last bin also holds 1,
     the upper bound. A linear head on these features is a Q-table: Q(s, a) = θ[a, cell(s)], and
     an SGD step of size α on ½δ² is the tabular update Q(s, a) += α·δ (Watkins 1989).
     """
+
+    bins_K: torch.Tensor
+    strides_K: torch.Tensor
 
     def __init__(self, bins: tuple[int, ...]) -> None:
         super().__init__()

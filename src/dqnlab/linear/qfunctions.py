@@ -19,12 +19,12 @@ from torch import nn
 from dqnlab.config import NetworkConfig
 from dqnlab.errors import ConfigError
 from dqnlab.linear.bounds import Normalizer, observation_bounds
-from dqnlab.linear.features import FourierFeatures, OneHotCells, PolynomialFeatures, RBFFeatures, TileCoding
+from dqnlab.linear.features import FeatureMap, FourierFeatures, OneHotCells, PolynomialFeatures, RBFFeatures, TileCoding
 from dqnlab.types import NetworkOutput
 
 MAX_FEATURES = 1_000_000  # features (or table cells) per action; beyond it, dense features cost too much
 
-FeatureBuilder = Callable[[NetworkConfig, int], nn.Module]
+FeatureBuilder = Callable[[NetworkConfig, int], FeatureMap]
 
 
 def per_dimension(values: tuple[int, ...], dims: int, key: str) -> tuple[int, ...]:
@@ -58,7 +58,7 @@ FEATURE_MAPS: dict[str, FeatureBuilder] = {
 class FeatureTorso(nn.Module):
     """obs [B, K] -> φ(normalize(obs)) [B, F]; `output_size` = F, `description` names the features."""
 
-    def __init__(self, normalizer: Normalizer, feature_map: nn.Module) -> None:
+    def __init__(self, normalizer: Normalizer, feature_map: FeatureMap) -> None:
         super().__init__()
         self.normalizer = normalizer
         self.feature_map = feature_map
