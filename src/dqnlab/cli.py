@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dqnlab.errors import DqnlabError
+from dqnlab.errors import DqnlabError, TrainingInterrupted
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,7 +25,7 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train an agent on a Gymnasium env")
-    train.add_argument("env_id", help="Gymnasium env id, e.g. CartPole-v1")
+    train.add_argument("env_id", nargs="?", help="Gymnasium env id, e.g. CartPole-v1 (not with --resume)")
     train.add_argument("--preset", default=None, help="named config to start from (see `dqnlab presets`)")
     train.add_argument("--config", default=None, help="TOML file of config values, applied after the preset")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -36,6 +36,10 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default=None, help="cpu, cuda or auto")
     train.add_argument("--run-dir", default=None, help="where to write the run (default runs/ENV-PRESET-SEED-TIME)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
+                       help="env steps between full checkpoints for --resume (checkpoint.every); 0 = only on stop")
+    train.add_argument("--resume", default=None, metavar="RUN_DIR",
+                       help="continue a stopped run from its newest checkpoint, exactly as if it had not stopped")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained agent")
     evaluate.add_argument("run", help="a run directory (uses its best checkpoint) or a checkpoint file")
@@ -88,7 +92,10 @@ def _resolve_config(args: argparse.Namespace) -> Any:
     config = apply_overrides(config, {**file_values, "env_id": args.env_id, "preset": preset})
     config = apply_overrides(config, parse_assignments(args.overrides))
     flags = {"steps": args.steps, "seed": args.seed, "num_envs": args.num_envs, "device": args.device}
-    return apply_overrides(config, {key: value for key, value in flags.items() if value is not None})
+    config = apply_overrides(config, {key: value for key, value in flags.items() if value is not None})
+    if args.checkpoint_every is not None:
+        config = apply_overrides(config, {"checkpoint": {"every": args.checkpoint_every}})
+    return config
 
 
 def _default_run_dir(config: Any) -> Path:
@@ -97,14 +104,40 @@ def _default_run_dir(config: Any) -> Path:
     return Path("runs") / f"{env_name}-{config.preset}-{config.seed}-{stamp}"
 
 
+def _resume(args: argparse.Namespace) -> int:
+    """`train --resume RUN_DIR`: the run's own config; flags that would change it are refused."""
+    changing = {"env_id": args.env_id, "--preset": args.preset, "--config": args.config, "--set": args.overrides,
+                "--steps": args.steps, "--seed": args.seed, "--num-envs": args.num_envs, "--device": args.device,
+                "--run-dir": args.run_dir, "--checkpoint-every": args.checkpoint_every}
+    given = [name for name, value in changing.items() if value not in (None, [])]
+    if given:
+        raise DqnlabError(f"--resume continues a run with its own config; drop {', '.join(given)}")
+    from dqnlab.training.resume import resume_training
+
+    summary = resume_training(args.resume, progress=not args.no_progress)
+    print(f"run directory: {args.resume}")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from dqnlab.envs.factory import env_spaces
 
+    if args.resume is not None:
+        return _resume(args)
+    if args.env_id is None:
+        raise DqnlabError("train needs an env id, e.g. dqnlab train CartPole-v1 (or --resume RUN_DIR)")
     config = _resolve_config(args)
     spaces = env_spaces(config.env_id, config.atari)
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise DqnlabError(f"--run-dir {run_dir} is a file, not a directory")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise DqnlabError(f"run directory {run_dir} already holds files; choose another --run-dir")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DqnlabError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
     from dqnlab.agent import Agent  # torch is imported only once the input is known to be good
 
     agent = Agent(config, spaces)
@@ -201,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except TrainingInterrupted as exc:
+        print(f"dqnlab: stopped: {exc}", file=sys.stderr)
+        return exc.exit_code
     except DqnlabError as exc:
         print(f"dqnlab: error: {exc}", file=sys.stderr)
         return 2

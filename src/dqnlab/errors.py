@@ -15,3 +15,15 @@ class EnvError(DqnlabError):
 
 class CheckpointError(DqnlabError):
     """A checkpoint that cannot be read, or belongs to another env or network."""
+
+
+class NonFiniteError(DqnlabError):
+    """A nan or inf loss or parameter: training stopped rather than go on from broken weights."""
+
+
+class TrainingInterrupted(DqnlabError):
+    """Training stopped on SIGINT or SIGTERM after writing a checkpoint; `exit_code` is 128 + the signal."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

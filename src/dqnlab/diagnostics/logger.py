@@ -31,20 +31,33 @@ EVAL_COLUMNS = ["step", "mean_return", "std_return"]
 class RunLogger:
     """Appends episode and evaluation rows to CSV files and TensorBoard as they happen."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool) -> None:
-        self._metrics_file = open(run_dir / "metrics.csv", "w", newline="")
-        self._eval_file = open(run_dir / "eval.csv", "w", newline="")
+    def __init__(self, run_dir: Path, tensorboard: bool, resume_step: int | None = None) -> None:
+        """With `resume_step` (a resumed run) the CSV files, already cut back to the checkpoint, are
+        appended to, and TensorBoard events after that env step are purged."""
+        mode = "w" if resume_step is None else "a"
+        self._metrics_file = open(run_dir / "metrics.csv", mode, newline="")
+        self._eval_file = open(run_dir / "eval.csv", mode, newline="")
         self._metrics = csv.writer(self._metrics_file)
         self._eval = csv.writer(self._eval_file)
-        self._target_file = open(run_dir / "target_updates.csv", "w")
-        self._target_file.write("step\n")
-        self._metrics.writerow(METRICS_COLUMNS)
-        self._eval.writerow(EVAL_COLUMNS)
+        self._target_file = open(run_dir / "target_updates.csv", mode)
+        if resume_step is None:
+            self._target_file.write("step\n")
+            self._metrics.writerow(METRICS_COLUMNS)
+            self._eval.writerow(EVAL_COLUMNS)
         self._tensorboard = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tensorboard = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+            purge_step = None if resume_step is None else resume_step + 1
+            self._tensorboard = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=purge_step)
+
+    def flush(self) -> None:
+        """Pushes buffered rows to the files (a checkpoint records their lengths)."""
+        self._metrics_file.flush()
+        self._eval_file.flush()
+        self._target_file.flush()
+        if self._tensorboard is not None:
+            self._tensorboard.flush()
 
     def on_episode(self, record: EpisodeRecord) -> None:
         self._metrics.writerow(

@@ -83,3 +83,31 @@ class NStepAccumulator:
             np.stack(out_next),
             np.array(out_discounts, np.float32),
         )
+
+    def state_dict(self) -> dict[str, object]:
+        """The pending steps of every env's queue, as arrays: lengths [N], obs [sum, ...], actions, rewards."""
+        steps = [step for queue in self.queues for step in queue]
+        return {
+            "n": self.n,
+            "lengths": np.array([len(queue) for queue in self.queues], np.int64),
+            "obs": np.stack([step[0] for step in steps]) if steps else np.empty(0),
+            "actions": np.array([step[1] for step in steps], np.int64),
+            "rewards": np.array([step[2] for step in steps], np.float64),  # Python floats, exactly
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        lengths = np.asarray(state["lengths"])
+        if int(state["n"]) != self.n or len(lengths) != len(self.queues):  # type: ignore[call-overload]
+            raise ValueError(
+                f"n-step queues for n={state['n']} and {len(lengths)} envs do not fit n={self.n} "
+                f"and {len(self.queues)} envs"
+            )
+        obs = np.asarray(state["obs"])
+        actions = np.asarray(state["actions"])
+        rewards = np.asarray(state["rewards"])
+        start = 0
+        for queue, length in zip(self.queues, lengths.tolist()):
+            queue.clear()
+            for index in range(start, start + length):
+                queue.append((obs[index].copy(), int(actions[index]), float(rewards[index])))
+            start += length

@@ -53,3 +53,12 @@ class PrioritizedSampler:
         priorities = priorities_from_errors(errors, self.alpha, self.eps)
         self.tree.update(slots, priorities)
         self.max_priority = max(self.max_priority, float(priorities.max()))
+
+    def state_dict(self) -> dict[str, object]:
+        """The tree and the priority of new slots; the random generator is the agent's, saved with it."""
+        return {"tree": self.tree.state_dict(), "max_priority": self.max_priority, "beta": self.beta}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.tree.load_state_dict(state["tree"])  # type: ignore[arg-type]
+        self.max_priority = float(state["max_priority"])  # type: ignore[arg-type]
+        self.beta = float(state["beta"])  # type: ignore[arg-type]

@@ -67,3 +67,38 @@ class RingStorage:
             self.next_obs[slots],
             self.discounts[slots],
         )
+
+    def state_dict(self) -> dict[str, object]:
+        """The filled slots [0, size) and the write counters: numpy arrays and ints (no pickle needed)."""
+        return {
+            "capacity": self.capacity,
+            "reserved": self.reserved,
+            "written": self.written,
+            "position": self.position,
+            "size": self.size,
+            "obs": self.obs[: self.size],
+            "next_obs": self.next_obs[: self.size],
+            "actions": self.actions[: self.size],
+            "rewards": self.rewards[: self.size],
+            "discounts": self.discounts[: self.size],
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Copies a `state_dict` into this storage, which must have the same capacity, reserve and shapes."""
+        if (state["capacity"], state["reserved"]) != (self.capacity, self.reserved):
+            raise ValueError(
+                f"replay storage of capacity {state['capacity']} (reserve {state['reserved']}) "
+                f"does not fit one of capacity {self.capacity} (reserve {self.reserved})"
+            )
+        size = int(state["size"])  # type: ignore[call-overload]
+        for name in ("obs", "next_obs", "actions", "rewards", "discounts"):
+            array = getattr(self, name)
+            saved = np.asarray(state[name])
+            if saved.shape != (size, *array.shape[1:]) or saved.dtype != array.dtype:
+                raise ValueError(
+                    f"replay {name} is {saved.dtype}{list(saved.shape)}; expected {array.dtype}{[size, *array.shape[1:]]}"
+                )
+            array[:size] = saved  # copied slot by slot from a memory map: no second full copy in memory
+        self.written = int(state["written"])  # type: ignore[call-overload]
+        self.position = int(state["position"])  # type: ignore[call-overload]
+        self.size = size

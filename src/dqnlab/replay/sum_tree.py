@@ -112,3 +112,20 @@ class SumTree:
         segment = total / batch_size
         values = (np.arange(batch_size) + rng.random(batch_size)) * segment
         return self.find(np.minimum(values, np.nextafter(total, 0.0)))
+
+    def state_dict(self) -> dict[str, object]:
+        """Every level of the tree, so that the sums are restored bit for bit rather than recomputed."""
+        return {"capacity": self.capacity, "branching": self.branching,
+                **{f"level_{index}": level for index, level in enumerate(self.levels)}}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        if (state["capacity"], state["branching"]) != (self.capacity, self.branching):
+            raise ValueError(
+                f"sum tree of capacity {state['capacity']} and branching {state['branching']} does not fit "
+                f"one of capacity {self.capacity} and branching {self.branching}"
+            )
+        for index, level in enumerate(self.levels):
+            saved = np.asarray(state[f"level_{index}"])
+            if saved.shape != level.shape:
+                raise ValueError(f"sum tree level {index} has shape {saved.shape}, expected {level.shape}")
+            level[...] = saved

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 
 from dqnlab.diagnostics.collapse import CollapseDetector, CollapseEvent, append_collapse
-from dqnlab.diagnostics.figure import DiagnosticsPlotter
+from dqnlab.diagnostics.figure import DiagnosticsPlotter, read_run_data
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
 from dqnlab.training.observers import Observer
 from dqnlab.envs import finished_episodes, make_vector_env, real_next_observations, reward_threshold
@@ -19,6 +19,14 @@ from dqnlab.envs.atari_scores import atari_summary
 from dqnlab.replay import ReplayMemory
 from dqnlab.schedules import epsilon_at
 from dqnlab.training.evaluation import evaluate
+from dqnlab.training.resume import (
+    Checkpointer,
+    env_failure,
+    on_nonfinite_loss,
+    parameters_finite,
+    restore_training_state,
+    truncate_logs,
+)
 
 if TYPE_CHECKING:
     from dqnlab.agent import Agent
@@ -36,7 +44,9 @@ class TrainingLoop:
         run_dir: str | Path | None,
         progress: bool,
         observers: list[Observer] | None = None,
+        resume: tuple[dict[str, Any], dict[str, Any]] | None = None,
     ) -> None:
+        """`resume` is a checkpoint's (state tree, tensors), restored when the run starts (training/resume.py)."""
         self.agent = agent
         self.config = agent.config
         self.steps = steps
@@ -68,20 +78,41 @@ class TrainingLoop:
         self.collapses: list[CollapseEvent] = []
         self.best_weights: dict[str, Any] | None = None  # the best evaluation's weights, kept for rollback
         self.bar: Any = None
+        # what changes between env steps besides the agent and replay, kept here so a checkpoint can save it
+        self.obs: Any = None  # the envs' current observations [N, *obs_shape]
+        self.loss_sum = 0.0  # loss summed over the gradient steps since the last episode ended
+        self.q_sum = 0.0
+        self.update_count = 0
+        self.nonfinite_rollbacks = 0
+        self.resume = resume
+        self.logger: RunLogger | None = None
+        self.checkpointer = Checkpointer(self) if self.run_dir is not None else None
 
     def run(self) -> dict[str, Any]:
         config, agent = self.config, self.agent
         if self.run_dir is not None:
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.toml").write_text(config.to_toml())
-            self.observers.insert(0, RunLogger(self.run_dir, config.tensorboard))
-            self.observers.append(DiagnosticsPlotter(self.run_dir, config.env_id, config.preset, config.seed,
-                                                     self.target_return, config.diagnostics.plot_every))
+            resume_step = None
+            if self.resume is not None:
+                resume_step = self.resume[0]["counters"]["env_steps"]
+                truncate_logs(self.run_dir, self.resume[0]["logs"])
+            self.logger = RunLogger(self.run_dir, config.tensorboard, resume_step)
+            self.observers.insert(0, self.logger)
+            plotter = DiagnosticsPlotter(self.run_dir, config.env_id, config.preset, config.seed,
+                                         self.target_return, config.diagnostics.plot_every)
+            if self.resume is not None:
+                plotter.data = read_run_data(self.run_dir)
+            self.observers.append(plotter)
         bar = self.bar = self._progress_bar()
         envs = make_vector_env(config.env_id, config.num_envs, config.atari, training=True)
         start = time.perf_counter()
         try:
-            self._collect_and_learn(envs, bar)
+            if self.checkpointer is not None:
+                with self.checkpointer.stop_on_signals():
+                    self._collect_and_learn(envs, bar)
+            else:
+                self._collect_and_learn(envs, bar)
         finally:
             envs.close()
             if bar is not None:
@@ -98,20 +129,31 @@ class TrainingLoop:
     def _collect_and_learn(self, envs: Any, bar: Any) -> None:
         config, agent, learning = self.config, self.agent, self.config.learning
         num_envs = config.num_envs
-        obs, _ = envs.reset(seed=config.seed)
-        loss_sum = q_sum = 0.0
-        update_count = 0
+        if self.resume is None:
+            self.obs, _ = envs.reset(seed=config.seed)
+            if self.checkpointer is not None:
+                self.checkpointer.save(envs)  # so that a fault at any time leaves a checkpoint to resume
+        else:
+            restore_training_state(self, envs, *self.resume)
+            self.resume = None  # the arrays it holds are no longer needed
+            assert self.checkpointer is not None
+            self.checkpointer.last_step = agent.env_steps
+            if bar is not None:
+                bar.update(agent.env_steps - self.start_step)
         end_step = self.start_step + self.steps
         eval_every = config.evaluation.every
         started = time.perf_counter()
         while agent.env_steps < end_step:
             epsilon = epsilon_at(config.exploration, agent.env_steps, agent.episodes)
-            actions = agent.explore_batch(obs, epsilon)
-            next_obs, rewards, terminated, truncated, infos = envs.step(actions)
+            actions = agent.explore_batch(self.obs, epsilon)
+            try:
+                next_obs, rewards, terminated, truncated, infos = envs.step(actions)
+            except Exception as exc:  # an env can fail in any way; say where, and how to resume
+                raise env_failure(self, exc) from exc
             done = terminated | truncated
             real_next_obs = real_next_observations(next_obs, done, infos)
-            self.replay.add(obs, actions, rewards, real_next_obs, terminated, truncated)
-            obs = next_obs
+            self.replay.add(self.obs, actions, rewards, real_next_obs, terminated, truncated)
+            self.obs = next_obs
             previous_step = agent.env_steps
             agent.env_steps += num_envs
 
@@ -121,10 +163,13 @@ class TrainingLoop:
                 for _ in range(updates * learning.gradient_steps):
                     batch = self.replay.sample(learning.batch_size)
                     stats = agent.learner.update(batch)
+                    if not math.isfinite(stats.loss):
+                        on_nonfinite_loss(self, stats.loss)  # raises, or rolls the networks back
+                        continue
                     self.replay.update_priorities(batch.indices, stats.td_abs)
-                    loss_sum += stats.loss
-                    q_sum += stats.q_mean
-                    update_count += 1
+                    self.loss_sum += stats.loss
+                    self.q_sum += stats.q_mean
+                    self.update_count += 1
                 if agent.learner.target_updates != target_updates:
                     for observer in self.observers:
                         observer.on_target_update(agent.env_steps)
@@ -137,11 +182,11 @@ class TrainingLoop:
                     episode_return=episode_return,
                     length=episode_length,
                     epsilon=epsilon,
-                    loss=loss_sum / update_count if update_count else math.nan,
-                    q_mean=q_sum / update_count if update_count else math.nan,
+                    loss=self.loss_sum / self.update_count if self.update_count else math.nan,
+                    q_mean=self.q_sum / self.update_count if self.update_count else math.nan,
                 )
-                loss_sum = q_sum = 0.0
-                update_count = 0
+                self.loss_sum = self.q_sum = 0.0
+                self.update_count = 0
                 for observer in self.observers:
                     observer.on_episode(record)
                 if bar is not None:
@@ -155,6 +200,8 @@ class TrainingLoop:
                 train_s = time.perf_counter() - started - self.eval_seconds
                 if self._evaluate_and_decide_stop(train_s):
                     break
+            if self.checkpointer is not None:
+                self.checkpointer.after_step(envs, previous_step)
 
     def _evaluate_and_decide_stop(self, train_s: float) -> bool:
         """Evaluates greedily, keeps the best model, and says whether training should stop."""
@@ -175,7 +222,7 @@ class TrainingLoop:
         if mean_return > self.best_eval_return:
             self.best_eval_return = mean_return
             self.evals_without_improvement = 0
-            if self.run_dir is not None:
+            if self.run_dir is not None and parameters_finite(agent.q_network):  # never a broken best.pt
                 agent.save(self.run_dir / "checkpoints" / "best.pt")
             if config.diagnostics.on_collapse == "rollback":
                 self.best_weights = {k: v.detach().clone() for k, v in agent.q_network.state_dict().items()}

@@ -1,0 +1,102 @@
+"""Resume equivalence: a run stopped at a checkpoint and resumed ends bit-identical to one that never
+stopped (CPU): same metrics.csv, eval.csv, target_updates.csv bytes and the same final weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dqnlab import Agent, Config
+from dqnlab.config import apply_overrides
+from dqnlab.training import resume as resume_module
+from dqnlab.training.resume import resume_training
+
+LOGS = ("metrics.csv", "eval.csv", "target_updates.csv")
+
+
+class _Stop(Exception):
+    """Ends a run right after the checkpoint of a chosen step, as a crash there would."""
+
+
+def _config(**overrides) -> Config:
+    values = {
+        "env_id": "CartPole-v1", "seed": 7, "steps": 1200, "device": "cpu", "tensorboard": False,
+        "network": {"hidden_sizes": [32, 32]},
+        "learning": {"learning_starts": 200, "batch_size": 32, "target_update_interval": 50},
+        "exploration": {"decay_steps": 600},
+        "evaluation": {"every": 400, "episodes": 2, "stop_at_target": False},
+        "diagnostics": {"plot_every": 0},
+        "checkpoint": {"every": 250, "keep_last": 2},
+    }
+    for key, value in overrides.items():
+        values.setdefault(key, {}).update(value) if isinstance(value, dict) else values.__setitem__(key, value)
+    return apply_overrides(Config(), values)
+
+
+def _stop_after_checkpoint(monkeypatch, step: int) -> None:
+    save = resume_module.Checkpointer.save
+
+    def save_then_stop(self, envs):
+        folder = save(self, envs)
+        if self.loop.agent.env_steps == step:
+            raise _Stop
+        return folder
+
+    monkeypatch.setattr(resume_module.Checkpointer, "save", save_then_stop)
+
+
+def _weights(run_dir):
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["q_network"]
+
+
+def _assert_same_run(reference, resumed):
+    for name in LOGS:
+        assert (resumed / name).read_bytes() == (reference / name).read_bytes(), name
+    ref, got = _weights(reference), _weights(resumed)
+    assert ref.keys() == got.keys()
+    for key in ref:
+        assert torch.equal(ref[key], got[key]), key
+
+
+@pytest.mark.parametrize(
+    "overrides, stop_at",
+    [
+        ({}, 500),  # uniform replay, one env; stop between evaluations
+        ({"replay": {"n_step": 3, "prioritized": True}}, 750),  # sum tree and pending n-step queues
+        ({"num_envs": 2}, 250),  # two envs, before learning starts
+    ],
+    ids=["uniform", "nstep3-prioritized", "two-envs"],
+)
+def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkeypatch, overrides, stop_at):
+    config = _config(**overrides)
+    reference = tmp_path / "reference"
+    Agent(config).learn(run_dir=reference)
+
+    stopped = tmp_path / "stopped"
+    with monkeypatch.context() as patch:
+        _stop_after_checkpoint(patch, stop_at)
+        with pytest.raises(_Stop):
+            Agent(config).learn(run_dir=stopped)
+    assert not (stopped / "summary.json").exists()
+    # rows logged after the checkpoint are cut back on resume
+    summary = resume_training(stopped)
+    assert summary["steps"] == config.steps
+    _assert_same_run(reference, stopped)
+
+
+def test_resume_twice_and_with_tensorboard(tmp_path, monkeypatch):
+    config = _config(tensorboard=True, steps=900)
+    reference = tmp_path / "reference"
+    Agent(config).learn(run_dir=reference)
+    stopped = tmp_path / "stopped"
+    for step in (250, 500):
+        with monkeypatch.context() as patch:
+            _stop_after_checkpoint(patch, step)
+            with pytest.raises(_Stop):
+                if step == 250:
+                    Agent(config).learn(run_dir=stopped)
+                else:
+                    resume_training(stopped)
+    resume_training(stopped)
+    _assert_same_run(reference, stopped)
+    assert any((stopped / "tensorboard").iterdir())
