@@ -6,8 +6,8 @@
 set -euo pipefail
 DQNLAB=${DQNLAB:-dqnlab}
 $DQNLAB experiment CartPole-v1 --preset cartpole \
-  --variant replay.capacity=1,learning.batch_size=1 \
-  --variant replay.capacity=100000 \
+  --variant no-replay:replay.capacity=1,learning.batch_size=1 \
+  --variant replay-100k:replay.capacity=100000 \
   --seeds "${SEEDS:-5}" --steps "${STEPS:-30000}" \
   --set tensorboard=false --set device=cpu \
   --out "${OUT:-experiments/cartpole-replay}" "$@"

@@ -61,8 +61,9 @@ def _build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--preset", default="dqn", help="named config every run starts from")
     experiment.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
                             help="values of one config key to compare; several --vary are crossed (repeatable)")
-    experiment.add_argument("--variant", action="append", default=[], metavar="KEY=V[,KEY=V]",
-                            help="one variant setting keys together, e.g. replay.capacity=1,learning.batch_size=1")
+    experiment.add_argument("--variant", action="append", default=[], metavar="[NAME:]KEY=V[,KEY=V]",
+                            help="one variant setting keys together, e.g. no-replay:replay.capacity=1,"
+                                 "learning.batch_size=1; NAME: alone = the preset as it is (repeatable)")
     experiment.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                             help="a config value for every run (repeatable)")
     experiment.add_argument("--config", default=None, help="TOML file of config values for every run")

@@ -77,3 +77,17 @@ def test_plan_runs_builds_one_train_command_per_variant_and_seed(tmp_path: Path)
     sets = [command[i + 1] for i, word in enumerate(command) if word == "--set"]
     assert sets == ["tensorboard=false", "learning.double=false"]
     assert specs[1].run_dir == tmp_path / "runs" / "learning.double=false" / "seed-1"
+
+
+def test_named_variants() -> None:
+    variants = build_variants([], ["rainbow:", "no-PER:replay.prioritized=false,replay.alpha=0"])
+    assert [(v.label, v.assignments) for v in variants] == [
+        ("rainbow", ()),
+        ("no-PER", ("replay.prioritized=false", "replay.alpha=0")),
+    ]
+
+
+@pytest.mark.parametrize("text", [":", ":a=1", "x", ""])
+def test_bad_variants(text: str) -> None:
+    with pytest.raises(ConfigError):
+        build_variants([], [text])

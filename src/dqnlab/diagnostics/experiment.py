@@ -83,12 +83,22 @@ def parse_vary(text: str) -> tuple[str, list[str]]:
     return key, items
 
 
-def parse_variant(text: str) -> list[str]:
-    """`KEY=V,KEY=V` -> ["KEY=V", "KEY=V"] (one variant setting several keys together)."""
-    items = split_top_level(text)
-    if not items or any("=" not in item or not item.partition("=")[0].strip() for item in items):
-        raise ConfigError(f"--variant expects KEY=VALUE[,KEY=VALUE...], got '{text}'")
-    return items
+def parse_variant(text: str) -> tuple[str | None, list[str]]:
+    """`[NAME:]KEY=V,KEY=V` -> (NAME or None, ["KEY=V", "KEY=V"]): one variant setting keys together.
+
+    `NAME:` alone is the preset unchanged, under that name (e.g. `rainbow:` for the full agent of
+    an ablation).
+    """
+    name, colon, rest = text.partition(":")
+    if not colon or "=" in name:  # no name: the whole text is assignments
+        name, rest = "", text
+    elif not name.strip():
+        raise ConfigError(f"--variant NAME: needs a name before ':', got '{text}'")
+    name = name.strip()
+    items = split_top_level(rest) if rest.strip() else []
+    if (not items and not name) or any("=" not in item or not item.partition("=")[0].strip() for item in items):
+        raise ConfigError(f"--variant expects [NAME:]KEY=VALUE[,KEY=VALUE...], got '{text}'")
+    return name or None, items
 
 
 def build_variants(vary: Sequence[str], variants: Sequence[str]) -> list[Variant]:
@@ -97,12 +107,14 @@ def build_variants(vary: Sequence[str], variants: Sequence[str]) -> list[Variant
     keys = [key for key, _ in axes]
     if len(set(keys)) != len(keys):
         raise ConfigError("--vary names the same key twice; list all its values in one --vary")
-    groups = [parse_variant(text) for text in variants] or [[]]
+    groups = [parse_variant(text) for text in variants] or [(None, [])]
     result = []
-    for group in groups:
+    for name, group in groups:
         for values in itertools.product(*(values for _, values in axes)):
-            assignments = tuple(group) + tuple(f"{key}={value}" for key, value in zip(keys, values, strict=True))
-            label = " ".join(assignment.replace(" ", "") for assignment in assignments) or "base"
+            crossed = tuple(f"{key}={value}" for key, value in zip(keys, values, strict=True))
+            assignments = tuple(group) + crossed
+            parts = [name] if name else [assignment.replace(" ", "") for assignment in group]
+            label = " ".join(parts + [assignment.replace(" ", "") for assignment in crossed]) or "base"
             result.append(Variant(label, assignments))
     labels = [variant.label for variant in result]
     if len(set(labels)) != len(labels):
