@@ -12,7 +12,7 @@ Wrapper order, innermost first:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -74,7 +74,7 @@ class FireReset(gym.Wrapper):
 class ClipReward(gym.RewardWrapper):
     """Rewards become their sign, {-1, 0, 1}, so one learning rate fits every game."""
 
-    def reward(self, reward: float) -> float:
+    def reward(self, reward: SupportsFloat) -> float:
         return float(np.sign(reward))
 
 
