@@ -75,7 +75,7 @@ class ClipReward(gym.RewardWrapper):
     """Rewards become their sign, {-1, 0, 1}, so one learning rate fits every game."""
 
     def reward(self, reward: SupportsFloat) -> float:
-        return float(np.sign(reward))
+        return float(np.sign(float(reward)))
 
 
 def needs_fire(env: gym.Env) -> bool:
