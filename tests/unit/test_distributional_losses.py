@@ -42,6 +42,23 @@ def test_projection_splits_mass_between_neighbours_and_clips_outside_the_support
         torch.testing.assert_close(categorical_projection(values, probs, support), _t([expected]))
 
 
+def _closed_form_projection(values_BK, probs_BK, support_Z):
+    """Rowland et al. (2018), eq. 7, computed densely: the reference for the scattering implementation."""
+    delta_z = support_Z[1] - support_Z[0]
+    clipped = values_BK.clamp(support_Z[0], support_Z[-1]).unsqueeze(2)
+    share = (1 - (clipped - support_Z.view(1, 1, -1)).abs() / delta_z).clamp(min=0)
+    return torch.einsum("bkz,bk->bz", share, probs_BK)
+
+
+def test_projection_matches_the_closed_form_on_random_distributions():
+    torch.manual_seed(0)
+    support = torch.linspace(-10, 10, 51)
+    values = torch.cat([torch.randn(32, 51) * 15, support.repeat(4, 1) * 0.5 + 5.0])  # on atoms, too
+    probs = torch.softmax(torch.randn(36, 51), dim=1)
+    torch.testing.assert_close(categorical_projection(values, probs, support),
+                               _closed_form_projection(values, probs, support))
+
+
 def test_categorical_target_by_hand_and_mass_is_kept():
     support = _t([0, 2, 4])
     # r = 1, discount 0.5: T z = [1, 2, 3]; 1 -> .1/.1 on atoms 0/2; 2 -> .3 on 2; 3 -> .25/.25 on 2/4

@@ -6,6 +6,7 @@ Shapes: B = batch, N = predicted quantiles, M = target quantiles (samples of the
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def quantile_midpoints(count: int, device: torch.device | None = None) -> torch.Tensor:
@@ -34,9 +35,12 @@ def quantile_huber_loss(quantiles_BN: torch.Tensor, targets_BM: torch.Tensor, ka
     """
     assert quantiles_BN.dim() == targets_BM.dim() == 2, "quantiles and targets must be [B, N] and [B, M]"
     assert quantiles_BN.shape[0] == targets_BM.shape[0], "batch sizes differ"
-    tau_N = quantile_midpoints(quantiles_BN.shape[1], quantiles_BN.device)
-    errors_BNM = targets_BM.detach().unsqueeze(1) - quantiles_BN.unsqueeze(2)
-    abs_errors = errors_BNM.abs()
-    huber_BNM = torch.where(abs_errors <= kappa, 0.5 * errors_BNM**2, kappa * (abs_errors - 0.5 * kappa))
-    weight_BNM = (tau_N.view(1, -1, 1) - (errors_BNM.detach() < 0).float()).abs()
-    return (weight_BNM * huber_BNM / kappa).mean(dim=2).sum(dim=1)
+    batch, count = quantiles_BN.shape
+    shape_BNM = (batch, count, targets_BM.shape[1])
+    tau_N1 = quantile_midpoints(count, quantiles_BN.device).unsqueeze(1)
+    predicted_BNM = quantiles_BN.unsqueeze(2).expand(shape_BNM)
+    targets_BNM = targets_BM.detach().unsqueeze(1).expand(shape_BNM)
+    huber_BNM = F.huber_loss(predicted_BNM, targets_BNM, reduction="none", delta=kappa)  # L_kappa(u)
+    below_BNM = (targets_BNM < predicted_BNM.detach()).to(huber_BNM.dtype)  # 1{u < 0}
+    weighted_BNM = (tau_N1 - below_BNM).abs() * huber_BNM
+    return weighted_BNM.mean(dim=2).sum(dim=1) / kappa
