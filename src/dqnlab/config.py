@@ -132,10 +132,6 @@ class ReplayConfig:
         _require(self.alpha >= 0, f"replay.alpha must be >= 0, got {self.alpha}")
         _require(0.0 <= self.beta_start <= 1.0, f"replay.beta_start must be in [0, 1], got {self.beta_start}")
         _require(self.priority_eps > 0, f"replay.priority_eps must be > 0, got {self.priority_eps}")
-        _require(
-            self.frame_storage != "on" or self.reserve_fraction == 0,
-            "replay.reserve_fraction is not supported with replay.frame_storage = \"on\"",
-        )
 
 
 @dataclass(frozen=True)

@@ -217,7 +217,7 @@ def test_bytes_per_transition_add_up_to_one_frame_plus_slack_and_fit_a_million_i
     assert million < 7.5e9
 
 
-def test_config_chooses_frame_storage_for_uint8_stacks_and_refuses_a_reserve():
+def test_config_chooses_frame_storage_for_uint8_stacks():
     rng = np.random.default_rng(0)
     auto = ReplayMemory.from_config(ReplayConfig(capacity=10), (4, 84, 84), np.dtype(np.uint8), rng,
                                     gamma=0.99, num_envs=1, beta_steps=1)
@@ -231,9 +231,6 @@ def test_config_chooses_frame_storage_for_uint8_stacks_and_refuses_a_reserve():
     with pytest.raises(ConfigError, match="frame_storage"):
         ReplayMemory.from_config(ReplayConfig(capacity=10, frame_storage="on"), (4,), np.dtype(np.float32), rng,
                                  gamma=0.99, num_envs=1, beta_steps=1)
-    with pytest.raises(ConfigError, match="reserve_fraction"):
-        ReplayMemory.from_config(ReplayConfig(capacity=10, reserve_fraction=0.1), (4, 84, 84),
-                                 np.dtype(np.uint8), rng, gamma=0.99, num_envs=1, beta_steps=1)
 
 
 def test_observations_that_are_not_a_frame_stack_are_refused():
@@ -265,3 +262,27 @@ def test_frame_storage_state_round_trips_and_sampling_goes_on_identically():
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(copy.stacker.current, frames.stacker.current)
     assert copy.frames.written == frames.frames.written
+
+
+@pytest.mark.parametrize("mean_length", [60, 3])
+def test_a_reserve_keeps_the_first_transitions_and_their_frames_for_good(mean_length):
+    # 60-step episodes: within the allowance, every slot is live; 3-step episodes: far beyond it,
+    # so ring transitions get evicted, but the reserve stays whole and nothing stale is returned
+    frames, stacks = memories(200, num_envs=2, n_step=3, reserve_fraction=0.25)
+    drive(frame_envs(2, mean_length=mean_length, time_limit=500), 1500, frames, stacks)
+    assert frames.storage.written > 5 * frames.storage.capacity
+    assert frames.frames.reserved > 0
+    reserved = np.arange(frames.storage.reserved)
+    assert frames._live(reserved).all()
+    np.testing.assert_array_equal(frames.frames.read(frames.storage.obs[reserved]), stacks.storage.obs[reserved])
+    np.testing.assert_array_equal(frames.frames.read(frames.storage.next_obs[reserved]),
+                                  stacks.storage.next_obs[reserved])
+    if mean_length == 60:
+        assert_same_contents(frames, stacks)
+    else:
+        assert frames.live_count() < len(frames)
+    live = np.flatnonzero(frames._live(np.arange(len(frames))))
+    np.testing.assert_array_equal(frames.frames.read(frames.storage.obs[live]), stacks.storage.obs[live])
+    np.testing.assert_array_equal(frames.frames.read(frames.storage.next_obs[live]), stacks.storage.next_obs[live])
+    batch = frames.sample(64)
+    np.testing.assert_array_equal(batch.next_obs, stacks.storage.gather(batch.indices)[3])

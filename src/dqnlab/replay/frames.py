@@ -24,6 +24,8 @@ saw, as the acting side (`FrameStacker`) recorded them.
   stay within the allowance, every stored transition is live (the proof is in its docstring);
   beyond it, the memory never returns a transition with an overwritten frame: such a
   transition counts as evicted and is not sampled (see `ReplayMemory.sample`).
+- Reserve: the frames of the transitions a memory keeps for good (`replay.reserve_fraction`)
+  are kept for good too (`FramePool.keep_first`), and the ring wraps around past them.
 """
 
 from __future__ import annotations
@@ -56,7 +58,11 @@ def frame_pool_capacity(capacity: int, num_envs: int, n_step: int, stack: int, e
 
 
 class FramePool:
-    """A ring of single frames, addressed by serial number: frame s sits in slot s % capacity."""
+    """A ring of single frames, addressed by serial number: frame s sits in slot s % capacity.
+
+    With a reserve (`keep_first`), the first `reserved` frames ever written are kept for good and
+    the ring wraps around past them, as `RingStorage` does for reserved transitions.
+    """
 
     def __init__(self, capacity: int, frame_shape: tuple[int, ...], dtype: np.dtype) -> None:
         if capacity < 1:
@@ -64,6 +70,7 @@ class FramePool:
         self.capacity = capacity
         self.frames = np.zeros((capacity, *frame_shape), dtype=dtype)
         self.written = 0  # frames written since the start; the next frame's serial
+        self.reserved = 0  # frames [0, reserved) are never overwritten
 
     @property
     def nbytes(self) -> int:
@@ -72,21 +79,32 @@ class FramePool:
     def write(self, frames: np.ndarray) -> np.ndarray:
         """Stores frames [M, *frame_shape], overwriting the oldest ones; returns their serials [M] int64."""
         serials = self.written + np.arange(len(frames), dtype=np.int64)
-        self.frames[serials % self.capacity] = frames
+        self.frames[self._slots(serials)] = frames
         self.written += len(frames)
         return serials
 
+    def keep_first(self, count: int) -> None:
+        """Keeps frames [0, count) for good; only possible before any frame was overwritten."""
+        if self.written > self.capacity or count >= self.capacity:
+            raise ValueError(f"cannot keep {count} frames of a pool of {self.capacity} that wrote {self.written}")
+        self.reserved = count
+
+    def _slots(self, serials: np.ndarray) -> np.ndarray:
+        ring = self.capacity - self.reserved
+        return np.where(serials < self.capacity, serials, self.reserved + (serials - self.reserved) % ring)
+
     def holds(self, serials: np.ndarray) -> np.ndarray:
         """Whether each serial's frame is still in the pool (not yet overwritten), elementwise."""
-        return (serials >= self.written - self.capacity) & (serials < self.written)
+        in_ring = serials >= self.written - (self.capacity - self.reserved)
+        return (serials < self.written) & (in_ring | (serials < self.reserved))
 
     def read(self, serials: np.ndarray) -> np.ndarray:
         """The frames of `serials` [...], as [..., *frame_shape]; the caller checks `holds` first."""
-        return self.frames[serials % self.capacity]
+        return self.frames[self._slots(serials)]
 
     def state_dict(self) -> dict[str, object]:
         """The filled slots and the write counter (numpy arrays and ints)."""
-        return {"capacity": self.capacity, "written": self.written,
+        return {"capacity": self.capacity, "written": self.written, "reserved": self.reserved,
                 "frames": self.frames[: min(self.written, self.capacity)]}
 
     def load_state_dict(self, state: dict[str, object]) -> None:
@@ -97,6 +115,7 @@ class FramePool:
                              f"one of {self.capacity} frames {list(self.frames.shape[1:])}")
         self.frames[: len(saved)] = saved
         self.written = int(state["written"])  # type: ignore[call-overload]
+        self.reserved = int(state.get("reserved", 0))  # type: ignore[call-overload]
 
 
 class FrameStacker:

@@ -52,15 +52,17 @@ class ReplayMemory:
         if frame_storage:
             if len(obs_shape) != 3:
                 raise ValueError(f"frame storage needs stacked frames [k, H, W], got observations {obs_shape}")
-            if reserve_fraction > 0:
-                raise ValueError("frame storage does not keep a reserve: set replay.reserve_fraction = 0 "
-                                 "or replay.frame_storage = \"off\"")
             stack = obs_shape[0]
-            pool_size = frame_pool_capacity(capacity, num_envs, n_step, stack, episode_start_share)
+            reserved = int(capacity * reserve_fraction)  # as RingStorage counts it
+            # the reserved transitions and the ring of the others each get their own allowance
+            pool_size = frame_pool_capacity(capacity - reserved, num_envs, n_step, stack, episode_start_share)
+            if reserved:
+                pool_size += frame_pool_capacity(reserved, num_envs, n_step, stack, episode_start_share)
             self.frames = FramePool(pool_size, tuple(obs_shape[1:]), obs_dtype)
             self.stacker = FrameStacker(self.frames, num_envs, stack)
             obs_shape, obs_dtype = (stack,), np.dtype(np.int64)  # what storage holds: serial stacks
         self.storage = RingStorage(capacity, obs_shape, obs_dtype, reserve_fraction)
+        self.frames_reserve_pending = self.frames is not None and self.storage.reserved > 0
         self.accumulator = NStepAccumulator(n_step, gamma, num_envs)
         self.sampler: UniformSampler | PrioritizedSampler
         if prioritized:
@@ -130,6 +132,8 @@ class ReplayMemory:
         """
         self.env_steps += len(actions)
         if self.stacker is not None:
+            if self.frames_reserve_pending:
+                self._reserve_frames(len(actions))
             obs, next_obs = self.stacker.add(obs, next_obs, np.logical_or(terminated, truncated))
         transitions = self.accumulator.add(obs, actions, rewards, next_obs, terminated, truncated)
         if len(transitions.actions):
@@ -174,6 +178,21 @@ class ReplayMemory:
                     return slots, None
                 slots[dead] = self.sampler.sample(self.storage.size, len(dead))
         raise RuntimeError("replay could not draw a batch of live transitions; the frame pool is too small")
+
+    def _reserve_frames(self, num_envs: int) -> None:
+        """Keeps for good the frames the reserved transitions (slots [0, storage.reserved)) refer to:
+        fixed once they are all written, or before the frame pool first wraps around if that comes
+        first (a reserved transition written later then keeps only frames still in the ring, and
+        is evicted when it loses one)."""
+        assert self.frames is not None and self.stacker is not None
+        storage, frames = self.storage, self.frames
+        written = min(storage.written, storage.reserved)
+        about_to_wrap = frames.written + num_envs * (self.stacker.stack + 1) > frames.capacity
+        if written < storage.reserved and not about_to_wrap:
+            return
+        newest = max(storage.obs[:written].max(initial=-1), storage.next_obs[:written].max(initial=-1))
+        frames.keep_first(int(newest) + 1)
+        self.frames_reserve_pending = False
 
     def _live(self, slots: np.ndarray) -> np.ndarray:
         """Whether every frame of the transitions at `slots` is still held by the frame pool."""
@@ -236,22 +255,19 @@ class ReplayMemory:
         if self.frames is not None and self.stacker is not None:
             self.frames.load_state_dict(state["frames"])  # type: ignore[arg-type]
             self.stacker.load_state_dict(state["stacker"])  # type: ignore[arg-type]
+            # the reserve of frames is fixed at the latest when the pool first wraps around
+            self.frames_reserve_pending = (self.storage.reserved > 0 and self.frames.reserved == 0
+                                           and self.frames.written <= self.frames.capacity)
         self.env_steps = int(state["env_steps"])  # type: ignore[call-overload]
         self.beta_steps = int(state["beta_steps"])  # type: ignore[call-overload]
 
 
 def use_frame_storage(config: ReplayConfig, obs_shape: tuple[int, ...], obs_dtype: np.dtype) -> bool:
     """Whether `config` asks for frame storage with these observations: "auto" picks it for stacked
-    uint8 frames [k, H, W]; "on" requires such frames. Frame storage keeps no reserve."""
+    uint8 frames [k, H, W]; "on" requires such frames."""
     frames = len(obs_shape) == 3 and np.dtype(obs_dtype) == np.uint8
     if config.frame_storage == "on" and not frames:
         raise ConfigError(f"replay.frame_storage = \"on\" needs stacked uint8 frames [k, H, W]; "
                           f"this env's observations are {np.dtype(obs_dtype)} {tuple(obs_shape)}")
     chosen = config.frame_storage == "on" or (config.frame_storage == "auto" and frames)
-    if chosen and config.reserve_fraction > 0:
-        raise ConfigError(
-            "replay.reserve_fraction is not supported with frame storage (the frames of reserved transitions "
-            "would be overwritten); set replay.reserve_fraction = 0, or replay.frame_storage = \"off\" to store "
-            "whole stacks (8 times the memory)"
-        )
     return chosen
