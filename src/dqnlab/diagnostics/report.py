@@ -408,7 +408,8 @@ def build_report(
         f"(Agarwal et al. 2021); IQM = mean of the middle 50% of the seeds' scores (with fewer than 4 seeds it "
         f"is the mean). With few seeds, percentile-bootstrap intervals are too narrow: read them as optimistic, "
         f"and prefer 10 or more seeds before calling a difference. "
-        f"Steps to threshold: the first evaluation at or above {threshold if threshold is not None else '-'}."
+        f"Steps to threshold: the first {'evaluation' if source == 'eval' else 'training episode'} at or above "
+        f"{threshold if threshold is not None else '-'}."
     )
     notes = _overlap_notes(scored)
     score_rows, run_rows = _score_table_rows(scored), _run_table_rows(scored)
