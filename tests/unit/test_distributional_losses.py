@@ -96,16 +96,12 @@ def test_quantile_huber_loss_tends_to_the_quantile_loss_as_kappa_shrinks():
 
 
 def test_quantile_regression_recovers_the_quantiles_of_a_distribution():
-    torch.manual_seed(0)
     theta = torch.zeros(1, 4, requires_grad=True)
-    optimizer = torch.optim.Adam([theta], lr=0.05)
-    for _ in range(600):
-        samples = torch.rand(1, 256) * 8.0  # U[0, 8]: the tau-quantile is 8 tau
-        loss = quantile_huber_loss(theta, samples, kappa=1e-3)
-        optimizer.zero_grad()
-        loss.sum().backward()
-        optimizer.step()
-    torch.testing.assert_close(theta.detach(), 8.0 * quantile_midpoints(4).unsqueeze(0), atol=0.35, rtol=0)
+    samples = (torch.arange(400, dtype=torch.float32).unsqueeze(0) + 0.5) / 50.0  # even grid on [0, 8]
+    for _ in range(150):  # plain gradient descent; the gradient of quantile i is F(theta_i) - tau_i
+        (gradient,) = torch.autograd.grad(quantile_huber_loss(theta, samples, kappa=1e-3).sum(), theta)
+        theta = (theta - 2.0 * gradient).detach().requires_grad_()
+    torch.testing.assert_close(theta.detach(), 8.0 * quantile_midpoints(4).unsqueeze(0), atol=0.1, rtol=0)
 
 
 def test_quantile_target():
