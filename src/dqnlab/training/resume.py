@@ -192,7 +192,8 @@ class Checkpointer:
         loop = self.loop
         step = loop.agent.env_steps
         if not parameters_finite(loop.agent.learner.online):
-            raise NonFiniteError(f"non-finite network parameters at env step {step}; not checkpointed")
+            raise NonFiniteError(f"non-finite network parameters at env step {step}: not checkpointed, training "
+                                 f"stopped; {self.resume_hint()}")
         tree, tensors = capture_training_state(loop, envs)
         folder = write_snapshot(self.directory, step, tree, tensors, self.config.keep_last)
         self.last_step = step

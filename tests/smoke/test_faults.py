@@ -1,0 +1,279 @@
+"""Faults during training: nan losses, an env that raises, a full disk, Ctrl-C, and bad --resume input.
+Each stops with one clear line and leaves a checkpoint that resumes."""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+import torch
+from gymnasium.envs.classic_control import CartPoleEnv
+
+from dqnlab import Agent, Config
+from dqnlab.cli import main
+from dqnlab.config import apply_overrides
+from dqnlab.errors import CheckpointError, EnvError, NonFiniteError
+from dqnlab.learner import DQNLearner
+from dqnlab.training import snapshot
+from dqnlab.training.resume import resume_training
+from dqnlab.training.snapshot import latest_snapshot, list_snapshots
+
+FLAKY = "dqnlab-test/FlakyCartPole-v1"
+_FAIL_AT_CALL = {"call": None, "calls": 0}  # module state, so the env's own state stays CartPole's
+
+
+class FlakyCartPole(CartPoleEnv):
+    """CartPole whose n-th step (counted over all instances) raises, as a crashing simulator would."""
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        _FAIL_AT_CALL["calls"] += 1
+        if _FAIL_AT_CALL["calls"] == _FAIL_AT_CALL["call"]:
+            raise RuntimeError("simulator lost its connection\nsecond line of detail")
+        return super().step(action)
+
+
+if FLAKY not in gym.registry:
+    gym.register(FLAKY, entry_point=FlakyCartPole, max_episode_steps=500, reward_threshold=475.0)
+
+
+def _config(**values) -> Config:
+    base = {
+        "env_id": "CartPole-v1", "seed": 3, "steps": 600, "device": "cpu", "tensorboard": False,
+        "network": {"hidden_sizes": [16]},
+        "learning": {"learning_starts": 100, "batch_size": 16},
+        "evaluation": {"every": 200, "episodes": 2, "stop_at_target": False},
+        "diagnostics": {"plot_every": 0},
+        "checkpoint": {"every": 200},
+    }
+    for key, value in values.items():
+        if isinstance(value, dict):
+            base.setdefault(key, {}).update(value)
+        else:
+            base[key] = value
+    return apply_overrides(Config(), base)
+
+
+def _nan_at(monkeypatch, gradient_step: int, poison_weights: bool = False) -> None:
+    update = DQNLearner.update
+
+    def faulty(self, batch):
+        stats = update(self, batch)
+        if self.gradient_steps == gradient_step:
+            if poison_weights:  # weights go bad unnoticed; the next loss shows it
+                with torch.no_grad():
+                    next(self.online.parameters()).fill_(math.nan)
+                return stats
+            return stats._replace(loss=math.nan)
+        return stats
+
+    monkeypatch.setattr(DQNLearner, "update", faulty)
+
+
+def test_a_nan_loss_stops_training_naming_the_step(tmp_path, monkeypatch):
+    _nan_at(monkeypatch, 150)
+    with pytest.raises(NonFiniteError) as error:
+        Agent(_config()).learn(run_dir=tmp_path / "run")
+    message = str(error.value)
+    # updates start at env step 100, so gradient step 150 is taken at env step 249
+    assert "non-finite loss (nan) at env step 249, gradient step 150; training stopped" in message
+    assert f"the checkpoint of env step 200 can be resumed: dqnlab train --resume {tmp_path / 'run'}" in message
+    assert "\n" not in message
+
+
+def test_nonfinite_weights_are_never_saved_as_best(tmp_path, monkeypatch):
+    _nan_at(monkeypatch, 101, poison_weights=True)  # env step 200, just before its evaluation
+    with pytest.raises(NonFiniteError, match="non-finite network parameters at env step 200: not checkpointed"):
+        Agent(_config()).learn(run_dir=tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
+
+
+def test_rollback_reloads_the_last_checkpoint_and_goes_on(tmp_path, monkeypatch, capsys):
+    _nan_at(monkeypatch, 150)
+    summary = Agent(_config(checkpoint={"on_nonfinite": "rollback"})).learn(run_dir=tmp_path / "run")
+    assert summary["steps"] == 600
+    assert "networks and optimizer rolled back to state-000000000200 (1 of 3 rollbacks)" in capsys.readouterr().err
+
+
+def test_an_env_that_raises_stops_with_a_message_and_resumes_to_the_same_result(tmp_path):
+    config = _config(env_id=FLAKY)
+    _FAIL_AT_CALL.update(call=None, calls=0)
+    Agent(config).learn(run_dir=tmp_path / "reference")
+    _FAIL_AT_CALL.update(call=560, calls=0)  # steps of training and evaluation envs together (670 in all)
+    run = tmp_path / "run"
+    with pytest.raises(EnvError) as error:
+        Agent(config).learn(run_dir=run)
+    message = str(error.value)
+    assert message.startswith(f"env {FLAKY} raised RuntimeError: simulator lost its connection at env step ")
+    step, _ = latest_snapshot(run / "checkpoints")
+    assert step > 0 and f"the checkpoint of env step {step} can be resumed: dqnlab train --resume {run}" in message
+    assert "\n" not in message
+    _FAIL_AT_CALL.update(call=None)
+    resume_training(run)
+    assert (run / "metrics.csv").read_bytes() == (tmp_path / "reference" / "metrics.csv").read_bytes()
+
+
+def test_a_full_disk_stops_training_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys):
+    write = snapshot._CrcWriter.write
+    full = {"on": False}
+
+    def maybe_full(self, data):
+        if full["on"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(self, data)
+
+    monkeypatch.setattr(snapshot._CrcWriter, "write", maybe_full)
+    original_write_snapshot = snapshot.write_snapshot
+
+    def fill_disk_after_step_200(directory, step, *args, **kwargs):
+        full["on"] = step > 200
+        return original_write_snapshot(directory, step, *args, **kwargs)
+
+    monkeypatch.setattr("dqnlab.training.resume.write_snapshot", fill_disk_after_step_200)
+    run = tmp_path / "run"
+    with pytest.raises(CheckpointError, match="step 400 .*No space left on device; the checkpoint of step 200 is intact"):
+        Agent(_config()).learn(run_dir=run)
+    assert [step for step, _ in list_snapshots(run / "checkpoints")] == [200, 0]
+    monkeypatch.undo()
+    assert resume_training(run)["steps"] == 600
+
+
+def test_resume_refuses_what_it_cannot_resume_in_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "summary.json").write_text("{}")
+    cases = [
+        (["train", "--resume", str(tmp_path / "missing")], "no such run directory"),
+        (["train", "--resume", str(tmp_path / "empty")], "is not a resumable dqnlab run: no checkpoints/state-*"),
+        (["train", "--resume", str(finished)], "has finished (it has summary.json); there is nothing to resume"),
+        (["train", "CartPole-v1", "--resume", str(finished), "--steps", "5"],
+         "--resume continues a run with its own config; drop env_id, --steps"),
+        (["train"], "train needs an env id"),
+        (["train", "CartPole-v1", "--checkpoint-every", "-1"], "checkpoint.every must be >= 0"),
+        (["train", "CartPole-v1", "--set", "checkpoint.keep_last=0"], "checkpoint.keep_last must be >= 1"),
+        (["train", "CartPole-v1", "--set", "checkpoint.on_nonfinite=retry"], "checkpoint.on_nonfinite must be one of"),
+        (["train", "CartPole-v1", "--seed", "-1"], "seed must be in [0, 2^32)"),
+        (["train", "CartPole-v1", "--run-dir", str(finished / "summary.json")], "is a file, not a directory"),
+    ]
+    for args, message in cases:
+        assert main(args) == 2, args
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and message in lines[0], (args, lines)
+
+
+def test_a_run_with_all_checkpoints_damaged_says_so(tmp_path, capsys):
+    run = tmp_path / "run"
+    Agent(_config(steps=200)).learn(run_dir=run)
+    (run / "summary.json").unlink()
+    for _, folder in list_snapshots(run / "checkpoints"):
+        (folder / "state.json").write_text("{}")
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dqnlab: error: no readable checkpoint in") and "state.json has 2 bytes" in err
+
+
+def _wait_for(predicate, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_writes_a_checkpoint_and_prints_the_resume_command(tmp_path, sig, code):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "dqnlab.cli", "train", "CartPole-v1", "--steps", "100000", "--no-progress",
+               "--run-dir", str(run), "--checkpoint-every", "0", "--set", "tensorboard=false",
+               "--set", "network.hidden_sizes=[16]", "--set", "learning.learning_starts=50"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        metrics = run / "metrics.csv"
+        _wait_for(lambda: metrics.is_file() and metrics.stat().st_size > 0 and list_snapshots(run / "checkpoints"),
+                  timeout_s=15)
+        time.sleep(0.3)
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == code
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"dqnlab: stopped: {sig.name} at env step ")
+    assert lines[0].endswith(f"resume with: dqnlab train --resume {run}")
+    step, _ = latest_snapshot(run / "checkpoints")
+    assert step > 0 and f"env step {step}:" in lines[0]
+    assert not (run / "summary.json").exists()
+
+
+def test_a_checkpoint_for_another_env_is_refused_on_resume(tmp_path):
+    run = tmp_path / "run"
+    Agent(_config(steps=200)).learn(run_dir=run)
+    (run / "summary.json").unlink()
+    step, folder = latest_snapshot(run / "checkpoints")
+    # the run's config now names an env with other observations: resuming must refuse, not guess
+    state = (folder / "state.json").read_text().replace('"env_id": "CartPole-v1"', '"env_id": "Acrobot-v1"')
+    (folder / "state.json").write_text(state)
+    manifest = (folder / "manifest.json").read_text()
+    import json
+    import zlib
+
+    document = json.loads(manifest)
+    document["files"]["state.json"] = {"bytes": len(state.encode()), "crc32": zlib.crc32(state.encode())}
+    (folder / "manifest.json").write_text(json.dumps(document))
+    with pytest.raises(CheckpointError, match=r"saved for observations \(4,\) and 2 actions; Acrobot-v1 has \(6,\)"):
+        resume_training(run)
+
+
+def test_kill_9_at_random_moments_never_leaves_an_unreadable_latest_checkpoint(tmp_path):
+    """SIGKILL while training and checkpointing often; each time the newest checkpoint verifies and loads.
+    (20 kills in the slow test below; 3 here.)"""
+    _kill_repeatedly(tmp_path, kills=3)
+
+
+@pytest.mark.slow
+def test_kill_9_twenty_times_then_resume_to_completion_bit_identical(tmp_path):
+    _kill_repeatedly(tmp_path, kills=20, compare=True)
+
+
+def _kill_repeatedly(tmp_path: Path, kills: int, compare: bool = False) -> None:
+    import random
+
+    from dqnlab.training.snapshot import read_snapshot
+
+    run = tmp_path / "run"
+    args = ["--steps", "3000", "--seed", "5", "--no-progress", "--checkpoint-every", "100",
+            "--set", "tensorboard=false", "--set", "network.hidden_sizes=[16]", "--set", "learning.learning_starts=50",
+            "--set", "evaluation.every=500", "--set", "evaluation.episodes=2", "--set", "diagnostics.plot_every=0",
+            "--set", "checkpoint.keep_last=2", "--set", "replay.n_step=3", "--set", "replay.prioritized=true"]
+    fresh = [sys.executable, "-m", "dqnlab.cli", "train", "CartPole-v1", "--run-dir", str(run), *args]
+    again = [sys.executable, "-m", "dqnlab.cli", "train", "--resume", str(run), "--no-progress"]
+    rng = random.Random(0)
+    for kill in range(kills):
+        started = list_snapshots(run / "checkpoints")
+        process = subprocess.Popen(again if started else fresh, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _wait_for(lambda: process.poll() is not None or list_snapshots(run / "checkpoints"), timeout_s=30)
+        time.sleep(rng.uniform(0.0, 1.5))
+        process.kill()
+        process.wait()
+        if (run / "summary.json").exists():
+            break
+        step, folder = latest_snapshot(run / "checkpoints")
+        read_snapshot(folder)  # loads: every file verified
+    if compare:
+        if not (run / "summary.json").exists():
+            assert subprocess.run(again, capture_output=True).returncode == 0
+        reference = tmp_path / "reference"
+        assert subprocess.run([*fresh[:6], str(reference), *args], capture_output=True).returncode == 0
+        assert (run / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
+        ref = torch.load(reference / "checkpoints" / "last.pt", weights_only=True)["q_network"]
+        got = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["q_network"]
+        assert all(torch.equal(ref[key], got[key]) for key in ref)
