@@ -151,3 +151,13 @@ def test_obs_bounds_round_trip_through_toml():
     from dqnlab.config import config_from_dict
 
     assert config_from_dict(tomllib.loads(config.to_toml())) == config
+
+
+@pytest.mark.parametrize("features", ["polynomial", "fourier", "rbf", "tiles"])
+def test_feature_counts_known_before_building_match_the_built_maps(features):
+    from dqnlab.linear.qfunctions import FEATURE_COUNTS, FEATURE_MAPS
+
+    config = NetworkConfig(q_function="linear", features=features, order=2, bins=(3, 4, 2), tilings=3)
+    feature_map = FEATURE_MAPS[features](config, 3)
+    assert FEATURE_COUNTS[features](config, 3) == feature_map.size
+    assert feature_map(torch.rand(5, 3)).shape == (5, feature_map.size)

@@ -32,7 +32,7 @@ def per_dimension(values: tuple[int, ...], dims: int, key: str) -> tuple[int, ..
     if len(values) == 1:
         return values * dims
     if len(values) != dims:
-        raise ConfigError(f"{key} has {len(values)} values; give one, or one per each of the {dims} dimensions")
+        raise ConfigError(f"{key} has {len(values)} values; give one, or one for each of the {dims} dimensions")
     return values
 
 
