@@ -279,3 +279,18 @@ def test_experiment_runs_variants_by_seeds_and_writes_the_report(tmp_path, capsy
             assert json.loads((run_dir / "summary.json").read_text())["steps"] == 300
     with open(out / "runs.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 4
+
+
+def test_compare_falls_back_to_training_returns_without_evaluations(tmp_path) -> None:
+    from dqnlab.diagnostics.report import build_report, group_by_config
+
+    runs = [make_fake_run(tmp_path / f"run-{seed}", seed, seed % 2 == 0, eval_returns=[]) for seed in range(4)]
+    build_report(group_by_config(runs), tmp_path / "report", reps=200)
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert results["curve_source"] == "train"
+    assert results["grid"][:2] == [10.0, 300.0]  # the episodes' steps
+    with open(runs[0] / "metrics.csv") as handle:
+        last_ten = [float(row["return"]) for row in csv.DictReader(handle)][-10:]
+    assert results["variants"]["learning.double=true"]["final_return"]["per_seed"][0] == pytest.approx(
+        np.mean(last_ten)
+    )

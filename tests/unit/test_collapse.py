@@ -72,3 +72,21 @@ def test_collapses_csv_gets_a_header_once(tmp_path) -> None:
         "1000,12,20,480,warn",
         "3000,40,15.5,480,rollback",
     ]
+
+
+def test_diagnostics_config_validates_and_round_trips() -> None:
+    import tomllib
+
+    import pytest
+
+    from dqnlab.config import Config, DiagnosticsConfig, config_from_dict
+    from dqnlab.errors import ConfigError
+
+    config = Config(
+        diagnostics=DiagnosticsConfig(plot_every=0, collapse_drop=0.9, collapse_min_best=200.0, on_collapse="rollback")
+    )
+    assert config_from_dict(tomllib.loads(config.to_toml())) == config
+    assert config_from_dict(tomllib.loads(Config().to_toml())).diagnostics.collapse_min_best is None
+    for bad in ({"plot_every": -1}, {"collapse_drop": 0.0}, {"collapse_drop": 1.5}, {"on_collapse": "panic"}):
+        with pytest.raises(ConfigError):
+            config_from_dict({"diagnostics": bad})
