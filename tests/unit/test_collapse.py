@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import tomllib
+
+import pytest
+
+from dqnlab.config import Config, DiagnosticsConfig, config_from_dict
 from dqnlab.diagnostics.collapse import CollapseDetector, CollapseEvent, append_collapse
+from dqnlab.errors import ConfigError
 
 
 def _fires(detector: CollapseDetector, returns: list[float]) -> list[bool]:
@@ -75,13 +81,6 @@ def test_collapses_csv_gets_a_header_once(tmp_path) -> None:
 
 
 def test_diagnostics_config_validates_and_round_trips() -> None:
-    import tomllib
-
-    import pytest
-
-    from dqnlab.config import Config, DiagnosticsConfig, config_from_dict
-    from dqnlab.errors import ConfigError
-
     config = Config(
         diagnostics=DiagnosticsConfig(plot_every=0, collapse_drop=0.9, collapse_min_best=200.0, on_collapse="rollback")
     )
