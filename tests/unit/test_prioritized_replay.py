@@ -71,3 +71,12 @@ def test_uniform_memory_has_no_weights_and_ignores_priority_updates():
     _add(memory, [0, 1, 2])
     memory.update_priorities(np.array([0]), np.array([3.0]))
     assert memory.sample(4).weights is None
+
+
+def test_weights_from_priorities_alone_equal_the_textbook_formula():
+    from dqnlab.replay.prioritized import importance_weights_from_priorities
+
+    priorities = np.array([0.5, 2.0, 3.0, 0.25])
+    total, size = 20.0, 40  # other slots hold the rest of the total
+    np.testing.assert_allclose(importance_weights_from_priorities(priorities, 0.6),
+                               importance_weights(priorities / total, size, 0.6), rtol=1e-6)

@@ -22,6 +22,16 @@ def importance_weights(probabilities: np.ndarray, size: int, beta: float) -> np.
     return (weights / weights.max()).astype(np.float32)
 
 
+def importance_weights_from_priorities(priorities: np.ndarray, beta: float) -> np.ndarray:
+    """`importance_weights` from the sampled slots' priorities p_i^alpha alone: N and the total cancel,
+
+        (N P_i)^-beta / max_j (N P_j)^-beta = (min_j p_j / p_i)^beta,
+
+    three numpy calls on [B] instead of a division by the total and two by N.
+    """
+    return ((priorities.min() / priorities) ** beta).astype(np.float32)
+
+
 class PrioritizedSampler:
     """Draws slots with probability proportional to (|delta| + eps)^alpha, stratified over the batch.
 
@@ -45,8 +55,7 @@ class PrioritizedSampler:
     def sample(self, size: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """`batch_size` slots and their importance-sampling weights [B] (float32)."""
         slots = self.tree.sample_stratified(batch_size, self.rng)
-        probabilities = self.tree.get(slots) / self.tree.total
-        return slots, importance_weights(probabilities, size, self.beta)
+        return slots, importance_weights_from_priorities(self.tree.get(slots), self.beta)
 
     def update(self, slots: np.ndarray, errors: np.ndarray) -> None:
         """Sets the priorities of `slots` from their new errors |delta| (or losses) [B]."""

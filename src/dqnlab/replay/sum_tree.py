@@ -13,6 +13,8 @@ numpy calls whatever the batch size, the batch operations get several times fast
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -32,6 +34,9 @@ class SumTree:
         self.levels = [np.zeros(branching**level, dtype=np.float64) for level in range(depth + 1)]
         # children [B, k] @ this = their exclusive prefix sums: one BLAS call, faster than cumsum on rows
         self._strictly_before = np.triu(np.ones((branching, branching)), k=1)
+        # each level below the root as rows of siblings [nodes above, k]: views, made once
+        self._sibling_rows = [level.reshape(-1, branching) for level in self.levels[1:]]
+        self._strata: dict[int, np.ndarray] = {}  # batch size -> [0, 1, ..., B-1], for stratified draws
 
     @property
     def total(self) -> float:
@@ -58,15 +63,16 @@ class SumTree:
         slots = np.asarray(slots, dtype=np.int64)
         priorities = np.asarray(priorities, dtype=np.float64)
         assert slots.shape == priorities.shape, "one priority per slot"
-        if slots.size and (priorities.min() < 0 or not np.isfinite(priorities).all()):
+        if not (priorities >= 0).all():  # NaN fails this too
             raise ValueError("priorities must be finite and >= 0")
         k = self.branching
         self.levels[-1][slots] = priorities
         nodes = slots
         for level in range(len(self.levels) - 2, -1, -1):
             nodes = nodes // k
-            children_BK = self.levels[level + 1].reshape(-1, k)[nodes]
-            self.levels[level][nodes] = children_BK.sum(axis=1)
+            self.levels[level][nodes] = self._sibling_rows[level][nodes].sum(axis=1)
+        if not math.isfinite(self.levels[0][0]):  # an infinite priority reaches the root
+            raise ValueError("priorities must be finite and >= 0")
 
     def find(self, values: np.ndarray) -> np.ndarray:
         """The leaf [B] whose cumulative-priority interval [sum before it, sum through it) holds each value.
@@ -78,7 +84,7 @@ class SumTree:
         rows = np.arange(values.size)
         nodes = np.zeros(values.size, dtype=np.int64)
         for level in range(1, len(self.levels)):
-            children_BK = self.levels[level].reshape(-1, self.branching)[nodes]
+            children_BK = self._sibling_rows[level - 1][nodes]
             before_BK = children_BK @ self._strictly_before  # sum of the children left of each
             # the first child whose interval [before, before + priority) ends beyond the value
             child_B = (before_BK + children_BK <= values[:, None]).argmin(axis=1)
@@ -109,9 +115,11 @@ class SumTree:
         total = self.total
         if total <= 0:
             raise ValueError("cannot sample from a sum tree whose priorities are all 0")
-        segment = total / batch_size
-        values = (np.arange(batch_size) + rng.random(batch_size)) * segment
-        return self.find(np.minimum(values, np.nextafter(total, 0.0)))
+        strata = self._strata.get(batch_size)
+        if strata is None:
+            strata = self._strata[batch_size] = np.arange(batch_size, dtype=np.float64)
+        values = (strata + rng.random(batch_size)) * (total / batch_size)
+        return self.find(np.minimum(values, math.nextafter(total, 0.0)))
 
     def state_dict(self) -> dict[str, object]:
         """Every level of the tree, so that the sums are restored bit for bit rather than recomputed."""
