@@ -100,3 +100,28 @@ def test_resume_twice_and_with_tensorboard(tmp_path, monkeypatch):
     resume_training(stopped)
     _assert_same_run(reference, stopped)
     assert any((stopped / "tensorboard").iterdir())
+
+
+@pytest.mark.slow  # about 30 s each on an idle 2-core CPU: three short runs of a Nature CNN
+@pytest.mark.parametrize("preset", ["atari-dqn", "atari-rainbow"])
+def test_atari_with_frame_storage_resumes_bit_identically(tmp_path, monkeypatch, preset):
+    """Space Invaders from pixels: the ALE emulator (cloneState with its RNG), the Atari wrappers'
+    frame buffers and lives, and the frame-deduplicating replay all come back exactly."""
+    from dqnlab.presets import preset_config
+
+    small = {
+        "seed": 1, "steps": 300, "device": "cpu", "tensorboard": False,
+        "learning": {"learning_starts": 100}, "replay": {"capacity": 1000},
+        "evaluation": {"every": 0, "episodes": 1}, "atari": {"max_episode_frames": 400},
+        "diagnostics": {"plot_every": 0}, "checkpoint": {"every": 100},
+    }
+    config = apply_overrides(preset_config(preset, "ALE/SpaceInvaders-v5"), small)
+    reference = tmp_path / "reference"
+    Agent(config).learn(run_dir=reference)
+    stopped = tmp_path / "stopped"
+    with monkeypatch.context() as patch:
+        _stop_after_checkpoint(patch, 200)
+        with pytest.raises(_Stop):
+            Agent(config).learn(run_dir=stopped)
+    resume_training(stopped)
+    _assert_same_run(reference, stopped)

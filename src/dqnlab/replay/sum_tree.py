@@ -122,9 +122,11 @@ class SumTree:
         return self.find(np.minimum(values, math.nextafter(total, 0.0)))
 
     def state_dict(self) -> dict[str, object]:
-        """Every level of the tree, so that the sums are restored bit for bit rather than recomputed."""
+        """Every level of the tree, so that the sums are restored bit for bit rather than recomputed
+        (the leaves only up to `capacity`: those past it are always 0)."""
+        levels = [*self.levels[:-1], self.leaves]
         return {"capacity": self.capacity, "branching": self.branching,
-                **{f"level_{index}": level for index, level in enumerate(self.levels)}}
+                **{f"level_{index}": level for index, level in enumerate(levels)}}
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         if (state["capacity"], state["branching"]) != (self.capacity, self.branching):
@@ -132,8 +134,9 @@ class SumTree:
                 f"sum tree of capacity {state['capacity']} and branching {state['branching']} does not fit "
                 f"one of capacity {self.capacity} and branching {self.branching}"
             )
-        for index, level in enumerate(self.levels):
+        for index, level in enumerate([*self.levels[:-1], self.leaves]):
             saved = np.asarray(state[f"level_{index}"])
             if saved.shape != level.shape:
                 raise ValueError(f"sum tree level {index} has shape {saved.shape}, expected {level.shape}")
             level[...] = saved
+        self.levels[-1][self.capacity :] = 0.0
