@@ -33,6 +33,30 @@ def _time_us(step: Callable[[], None], repeats: int, rounds: int = 5) -> float:
     return statistics.median(per_round)
 
 
+def _prioritized_row(
+    capacity: int, batch: int, branching: int, repeats: int, rng: np.random.Generator
+) -> tuple[str, float, float, float]:
+    """Sample, update, and both, for a full prioritized sampler over a tree of this branching."""
+    sampler = PrioritizedSampler(capacity, alpha=0.5, beta=0.4, eps=1e-6, rng=rng)
+    sampler.tree = SumTree(capacity, branching)
+    sampler.tree.update(np.arange(capacity), rng.random(capacity) + 0.01)
+    errors = rng.random(batch)
+    drawn = [np.arange(batch)]
+
+    def sample() -> None:
+        drawn[0] = sampler.sample(capacity, batch)[0]
+
+    def update() -> None:
+        sampler.update(drawn[0], errors)
+
+    def both() -> None:
+        sample()
+        update()
+
+    name = f"prioritized, {branching}-ary tree ({len(sampler.tree.levels) - 1} levels)"
+    return name, _time_us(sample, repeats), _time_us(update, repeats), _time_us(both, repeats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--capacity", type=int, default=1_000_000, help="replay slots, all filled")
@@ -47,24 +71,7 @@ def main() -> None:
     rows.append(("uniform", us, 0.0, us))
 
     for branching in (2, 16, 32):
-        sampler = PrioritizedSampler(args.capacity, alpha=0.5, beta=0.4, eps=1e-6, rng=rng)
-        sampler.tree = SumTree(args.capacity, branching)
-        sampler.tree.update(np.arange(args.capacity), rng.random(args.capacity) + 0.01)
-        errors = rng.random(args.batch)
-        drawn: list[np.ndarray] = [np.arange(args.batch)]
-
-        def sample() -> None:
-            drawn[0] = sampler.sample(args.capacity, args.batch)[0]
-
-        def update() -> None:
-            sampler.update(drawn[0], errors)
-
-        def both() -> None:
-            sample()
-            update()
-
-        name = f"prioritized, {branching}-ary tree ({len(sampler.tree.levels) - 1} levels)"
-        rows.append((name, _time_us(sample, args.repeats), _time_us(update, args.repeats), _time_us(both, args.repeats)))
+        rows.append(_prioritized_row(args.capacity, args.batch, branching, args.repeats, rng))
 
     print(f"capacity {args.capacity:,}, batch {args.batch}; µs per batch (median of 5 rounds of {args.repeats:,})")
     print(f"| {'sampler':<38} | {'sample':>8} | {'update':>8} | {'sample + update':>15} |")

@@ -172,7 +172,7 @@ class DQNLearner:
             # One online pass over s and s' together: a forward pass fewer on the hot path. Only
             # the s half enters the loss; the s' half picks a* and is detached.
             both = self.online(torch.cat([obs, next_obs]))
-            online = NetworkOutput(*(None if field is None else field[: len(obs)] for field in both))
+            online = NetworkOutput._make(None if field is None else field[: len(obs)] for field in both)
             next_online_q_BA = both.q_values[len(obs) :].detach()
         else:
             online, next_online_q_BA = self.online(obs), None

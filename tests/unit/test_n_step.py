@@ -24,7 +24,7 @@ def _rows(transitions):
     """(obs, action, return, next_obs, discount) per transition, for comparison with hand-made rows."""
     return [
         (float(o[0]), int(a), pytest.approx(float(r)), float(n[0]), pytest.approx(float(d)))
-        for o, a, r, n, d in zip(*transitions)
+        for o, a, r, n, d in zip(*transitions, strict=True)
     ]
 
 

@@ -13,7 +13,7 @@ class NaiveSumTree:
         self.priorities = np.zeros(capacity)
 
     def update(self, slots, priorities):
-        for slot, priority in zip(slots, priorities):  # in order, so the last of repeated slots wins
+        for slot, priority in zip(slots, priorities, strict=True):  # in order, so the last of repeated slots wins
             self.priorities[slot] = priority
 
     def find(self, values):

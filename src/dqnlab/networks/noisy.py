@@ -20,6 +20,8 @@ class NoisyLinear(nn.Module):
     (`module.eval()`) the layer uses its mean weights mu.
     """
 
+    epsilon: torch.Tensor  # [in + out] buffer: f(eps_in) then f(eps_out)
+
     def __init__(self, in_features: int, out_features: int, sigma0: float = 0.5) -> None:
         super().__init__()
         self.in_features = in_features
