@@ -244,6 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dqnlab: interrupted", file=sys.stderr)
         return 130
+    except MemoryError as exc:  # a replay memory or network larger than this machine holds
+        print(f"dqnlab: error: out of memory{': ' + str(exc) if str(exc) else ''}; "
+              "reduce replay.capacity, the network or --num-envs", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

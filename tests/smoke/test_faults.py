@@ -162,6 +162,8 @@ def test_resume_refuses_what_it_cannot_resume_in_one_line(tmp_path, capsys):
         (["train", "CartPole-v1", "--set", "checkpoint.on_nonfinite=retry"], "checkpoint.on_nonfinite must be one of"),
         (["train", "CartPole-v1", "--seed", "-1"], "seed must be in [0, 2^32)"),
         (["train", "CartPole-v1", "--run-dir", str(finished / "summary.json")], "is a file, not a directory"),
+        (["train", "CartPole-v1", "--run-dir", str(tmp_path / "huge"), "--set", "replay.capacity=1000000000000"],
+         "out of memory: Unable to allocate"),
     ]
     for args, message in cases:
         assert main(args) == 2, args
