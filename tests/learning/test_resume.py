@@ -20,7 +20,11 @@ class _Stop(Exception):
 
 def _config(**overrides) -> Config:
     values = {
-        "env_id": "CartPole-v1", "seed": 7, "steps": 1200, "device": "cpu", "tensorboard": False,
+        "env_id": "CartPole-v1",
+        "seed": 7,
+        "steps": 1200,
+        "device": "cpu",
+        "tensorboard": False,
         "network": {"hidden_sizes": [32, 32]},
         "learning": {"learning_starts": 200, "batch_size": 32, "target_update_interval": 50},
         "exploration": {"decay_steps": 600},
@@ -110,10 +114,16 @@ def test_atari_with_frame_storage_resumes_bit_identically(tmp_path, monkeypatch,
     from dqnlab.presets import preset_config
 
     small = {
-        "seed": 1, "steps": 300, "device": "cpu", "tensorboard": False,
-        "learning": {"learning_starts": 100}, "replay": {"capacity": 1000},
-        "evaluation": {"every": 0, "episodes": 1}, "atari": {"max_episode_frames": 400},
-        "diagnostics": {"plot_every": 0}, "checkpoint": {"every": 100},
+        "seed": 1,
+        "steps": 300,
+        "device": "cpu",
+        "tensorboard": False,
+        "learning": {"learning_starts": 100},
+        "replay": {"capacity": 1000},
+        "evaluation": {"every": 0, "episodes": 1},
+        "atari": {"max_episode_frames": 400},
+        "diagnostics": {"plot_every": 0},
+        "checkpoint": {"every": 100},
     }
     config = apply_overrides(preset_config(preset, "ALE/SpaceInvaders-v5"), small)
     reference = tmp_path / "reference"

@@ -46,7 +46,11 @@ if FLAKY not in gym.registry:
 
 def _config(**values) -> Config:
     base = {
-        "env_id": "CartPole-v1", "seed": 3, "steps": 600, "device": "cpu", "tensorboard": False,
+        "env_id": "CartPole-v1",
+        "seed": 3,
+        "steps": 600,
+        "device": "cpu",
+        "tensorboard": False,
         "network": {"hidden_sizes": [16]},
         "learning": {"learning_starts": 100, "batch_size": 16},
         "evaluation": {"every": 200, "episodes": 2, "stop_at_target": False},
@@ -138,7 +142,9 @@ def test_a_full_disk_stops_training_and_keeps_the_previous_checkpoint(tmp_path, 
 
     monkeypatch.setattr("dqnlab.training.resume.write_snapshot", fill_disk_after_step_200)
     run = tmp_path / "run"
-    with pytest.raises(CheckpointError, match="step 400 .*No space left on device; the checkpoint of step 200 is intact"):
+    with pytest.raises(
+        CheckpointError, match="step 400 .*No space left on device; the checkpoint of step 200 is intact"
+    ):
         Agent(_config()).learn(run_dir=run)
     assert [step for step, _ in list_snapshots(run / "checkpoints")] == [200, 0]
     monkeypatch.undo()
@@ -154,16 +160,20 @@ def test_resume_refuses_what_it_cannot_resume_in_one_line(tmp_path, capsys):
         (["train", "--resume", str(tmp_path / "missing")], "no such run directory"),
         (["train", "--resume", str(tmp_path / "empty")], "is not a resumable dqnlab run: no checkpoints/state-*"),
         (["train", "--resume", str(finished)], "has finished (it has summary.json); there is nothing to resume"),
-        (["train", "CartPole-v1", "--resume", str(finished), "--steps", "5"],
-         "--resume continues a run with its own config; drop env_id, --steps"),
+        (
+            ["train", "CartPole-v1", "--resume", str(finished), "--steps", "5"],
+            "--resume continues a run with its own config; drop env_id, --steps",
+        ),
         (["train"], "train needs an env id"),
         (["train", "CartPole-v1", "--checkpoint-every", "-1"], "checkpoint.every must be >= 0"),
         (["train", "CartPole-v1", "--set", "checkpoint.keep_last=0"], "checkpoint.keep_last must be >= 1"),
         (["train", "CartPole-v1", "--set", "checkpoint.on_nonfinite=retry"], "checkpoint.on_nonfinite must be one of"),
         (["train", "CartPole-v1", "--seed", "-1"], "seed must be in [0, 2^32)"),
         (["train", "CartPole-v1", "--run-dir", str(finished / "summary.json")], "is a file, not a directory"),
-        (["train", "CartPole-v1", "--run-dir", str(tmp_path / "huge"), "--set", "replay.capacity=1000000000000"],
-         "out of memory: Unable to allocate"),
+        (
+            ["train", "CartPole-v1", "--run-dir", str(tmp_path / "huge"), "--set", "replay.capacity=1000000000000"],
+            "out of memory: Unable to allocate",
+        ),
     ]
     for args, message in cases:
         assert main(args) == 2, args
@@ -192,15 +202,35 @@ def _wait_for(predicate, timeout_s: float) -> None:
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_writes_a_checkpoint_and_prints_the_resume_command(tmp_path, sig, code):
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "dqnlab.cli", "train", "CartPole-v1", "--steps", "100000", "--no-progress",
-               "--run-dir", str(run), "--checkpoint-every", "0", "--set", "tensorboard=false",
-               "--set", "network.hidden_sizes=[16]", "--set", "learning.learning_starts=50"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "dqnlab.cli",
+        "train",
+        "CartPole-v1",
+        "--steps",
+        "100000",
+        "--no-progress",
+        "--run-dir",
+        str(run),
+        "--checkpoint-every",
+        "0",
+        "--set",
+        "tensorboard=false",
+        "--set",
+        "network.hidden_sizes=[16]",
+        "--set",
+        "learning.learning_starts=50",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     try:
         metrics = run / "metrics.csv"
-        _wait_for(lambda: metrics.is_file() and metrics.stat().st_size > 0 and list_snapshots(run / "checkpoints"),
-                  timeout_s=15)
+        _wait_for(
+            lambda: metrics.is_file() and metrics.stat().st_size > 0 and list_snapshots(run / "checkpoints"),
+            timeout_s=15,
+        )
         time.sleep(0.3)
         process.send_signal(sig)
         _, err = process.communicate(timeout=15)
@@ -252,17 +282,40 @@ def _kill_repeatedly(tmp_path: Path, kills: int, compare: bool = False) -> None:
     from dqnlab.training.snapshot import read_snapshot
 
     run = tmp_path / "run"
-    args = ["--steps", "3000", "--seed", "5", "--no-progress", "--checkpoint-every", "100",
-            "--set", "tensorboard=false", "--set", "network.hidden_sizes=[16]", "--set", "learning.learning_starts=50",
-            "--set", "evaluation.every=500", "--set", "evaluation.episodes=2", "--set", "diagnostics.plot_every=0",
-            "--set", "checkpoint.keep_last=2", "--set", "replay.n_step=3", "--set", "replay.prioritized=true"]
+    args = [
+        "--steps",
+        "3000",
+        "--seed",
+        "5",
+        "--no-progress",
+        "--checkpoint-every",
+        "100",
+        "--set",
+        "tensorboard=false",
+        "--set",
+        "network.hidden_sizes=[16]",
+        "--set",
+        "learning.learning_starts=50",
+        "--set",
+        "evaluation.every=500",
+        "--set",
+        "evaluation.episodes=2",
+        "--set",
+        "diagnostics.plot_every=0",
+        "--set",
+        "checkpoint.keep_last=2",
+        "--set",
+        "replay.n_step=3",
+        "--set",
+        "replay.prioritized=true",
+    ]
     fresh = [sys.executable, "-m", "dqnlab.cli", "train", "CartPole-v1", "--run-dir", str(run), *args]
     again = [sys.executable, "-m", "dqnlab.cli", "train", "--resume", str(run), "--no-progress"]
     rng = random.Random(0)
-    for kill in range(kills):
+    for _ in range(kills):
         started = list_snapshots(run / "checkpoints")
         process = subprocess.Popen(again if started else fresh, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _wait_for(lambda: process.poll() is not None or list_snapshots(run / "checkpoints"), timeout_s=30)
+        _wait_for(lambda p=process: p.poll() is not None or list_snapshots(run / "checkpoints"), timeout_s=30)
         time.sleep(rng.uniform(0.0, 1.5))
         process.kill()
         process.wait()

@@ -15,10 +15,48 @@ from dqnlab.config import Config, apply_overrides, parse_assignments
 from dqnlab.errors import DqnlabError
 
 EXAMPLES = 600
-VALUES = ["0", "1", "-1", "2", "0.5", "-0.5", "1e308", "-1e308", "nan", "inf", "-inf", "1e-320", "10**3",
-          "99999999999999999999", "true", "false", "none", '"none"', "abc", '"abc"', "[]", "[1, 2]", "[0]",
-          "[[0, 1]]", "[[1, 0]]", "{}", "{a = 1}", '"adam"', '"sgd"', '"linear"', '"c51"', '"rollback"', "",
-          "[", '"', "0x10", "1_000", "2026-01-01", "[1.5]", "[-3]"]
+VALUES = [
+    "0",
+    "1",
+    "-1",
+    "2",
+    "0.5",
+    "-0.5",
+    "1e308",
+    "-1e308",
+    "nan",
+    "inf",
+    "-inf",
+    "1e-320",
+    "10**3",
+    "99999999999999999999",
+    "true",
+    "false",
+    "none",
+    '"none"',
+    "abc",
+    '"abc"',
+    "[]",
+    "[1, 2]",
+    "[0]",
+    "[[0, 1]]",
+    "[[1, 0]]",
+    "{}",
+    "{a = 1}",
+    '"adam"',
+    '"sgd"',
+    '"linear"',
+    '"c51"',
+    '"rollback"',
+    "",
+    "[",
+    '"',
+    "0x10",
+    "1_000",
+    "2026-01-01",
+    "[1.5]",
+    "[-3]",
+]
 
 
 def _keys(config: object, prefix: str = "") -> list[str]:

@@ -70,8 +70,12 @@ def test_a_damaged_checkpoint_is_skipped_for_the_previous_one(tmp_path, damage, 
         (newest / "manifest.json").write_text("{not json")
     step, folder = latest_snapshot(tmp_path)
     assert step == 1
-    reason = {"flip": "fails its checksum", "truncate": "has 100 bytes", "delete": "is missing",
-              "manifest": "unreadable manifest.json"}[damage]
+    reason = {
+        "flip": "fails its checksum",
+        "truncate": "has 100 bytes",
+        "delete": "is missing",
+        "manifest": "unreadable manifest.json",
+    }[damage]
     err = capsys.readouterr().err
     assert "state-000000000002" in err and reason in err and "using state-000000000001" in err
 
@@ -157,8 +161,17 @@ def test_an_env_with_uncapturable_state_is_refused_by_name():
 @pytest.mark.parametrize("prioritized, n_step", [(False, 1), (True, 3)])
 def test_replay_memory_samples_the_same_after_a_round_trip(tmp_path, prioritized, n_step):
     def memory(seed):
-        return ReplayMemory(50, (3,), np.float32, np.random.default_rng(seed), num_envs=2, n_step=n_step,
-                            prioritized=prioritized, reserve_fraction=0.1, beta_steps=100)
+        return ReplayMemory(
+            50,
+            (3,),
+            np.float32,
+            np.random.default_rng(seed),
+            num_envs=2,
+            n_step=n_step,
+            prioritized=prioritized,
+            reserve_fraction=0.1,
+            beta_steps=100,
+        )
 
     rng = np.random.default_rng(0)
     original = memory(0)
@@ -169,8 +182,13 @@ def test_replay_memory_samples_the_same_after_a_round_trip(tmp_path, prioritized
         if t > 10:
             batch = original.sample(8)
             original.update_priorities(batch.indices, rng.random(8))
-    write_snapshot(tmp_path, 80, {"replay": original.state_dict(), "rng": original.sampler.rng.bit_generator.state},
-                   {}, keep_last=1)
+    write_snapshot(
+        tmp_path,
+        80,
+        {"replay": original.state_dict(), "rng": original.sampler.rng.bit_generator.state},
+        {},
+        keep_last=1,
+    )
     tree = read_snapshot(latest_snapshot(tmp_path)[1])[0]
     copy = memory(99)
     copy.load_state_dict(tree["replay"])
@@ -180,7 +198,7 @@ def test_replay_memory_samples_the_same_after_a_round_trip(tmp_path, prioritized
         for target in (original, copy):
             target.add(obs, np.array([0, 1]), np.array([1.0, 0.5]), obs, np.array([True, False]), np.zeros(2, bool))
         a, b = original.sample(16), copy.sample(16)
-        for field_a, field_b in zip(a, b):
+        for field_a, field_b in zip(a, b, strict=True):
             if field_a is None:
                 assert field_b is None
             else:

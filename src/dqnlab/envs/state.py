@@ -36,9 +36,25 @@ class EnvStateError(DqnlabError):
 
 # attributes that configure or link the layers rather than hold state
 _SKIPPED = {
-    "env", "envs", "env_fns", "_saved_kwargs", "_ezpickle_args", "_ezpickle_kwargs", "spec", "_cached_spec",
-    "metadata", "_metadata", "_action_space", "_observation_space", "action_space", "observation_space",
-    "single_action_space", "single_observation_space", "autoreset_mode", "_action_set", "ale",
+    "env",
+    "envs",
+    "env_fns",
+    "_saved_kwargs",
+    "_ezpickle_args",
+    "_ezpickle_kwargs",
+    "spec",
+    "_cached_spec",
+    "metadata",
+    "_metadata",
+    "_action_space",
+    "_observation_space",
+    "action_space",
+    "observation_space",
+    "single_action_space",
+    "single_observation_space",
+    "autoreset_mode",
+    "_action_set",
+    "ale",
     "P",  # the toy-text envs' transition tables: constants
 }
 _GENERATOR = "__generator__"
@@ -131,7 +147,7 @@ def restore_env_state(env: gym.Env, state: list[dict[str, Any]]) -> None:
     names = [type(layer).__name__ for layer in layers]
     if len(layers) != len(state):
         raise EnvStateError(f"the env's wrappers {names} do not match the saved ones ({len(state)} layers)")
-    for layer, layer_state in zip(layers, state):
+    for layer, layer_state in zip(layers, state, strict=True):
         _restore_layer(layer, layer_state, type(layer).__name__)
 
 
@@ -147,5 +163,5 @@ def restore_vector_env_state(envs: gym.vector.SyncVectorEnv, state: dict[str, An
     if len(state["envs"]) != len(envs.envs):
         raise EnvStateError(f"the checkpoint holds {len(state['envs'])} envs; this run has {len(envs.envs)}")
     _restore_layer(envs, state["vector"], "the vector env")
-    for env, env_saved in zip(envs.envs, state["envs"]):
+    for env, env_saved in zip(envs.envs, state["envs"], strict=True):
         restore_env_state(env, env_saved)

@@ -106,7 +106,7 @@ class NStepAccumulator:
         actions = np.asarray(state["actions"])
         rewards = np.asarray(state["rewards"])
         start = 0
-        for queue, length in zip(self.queues, lengths.tolist()):
+        for queue, length in zip(self.queues, lengths.tolist(), strict=True):
             queue.clear()
             for index in range(start, start + length):
                 queue.append((obs[index].copy(), int(actions[index]), float(rewards[index])))

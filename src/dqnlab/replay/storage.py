@@ -95,9 +95,8 @@ class RingStorage:
             array = getattr(self, name)
             saved = np.asarray(state[name])
             if saved.shape != (size, *array.shape[1:]) or saved.dtype != array.dtype:
-                raise ValueError(
-                    f"replay {name} is {saved.dtype}{list(saved.shape)}; expected {array.dtype}{[size, *array.shape[1:]]}"
-                )
+                expected = [size, *array.shape[1:]]
+                raise ValueError(f"replay {name} is {saved.dtype}{list(saved.shape)}; expected {array.dtype}{expected}")
             array[:size] = saved  # copied slot by slot from a memory map: no second full copy in memory
         self.written = int(state["written"])  # type: ignore[call-overload]
         self.position = int(state["position"])  # type: ignore[call-overload]

@@ -9,16 +9,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-
 from dqnlab.diagnostics.collapse import CollapseDetector, CollapseEvent, append_collapse
 from dqnlab.diagnostics.figure import DiagnosticsPlotter, read_run_data
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
-from dqnlab.training.observers import Observer
 from dqnlab.envs import finished_episodes, make_vector_env, real_next_observations, reward_threshold
 from dqnlab.envs.atari_scores import atari_summary
 from dqnlab.replay import ReplayMemory
 from dqnlab.schedules import epsilon_at
 from dqnlab.training.evaluation import evaluate
+from dqnlab.training.observers import Observer
 from dqnlab.training.resume import (
     Checkpointer,
     env_failure,

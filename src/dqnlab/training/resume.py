@@ -42,8 +42,18 @@ if TYPE_CHECKING:
 STATE_VERSION = 1
 LOG_FILES = ("metrics.csv", "eval.csv", "target_updates.csv", "collapses.csv")
 LOOP_FIELDS = (
-    "steps", "start_step", "best_eval_return", "evals_without_improvement", "solved_at_step", "solved_at_s",
-    "eval_seconds", "obs", "loss_sum", "q_sum", "update_count", "nonfinite_rollbacks",
+    "steps",
+    "start_step",
+    "best_eval_return",
+    "evals_without_improvement",
+    "solved_at_step",
+    "solved_at_s",
+    "eval_seconds",
+    "obs",
+    "loss_sum",
+    "q_sum",
+    "update_count",
+    "nonfinite_rollbacks",
 )
 MAX_NONFINITE_ROLLBACKS = 3  # rollbacks to the last checkpoint before a run with nan losses stops
 
@@ -111,8 +121,12 @@ def capture_training_state(loop: TrainingLoop, envs: Any) -> tuple[dict[str, Any
         "replay": loop.replay.state_dict(),
         "envs": vector_env_state(envs),
         "loop": {name: getattr(loop, name) for name in LOOP_FIELDS},
-        "collapse": {"baseline": detector.baseline, "best": detector.best, "collapsed": detector.collapsed,
-                     "events": [list(event) for event in loop.collapses]},
+        "collapse": {
+            "baseline": detector.baseline,
+            "best": detector.best,
+            "collapsed": detector.collapsed,
+            "events": [list(event) for event in loop.collapses],
+        },
         "logs": _log_sizes(loop) if loop.run_dir is not None else {},
     }
     tensors = {
@@ -192,8 +206,10 @@ class Checkpointer:
         loop = self.loop
         step = loop.agent.env_steps
         if not parameters_finite(loop.agent.learner.online):
-            raise NonFiniteError(f"non-finite network parameters at env step {step}: not checkpointed, training "
-                                 f"stopped; {self.resume_hint()}")
+            raise NonFiniteError(
+                f"non-finite network parameters at env step {step}: not checkpointed, training "
+                f"stopped; {self.resume_hint()}"
+            )
         tree, tensors = capture_training_state(loop, envs)
         folder = write_snapshot(self.directory, step, tree, tensors, self.config.keep_last)
         self.last_step = step
@@ -207,10 +223,9 @@ class Checkpointer:
         if self.stop_signal is not None:
             folder = self.save(envs)
             name = signal.Signals(self.stop_signal).name
-            raise TrainingInterrupted(
-                f"{name} at env step {step}: checkpoint written to {folder}; resume with: {resume_command(self.run_dir)}",
-                128 + self.stop_signal,
-            )
+            resume = resume_command(self.run_dir)
+            message = f"{name} at env step {step}: checkpoint written to {folder}; resume with: {resume}"
+            raise TrainingInterrupted(message, 128 + self.stop_signal)
         if due:
             self.save(envs)
 
@@ -243,8 +258,10 @@ class Checkpointer:
 def env_failure(loop: TrainingLoop, exc: Exception) -> EnvError:
     """The one-line error for an env that raised while stepping."""
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    message = (f"env {loop.config.env_id} raised {type(exc).__name__}{': ' + detail if detail else ''} "
-               f"at env step {loop.agent.env_steps}; training stopped")
+    message = (
+        f"env {loop.config.env_id} raised {type(exc).__name__}{': ' + detail if detail else ''} "
+        f"at env step {loop.agent.env_steps}; training stopped"
+    )
     if loop.checkpointer is not None:
         message += f"; {loop.checkpointer.resume_hint()}"
     return EnvError(message)
@@ -262,8 +279,11 @@ def on_nonfinite_loss(loop: TrainingLoop, loss: float) -> None:
             _, tensors = read_snapshot(folder)
             _load_networks(loop, tensors, folder.name)
             loop.nonfinite_rollbacks += 1
-            print(f"dqnlab: warning: non-finite loss ({loss}) at {where}; networks and optimizer rolled back to "
-                  f"{folder.name} ({loop.nonfinite_rollbacks} of {MAX_NONFINITE_ROLLBACKS} rollbacks)", file=sys.stderr)
+            print(
+                f"dqnlab: warning: non-finite loss ({loss}) at {where}; networks and optimizer rolled back to "
+                f"{folder.name} ({loop.nonfinite_rollbacks} of {MAX_NONFINITE_ROLLBACKS} rollbacks)",
+                file=sys.stderr,
+            )
             return
         where += f" after {MAX_NONFINITE_ROLLBACKS} rollbacks"
     hint = f"; {checkpointer.resume_hint()}" if checkpointer is not None else ""
@@ -299,4 +319,3 @@ def resume_training(run_dir: str | Path, progress: bool = False) -> dict[str, An
     agent = Agent(config)
     loop = TrainingLoop(agent, int(tree["loop"]["steps"]), run_dir, progress, resume=(tree, tensors))
     return loop.run()
-

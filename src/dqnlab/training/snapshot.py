@@ -105,8 +105,11 @@ class _Encoder:
                 raise TypeError(f"{path}: object arrays cannot be checkpointed")
             if value.nbytes <= INLINE_BYTES:
                 data = np.ascontiguousarray(value).tobytes()
-                return {"__ndarray__": base64.b64encode(data).decode(), "dtype": value.dtype.str,
-                        "shape": list(value.shape)}
+                return {
+                    "__ndarray__": base64.b64encode(data).decode(),
+                    "dtype": value.dtype.str,
+                    "shape": list(value.shape),
+                }
             name = re.sub(r"[^A-Za-z0-9_.-]", "_", path) + ".npy"
             assert name not in self.arrays, name
             self.arrays[name] = value
@@ -116,8 +119,7 @@ class _Encoder:
         if isinstance(value, tuple):
             return {"__tuple__": [self.encode(v, f"{path}.{i}") for i, v in enumerate(value)]}
         if isinstance(value, deque):
-            return {"__deque__": [self.encode(v, f"{path}.{i}") for i, v in enumerate(value)],
-                    "maxlen": value.maxlen}
+            return {"__deque__": [self.encode(v, f"{path}.{i}") for i, v in enumerate(value)], "maxlen": value.maxlen}
         if isinstance(value, list):
             return [self.encode(v, f"{path}.{i}") for i, v in enumerate(value)]
         if isinstance(value, dict):
@@ -178,9 +180,7 @@ def clean_leftovers(directory: Path) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
 
 
-def write_snapshot(
-    directory: Path, step: int, tree: dict[str, Any], tensors: dict[str, Any], keep_last: int
-) -> Path:
+def write_snapshot(directory: Path, step: int, tree: dict[str, Any], tensors: dict[str, Any], keep_last: int) -> Path:
     """Writes `tree` (state.json + .npy files) and `tensors` (torch.pt) as the snapshot of `step`.
 
     Keeps the newest `keep_last` snapshots. On any OSError (a full disk, say) the temporary folder
@@ -197,7 +197,7 @@ def write_snapshot(
         tmp.mkdir()
         (tmp / "arrays").mkdir()
 
-        def write(name: str, fill: Callable[[_CrcWriter], None]) -> None:
+        def write(name: str, fill: Callable[[_CrcWriter], object]) -> None:
             with open(tmp / name, "wb") as handle:
                 writer = _CrcWriter(handle)
                 fill(writer)
@@ -210,7 +210,6 @@ def write_snapshot(
         buffer = io.BytesIO()
         torch.save(tensors, buffer)
         write("torch.pt", lambda w: w.write(buffer.getbuffer()))
-        del buffer
         state_json = json.dumps({"format": FORMAT, "step": step, "state": skeleton}).encode()
         write("state.json", lambda w: w.write(state_json))
         manifest = json.dumps({"format": FORMAT, "step": step, "files": files}, indent=1).encode()
@@ -240,7 +239,11 @@ def verify_snapshot(folder: Path) -> str | None:
         return "no manifest.json"
     except (OSError, ValueError) as exc:
         return f"unreadable manifest.json ({exc})"
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("format") != FORMAT
+        or not isinstance(manifest.get("files"), dict)
+    ):
         return "manifest.json is not a dqnlab manifest"
     match = _NAME.match(folder.name)
     if match and manifest.get("step") != int(match.group(1)):
@@ -289,13 +292,15 @@ def read_snapshot(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def latest_snapshot(directory: Path, warn: bool = True) -> tuple[int, Path]:
     """The newest snapshot in `directory` whose files verify; damaged newer ones are reported and skipped."""
-    problems = []
+    problems: list[str] = []
     for step, folder in list_snapshots(directory):
         problem = verify_snapshot(folder)
         if problem is None:
             if problems and warn:
-                print(f"dqnlab: warning: skipped damaged checkpoint(s): {'; '.join(problems)}; "
-                      f"using {folder.name}", file=sys.stderr)
+                print(
+                    f"dqnlab: warning: skipped damaged checkpoint(s): {'; '.join(problems)}; using {folder.name}",
+                    file=sys.stderr,
+                )
             return step, folder
         problems.append(f"{folder.name}: {problem}")
     if problems:
