@@ -135,3 +135,29 @@ def test_atari_with_frame_storage_resumes_bit_identically(tmp_path, monkeypatch,
             Agent(config).learn(run_dir=stopped)
     resume_training(stopped)
     _assert_same_run(reference, stopped)
+
+
+@pytest.mark.parametrize(
+    "preset, env_id",
+    [("cartpole-rainbow", "CartPole-v1"), ("cartpole-linear", "CartPole-v1"), ("mountaincar-linear", "MountainCar-v0")],
+)
+def test_presets_resume_bit_identically(tmp_path, monkeypatch, preset, env_id):
+    """Noisy nets, dueling and C51 heads; linear Q with its feature map and SGD; a time-limited env."""
+    from dqnlab.presets import preset_config
+
+    small = {
+        "seed": 2, "steps": 600, "device": "cpu", "tensorboard": False,
+        "learning": {"learning_starts": 100},
+        "evaluation": {"every": 400, "episodes": 2, "stop_at_target": False},
+        "diagnostics": {"plot_every": 0}, "checkpoint": {"every": 300},
+    }  # fmt: skip
+    config = apply_overrides(preset_config(preset, env_id), small)
+    reference = tmp_path / "reference"
+    Agent(config).learn(run_dir=reference)
+    stopped = tmp_path / "stopped"
+    with monkeypatch.context() as patch:
+        _stop_after_checkpoint(patch, 300)
+        with pytest.raises(_Stop):
+            Agent(config).learn(run_dir=stopped)
+    resume_training(stopped)
+    _assert_same_run(reference, stopped)
