@@ -1,6 +1,6 @@
 """Replay sampling cost: microseconds per batch of 64 (sample + priority update) at capacity 1,000,000.
 
-    .venv/bin/python benchmarks/replay_sampling.py [--capacity 1000000] [--batch 64] [--repeats 5000]
+    .venv/bin/python benchmarks/replay_sampling.py [--capacity 1000000] [--batch 64] [--repeats 1000]
 
 Times the index work the training loop does per gradient step, apart from gathering the
 transitions (the same for every sampler): uniform sampling; prioritized sampling over the sum
@@ -61,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--capacity", type=int, default=1_000_000, help="replay slots, all filled")
     parser.add_argument("--batch", type=int, default=64, help="transitions per batch")
-    parser.add_argument("--repeats", type=int, default=5000, help="batches per timing round")
+    parser.add_argument("--repeats", type=int, default=1000, help="batches per timing round")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     rows: list[tuple[str, float, float, float]] = []

@@ -20,10 +20,11 @@ class NaiveSumTree:
         return np.searchsorted(np.cumsum(self.priorities), values, side="right")
 
 
-@pytest.mark.parametrize("capacity, branching", [(1, 2), (7, 2), (10, 3), (100, 32), (1000, 16)])
-def test_matches_a_naive_tree_over_random_updates_and_finds(capacity, branching):
+@pytest.mark.parametrize("flat_top", [1, 8, 1024])  # 1: descend from the root; 1024: search small trees at once
+@pytest.mark.parametrize("capacity, branching", [(1, 2), (7, 2), (10, 3), (100, 32), (1000, 16), (5000, 4)])
+def test_matches_a_naive_tree_over_random_updates_and_finds(capacity, branching, flat_top):
     rng = np.random.default_rng(capacity)
-    tree, naive = SumTree(capacity, branching), NaiveSumTree(capacity)
+    tree, naive = SumTree(capacity, branching, flat_top), NaiveSumTree(capacity)
     for _ in range(200):
         slots = rng.integers(0, capacity, size=rng.integers(1, 20))  # repeats included
         priorities = rng.random(len(slots)) * rng.choice([0.0, 1.0, 100.0])  # zeros included
@@ -36,8 +37,9 @@ def test_matches_a_naive_tree_over_random_updates_and_finds(capacity, branching)
             np.testing.assert_array_equal(tree.find(values), naive.find(values))
 
 
-def test_find_by_hand():
-    tree = SumTree(5, branching=2)
+@pytest.mark.parametrize("flat_top", [1, 4, 1024])
+def test_find_by_hand(flat_top):
+    tree = SumTree(5, branching=2, flat_top=flat_top)
     tree.update(np.arange(5), np.array([1.0, 0.0, 2.0, 0.5, 0.5]))
     # intervals: slot 0 [0, 1), slot 1 empty, slot 2 [1, 3), slot 3 [3, 3.5), slot 4 [3.5, 4)
     assert tree.total == 4.0
