@@ -75,15 +75,18 @@ PRESETS: dict[str, Preset] = {
         },
     ),
     # Hessel et al. (2018), Table 1, for envs of about 1e5 steps rather than Atari's 5e7 frames:
-    # the same components, n = 3, alpha = 0.5, beta 0.4 -> 1, 51 atoms on [-10, 10], sigma0 = 0.5
-    # and no epsilon; replay, warm-up and the target period shrink with the run (1M -> 100k
+    # the same components, n = 3, alpha = 0.5, beta 0.4 -> 1, 51 atoms, sigma0 = 0.5 and no
+    # epsilon; replay, warm-up and the target period shrink with the run (1M -> 100k
     # transitions, 20k -> 1k steps of warm-up, 8k -> 500 gradient steps between target copies),
     # and one update per env step with a larger step size (6.25e-5 -> 2.5e-4) fits a short run.
+    # The support widens from [-10, 10], which fits Atari's clipped rewards, to [-100, 100]:
+    # rewards of size at most 1 per step, as in CartPole, Acrobot and MountainCar, give returns
+    # within 1 / (1 - gamma) = 100 of 0. Envs with larger returns need network.v_min and v_max.
     "rainbow": Preset(
         "Rainbow (Hessel et al. 2018): prioritized replay, 3-step returns, dueling, noisy nets, C51, Double",
         {
             "network": {"dueling": True, "noisy": True, "distributional": "c51", "atoms": 51,
-                        "v_min": -10.0, "v_max": 10.0},
+                        "v_min": -100.0, "v_max": 100.0},
             "learning": {"lr": 2.5e-4, "batch_size": 64, "target_update_interval": 500, "learning_starts": 1000,
                          "double": True},
             "replay": {"capacity": 100_000, "prioritized": True, "alpha": 0.5, "beta_start": 0.4, "n_step": 3},
