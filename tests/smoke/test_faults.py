@@ -267,13 +267,18 @@ def test_a_checkpoint_for_another_env_is_refused_on_resume(tmp_path):
 
 def test_kill_9_at_random_moments_never_leaves_an_unreadable_latest_checkpoint(tmp_path):
     """SIGKILL while training and checkpointing often; each time the newest checkpoint verifies and loads.
-    (20 kills in the slow test below; 3 here.)"""
-    _kill_repeatedly(tmp_path, kills=3)
+    (20 kills in the slow test below; 2 here.)"""
+    _kill_repeatedly(tmp_path, kills=2)
 
 
 @pytest.mark.slow
 def test_kill_9_twenty_times_then_resume_to_completion_bit_identical(tmp_path):
     _kill_repeatedly(tmp_path, kills=20, compare=True)
+
+
+def _newest(run: Path) -> int:
+    found = list_snapshots(run / "checkpoints")
+    return found[0][0] if found else -1
 
 
 def _kill_repeatedly(tmp_path: Path, kills: int, compare: bool = False) -> None:
@@ -282,47 +287,33 @@ def _kill_repeatedly(tmp_path: Path, kills: int, compare: bool = False) -> None:
     from dqnlab.training.snapshot import read_snapshot
 
     run = tmp_path / "run"
-    args = [
-        "--steps",
-        "3000",
-        "--seed",
-        "5",
-        "--no-progress",
-        "--checkpoint-every",
-        "100",
-        "--set",
-        "tensorboard=false",
-        "--set",
-        "network.hidden_sizes=[16]",
-        "--set",
-        "learning.learning_starts=50",
-        "--set",
-        "evaluation.every=500",
-        "--set",
-        "evaluation.episodes=2",
-        "--set",
-        "diagnostics.plot_every=0",
-        "--set",
-        "checkpoint.keep_last=2",
-        "--set",
-        "replay.n_step=3",
-        "--set",
-        "replay.prioritized=true",
-    ]
+    settings = ["tensorboard=false", "network.hidden_sizes=[16]", "learning.learning_starts=50", "evaluation.every=500",
+                "evaluation.episodes=2", "diagnostics.plot_every=0", "checkpoint.keep_last=2", "replay.n_step=3",
+                "replay.prioritized=true"]  # fmt: skip
+    # long enough that every kill lands in training (each round trains a few hundred steps)
+    args = ["--steps", str(400 * kills + 1000), "--seed", "5", "--no-progress", "--checkpoint-every", "100"]
+    for setting in settings:
+        args += ["--set", setting]
     fresh = [sys.executable, "-m", "dqnlab.cli", "train", "CartPole-v1", "--run-dir", str(run), *args]
     again = [sys.executable, "-m", "dqnlab.cli", "train", "--resume", str(run), "--no-progress"]
     rng = random.Random(0)
+    done = 0
     for _ in range(kills):
         started = list_snapshots(run / "checkpoints")
+        before = started[0][0] if started else -1
         process = subprocess.Popen(again if started else fresh, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _wait_for(lambda p=process: p.poll() is not None or list_snapshots(run / "checkpoints"), timeout_s=30)
+        # once the process has written a checkpoint of its own, it is training: kill it at a random moment
+        _wait_for(lambda p=process, b=before: p.poll() is not None or _newest(run) > b, timeout_s=30)
         time.sleep(rng.uniform(0.0, 1.5))
         process.kill()
         process.wait()
         if (run / "summary.json").exists():
             break
+        assert process.returncode == -signal.SIGKILL, process.stderr.read() if process.stderr else ""
         step, folder = latest_snapshot(run / "checkpoints")
         read_snapshot(folder)  # loads: every file verified
+        done += 1
+    assert done == kills  # the run never finished before its last kill
     if compare:
         if not (run / "summary.json").exists():
             assert subprocess.run(again, capture_output=True).returncode == 0
