@@ -46,8 +46,8 @@ OPTIMIZERS = {
 }
 
 
-class Transitions(NamedTuple):
-    """A batch's transitions as tensors, next to the network outputs an objective needs."""
+class TensorBatch(NamedTuple):
+    """The transitions of a batch as tensors: what an objective needs besides the network outputs."""
 
     actions_B: torch.Tensor  # int64
     rewards_B: torch.Tensor  # n-step returns
@@ -88,7 +88,7 @@ def _taken(values_BA_: torch.Tensor, actions_B: torch.Tensor) -> torch.Tensor:
 
 
 def expected_objective(
-    outputs: Outputs, batch: Transitions, config: LearningConfig, support_Z: torch.Tensor | None
+    outputs: Outputs, batch: TensorBatch, config: LearningConfig, support_Z: torch.Tensor | None
 ) -> Objective:
     """DQN and Double DQN: regress Q(s, a) on r + discount * Q_target(s', a*); priority |TD error|."""
     with torch.no_grad():
@@ -100,7 +100,7 @@ def expected_objective(
 
 
 def categorical_objective(
-    outputs: Outputs, batch: Transitions, config: LearningConfig, support_Z: torch.Tensor | None
+    outputs: Outputs, batch: TensorBatch, config: LearningConfig, support_Z: torch.Tensor | None
 ) -> Objective:
     """C51: cross-entropy from the projected target distribution at (s', a*); priority the cross-entropy."""
     assert support_Z is not None and outputs.online.logits is not None and outputs.next_target.logits is not None
@@ -113,7 +113,7 @@ def categorical_objective(
 
 
 def quantile_objective(
-    outputs: Outputs, batch: Transitions, config: LearningConfig, support_Z: torch.Tensor | None
+    outputs: Outputs, batch: TensorBatch, config: LearningConfig, support_Z: torch.Tensor | None
 ) -> Objective:
     """QR-DQN: quantile Huber loss against r + discount * theta_target(s', a*); priority the loss."""
     assert outputs.online.quantiles is not None and outputs.next_target.quantiles is not None
@@ -125,7 +125,7 @@ def quantile_objective(
     return Objective(_weighted_mean(per_sample_B, batch.weights_B), q_taken_B, per_sample_B.detach())
 
 
-ObjectiveFn = Callable[[Outputs, Transitions, LearningConfig, "torch.Tensor | None"], Objective]
+ObjectiveFn = Callable[[Outputs, TensorBatch, LearningConfig, "torch.Tensor | None"], Objective]
 
 # the network's kind -> how its output is fitted
 OBJECTIVES: dict[str, ObjectiveFn] = {
@@ -177,7 +177,7 @@ class DQNLearner:
         else:
             online, next_online_q_BA = self.online(obs), None
         outputs = Outputs(online, next_target, next_online_q_BA)
-        transitions = Transitions(actions_B, rewards_B, discounts_B, weights_B)
+        transitions = TensorBatch(actions_B, rewards_B, discounts_B, weights_B)
         loss, q_taken_B, priorities_B = self.objective(outputs, transitions, self.config, self.support_Z)
 
         self.optimizer.zero_grad(set_to_none=True)

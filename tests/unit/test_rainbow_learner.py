@@ -8,7 +8,7 @@ from dqnlab.config import Config, LearningConfig, NetworkConfig, apply_overrides
 from dqnlab.learner import (
     DQNLearner,
     Outputs,
-    Transitions,
+    TensorBatch,
     categorical_objective,
     expected_objective,
     quantile_objective,
@@ -30,7 +30,7 @@ def test_double_c51_projects_the_target_distribution_of_the_online_nets_action()
     next_target = _c51_output([[[0.1, 0.0 + 1e-9, 0.9], [0.8, 0.2, 1e-9]]])
     online_next_q = torch.tensor([[0.0, 5.0]])
     online = _c51_output([[[0.2, 0.3, 0.5], [0.5, 0.25, 0.25]]])
-    batch = Transitions(torch.tensor([0]), torch.tensor([1.0]), torch.tensor([0.5]), None)
+    batch = TensorBatch(torch.tensor([0]), torch.tensor([1.0]), torch.tensor([0.5]), None)
     double = categorical_objective(Outputs(online, next_target, online_next_q), batch, LearningConfig(), SUPPORT)
     # a* = 1: T z = 1 + 0.5 * [0, 1, 2] = [1, 1.5, 2] with probs [.8, .2, 0] -> [0, .8 + .1, .1]
     expected_target = torch.tensor([[0.0, 0.9, 0.1]])
@@ -49,7 +49,7 @@ def test_double_qr_bootstraps_from_the_online_nets_action():
     next_target = NetworkOutput(q_values=next_quantiles.mean(2), quantiles=next_quantiles)
     online_quantiles = torch.tensor([[[0.0, 2.0], [5.0, 5.0]]])
     online = NetworkOutput(q_values=online_quantiles.mean(2), quantiles=online_quantiles)
-    batch = Transitions(torch.tensor([0]), torch.tensor([1.0]), torch.tensor([0.5]), None)
+    batch = TensorBatch(torch.tensor([0]), torch.tensor([1.0]), torch.tensor([0.5]), None)
     result = quantile_objective(Outputs(online, next_target, torch.tensor([[0.0, 1.0]])), batch, LearningConfig(), None)
     # a* = 1: targets 1 + 0.5 * [0, 2] = [1, 2]; theta = [0, 2] at tau [.25, .75]
     # i=0: u = 1, 2 -> .25 * (.5, 1.5) mean .25; i=1: u = -1, 0 -> .25 * .5, 0 -> mean .0625
@@ -63,7 +63,7 @@ def test_importance_weights_scale_each_samples_loss_and_priorities_are_unweighte
     online = NetworkOutput(q_values=q)
     next_target = NetworkOutput(q_values=torch.zeros(2, 2))
     weights = torch.tensor([1.0, 0.0])
-    batch = Transitions(torch.tensor([0, 1]), torch.tensor([0.5, 3.0]), torch.tensor([0.9, 0.9]), weights)
+    batch = TensorBatch(torch.tensor([0, 1]), torch.tensor([0.5, 3.0]), torch.tensor([0.9, 0.9]), weights)
     result = expected_objective(Outputs(online, next_target, None), batch, LearningConfig(loss="mse"), None)
     # sample 0: 0.5 * 0.5^2 = 0.125, weight 1; sample 1 (error 3) has weight 0; mean over 2 samples
     assert result.loss.item() == pytest.approx(0.0625)
