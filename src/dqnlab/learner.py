@@ -177,8 +177,8 @@ class DQNLearner:
         else:
             online, next_online_q_BA = self.online(obs), None
         outputs = Outputs(online, next_target, next_online_q_BA)
-        transitions = TensorBatch(actions_B, rewards_B, discounts_B, weights_B)
-        loss, q_taken_B, priorities_B = self.objective(outputs, transitions, self.config, self.support_Z)
+        tensors = TensorBatch(actions_B, rewards_B, discounts_B, weights_B)
+        loss, q_taken_B, priorities_B = self.objective(outputs, tensors, self.config, self.support_Z)
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
