@@ -20,10 +20,10 @@ from gymnasium.envs.classic_control import CartPoleEnv
 from dqnlab import Agent, Config
 from dqnlab.cli import main
 from dqnlab.config import apply_overrides
-from dqnlab.errors import CheckpointError, EnvError, NonFiniteError
+from dqnlab.errors import CheckpointError, EnvError, NonFiniteError, TrainingInterrupted
 from dqnlab.learner import DQNLearner
 from dqnlab.training import snapshot
-from dqnlab.training.resume import resume_training
+from dqnlab.training.resume import Checkpointer, resume_training
 from dqnlab.training.snapshot import latest_snapshot, list_snapshots
 
 FLAKY = "dqnlab-test/FlakyCartPole-v1"
@@ -181,10 +181,30 @@ def test_resume_refuses_what_it_cannot_resume_in_one_line(tmp_path, capsys):
         assert len(lines) == 1 and message in lines[0], (args, lines)
 
 
-def test_a_run_with_all_checkpoints_damaged_says_so(tmp_path, capsys):
+def _interrupted_run(run: Path, monkeypatch, step: int, **config) -> None:
+    """A run stopped at `step` as Ctrl-C stops it (in-process: the handler's flag is set at that step)."""
+    after_step = Checkpointer.after_step
+
+    def interrupt_at(self, envs, previous_step):
+        if self.loop.agent.env_steps == step:
+            self.stop_signal = signal.SIGINT
+        after_step(self, envs, previous_step)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Checkpointer, "after_step", interrupt_at)
+        with pytest.raises(TrainingInterrupted, match=f"SIGINT at env step {step}: checkpoint written"):
+            Agent(_config(**config)).learn(run_dir=run)
+
+
+def test_a_finished_run_keeps_its_networks_but_not_its_training_state(tmp_path):
     run = tmp_path / "run"
     Agent(_config(steps=200)).learn(run_dir=run)
-    (run / "summary.json").unlink()
+    assert sorted(path.name for path in (run / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+
+
+def test_a_run_with_all_checkpoints_damaged_says_so(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    _interrupted_run(run, monkeypatch, 150)
     for _, folder in list_snapshots(run / "checkpoints"):
         (folder / "state.json").write_text("{}")
     assert main(["train", "--resume", str(run)]) == 2
@@ -246,10 +266,9 @@ def test_ctrl_c_writes_a_checkpoint_and_prints_the_resume_command(tmp_path, sig,
     assert not (run / "summary.json").exists()
 
 
-def test_a_checkpoint_for_another_env_is_refused_on_resume(tmp_path):
+def test_a_checkpoint_for_another_env_is_refused_on_resume(tmp_path, monkeypatch):
     run = tmp_path / "run"
-    Agent(_config(steps=200)).learn(run_dir=run)
-    (run / "summary.json").unlink()
+    _interrupted_run(run, monkeypatch, 150)
     step, folder = latest_snapshot(run / "checkpoints")
     # the run's config now names an env with other observations: resuming must refuse, not guess
     state = (folder / "state.json").read_text().replace('"env_id": "CartPole-v1"', '"env_id": "Acrobot-v1"')

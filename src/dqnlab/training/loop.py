@@ -123,6 +123,8 @@ class TrainingLoop:
         if self.run_dir is not None:
             agent.save(self.run_dir / "checkpoints" / "last.pt")
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if self.checkpointer is not None:
+            self.checkpointer.remove_all()  # a finished run is not resumed; best.pt and last.pt stay
         return summary
 
     def _collect_and_learn(self, envs: Any, bar: Any) -> None:

@@ -34,7 +34,14 @@ from dqnlab.config import config_from_dict
 from dqnlab.diagnostics.collapse import CollapseEvent
 from dqnlab.envs.state import restore_vector_env_state, vector_env_state
 from dqnlab.errors import CheckpointError, ConfigError, EnvError, NonFiniteError, TrainingInterrupted
-from dqnlab.training.snapshot import latest_snapshot, list_snapshots, read_snapshot, write_snapshot
+from dqnlab.training.snapshot import (
+    clean_leftovers,
+    latest_snapshot,
+    list_snapshots,
+    read_snapshot,
+    remove_snapshot,
+    write_snapshot,
+)
 
 if TYPE_CHECKING:
     from dqnlab.training.loop import TrainingLoop
@@ -228,6 +235,12 @@ class Checkpointer:
             raise TrainingInterrupted(message, 128 + self.stop_signal)
         if due:
             self.save(envs)
+
+    def remove_all(self) -> None:
+        """Deletes the run's state checkpoints (gigabytes with a large replay) once it has finished."""
+        for _, folder in list_snapshots(self.directory):
+            remove_snapshot(folder)
+        clean_leftovers(self.directory)
 
     def resume_hint(self) -> str:
         if self.last_step is None:
