@@ -3,6 +3,8 @@ stopped (CPU): same metrics.csv, eval.csv, target_updates.csv bytes and the same
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -10,6 +12,7 @@ from dqnlab import Agent, Config
 from dqnlab.config import apply_overrides
 from dqnlab.training import resume as resume_module
 from dqnlab.training.resume import resume_training
+from dqnlab.training.snapshot import latest_snapshot, read_snapshot
 
 LOGS = ("metrics.csv", "eval.csv", "target_updates.csv")
 
@@ -37,16 +40,24 @@ def _config(**overrides) -> Config:
     return apply_overrides(Config(), values)
 
 
-def _stop_after_checkpoint(monkeypatch, step: int) -> None:
-    save = resume_module.Checkpointer.save
+def _crash_at(monkeypatch, step: int) -> None:
+    """Raises out of the loop at env `step` (after any checkpoint due there), as a crash would: what
+    was logged since the last checkpoint is on disk and must be cut back on resume."""
+    after_step = resume_module.Checkpointer.after_step
 
-    def save_then_stop(self, envs):
-        folder = save(self, envs)
+    def after_step_then_crash(self, envs, previous_step):
+        after_step(self, envs, previous_step)
         if self.loop.agent.env_steps == step:
             raise _Stop
-        return folder
 
-    monkeypatch.setattr(resume_module.Checkpointer, "save", save_then_stop)
+    monkeypatch.setattr(resume_module.Checkpointer, "after_step", after_step_then_crash)
+
+
+def _logged_past_checkpoint(run_dir) -> bool:
+    """Whether metrics.csv holds rows written after the newest checkpoint."""
+    _, folder = latest_snapshot(run_dir / "checkpoints")
+    recorded = read_snapshot(folder)[0]["logs"]["metrics.csv"]
+    return (run_dir / "metrics.csv").stat().st_size > recorded
 
 
 def _weights(run_dir):
@@ -63,26 +74,26 @@ def _assert_same_run(reference, resumed):
 
 
 @pytest.mark.parametrize(
-    "overrides, stop_at",
+    "overrides, crash_at",
     [
-        ({}, 500),  # uniform replay, one env; stop between evaluations
-        ({"replay": {"n_step": 3, "prioritized": True}}, 750),  # sum tree and pending n-step queues
-        ({"num_envs": 2}, 250),  # two envs, before learning starts
+        ({}, 620),  # uniform replay, one env; checkpoint 500, crash 120 steps later
+        ({"replay": {"n_step": 3, "prioritized": True}}, 880),  # sum tree, n-step queues; an evaluation in between
+        ({"num_envs": 2}, 500),  # two envs; crash right after the checkpoint
     ],
     ids=["uniform", "nstep3-prioritized", "two-envs"],
 )
-def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkeypatch, overrides, stop_at):
+def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkeypatch, overrides, crash_at):
     config = _config(**overrides)
     reference = tmp_path / "reference"
     Agent(config).learn(run_dir=reference)
 
     stopped = tmp_path / "stopped"
     with monkeypatch.context() as patch:
-        _stop_after_checkpoint(patch, stop_at)
+        _crash_at(patch, crash_at)
         with pytest.raises(_Stop):
             Agent(config).learn(run_dir=stopped)
     assert not (stopped / "summary.json").exists()
-    # rows logged after the checkpoint are cut back on resume
+    assert _logged_past_checkpoint(stopped) == (crash_at % 250 != 0)  # cut back on resume
     summary = resume_training(stopped)
     assert summary["steps"] == config.steps
     _assert_same_run(reference, stopped)
@@ -93,17 +104,29 @@ def test_resume_twice_and_with_tensorboard(tmp_path, monkeypatch):
     reference = tmp_path / "reference"
     Agent(config).learn(run_dir=reference)
     stopped = tmp_path / "stopped"
-    for step in (250, 500):
+    for step in (380, 820):  # checkpoints at 250 and 750; an evaluation at 800
         with monkeypatch.context() as patch:
-            _stop_after_checkpoint(patch, step)
+            _crash_at(patch, step)
             with pytest.raises(_Stop):
-                if step == 250:
+                if step == 380:
                     Agent(config).learn(run_dir=stopped)
                 else:
                     resume_training(stopped)
     resume_training(stopped)
     _assert_same_run(reference, stopped)
-    assert any((stopped / "tensorboard").iterdir())
+    # TensorBoard: the events logged after each checkpoint by the stopped runs are purged
+    assert _tensorboard_scalars(stopped) == _tensorboard_scalars(reference)
+
+
+def _tensorboard_scalars(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    return {
+        tag: [(event.step, "nan" if math.isnan(event.value) else event.value) for event in events.Scalars(tag)]
+        for tag in events.Tags()["scalars"]
+    }
 
 
 @pytest.mark.slow  # about 30 s each on an idle 2-core CPU: three short runs of a Nature CNN
@@ -130,7 +153,7 @@ def test_atari_with_frame_storage_resumes_bit_identically(tmp_path, monkeypatch,
     Agent(config).learn(run_dir=reference)
     stopped = tmp_path / "stopped"
     with monkeypatch.context() as patch:
-        _stop_after_checkpoint(patch, 200)
+        _crash_at(patch, 250)
         with pytest.raises(_Stop):
             Agent(config).learn(run_dir=stopped)
     resume_training(stopped)
@@ -156,7 +179,7 @@ def test_presets_resume_bit_identically(tmp_path, monkeypatch, preset, env_id):
     Agent(config).learn(run_dir=reference)
     stopped = tmp_path / "stopped"
     with monkeypatch.context() as patch:
-        _stop_after_checkpoint(patch, 300)
+        _crash_at(patch, 450)
         with pytest.raises(_Stop):
             Agent(config).learn(run_dir=stopped)
     resume_training(stopped)
