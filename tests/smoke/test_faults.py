@@ -4,12 +4,14 @@ Each stops with one clear line and leaves a checkpoint that resumes."""
 from __future__ import annotations
 
 import errno
+import json
 import math
 import os
 import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import gymnasium as gym
@@ -266,22 +268,36 @@ def test_ctrl_c_writes_a_checkpoint_and_prints_the_resume_command(tmp_path, sig,
     assert not (run / "summary.json").exists()
 
 
+def _rewrite_state(folder: Path, edit) -> None:  # type: ignore[no-untyped-def]
+    """Edits a checkpoint's state.json and updates its manifest, as a newer dqnlab or a person might."""
+    document = json.loads((folder / "state.json").read_text())
+    edit(document["state"])
+    text = json.dumps(document).encode()
+    (folder / "state.json").write_bytes(text)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["state.json"] = {"bytes": len(text), "crc32": zlib.crc32(text)}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
 def test_a_checkpoint_for_another_env_is_refused_on_resume(tmp_path, monkeypatch):
     run = tmp_path / "run"
     _interrupted_run(run, monkeypatch, 150)
-    step, folder = latest_snapshot(run / "checkpoints")
+    _, folder = latest_snapshot(run / "checkpoints")
     # the run's config now names an env with other observations: resuming must refuse, not guess
-    state = (folder / "state.json").read_text().replace('"env_id": "CartPole-v1"', '"env_id": "Acrobot-v1"')
-    (folder / "state.json").write_text(state)
-    manifest = (folder / "manifest.json").read_text()
-    import json
-    import zlib
-
-    document = json.loads(manifest)
-    document["files"]["state.json"] = {"bytes": len(state.encode()), "crc32": zlib.crc32(state.encode())}
-    (folder / "manifest.json").write_text(json.dumps(document))
+    _rewrite_state(folder, lambda state: state["config"].update(env_id="Acrobot-v1"))
     with pytest.raises(CheckpointError, match=r"saved for observations \(4,\) and 2 actions; Acrobot-v1 has \(6,\)"):
         resume_training(run)
+
+
+@pytest.mark.parametrize("key", ["rng", "replay", "envs", "loop", "counters"])
+def test_a_malformed_training_state_is_refused_in_one_line(tmp_path, monkeypatch, capsys, key):
+    run = tmp_path / "run"
+    _interrupted_run(run, monkeypatch, 150)
+    _, folder = latest_snapshot(run / "checkpoints")
+    _rewrite_state(folder, lambda state: state.pop(key))
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "malformed" in lines[0] and key in lines[0], lines
 
 
 def test_kill_9_at_random_moments_never_leaves_an_unreadable_latest_checkpoint(tmp_path):

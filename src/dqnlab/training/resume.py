@@ -160,6 +160,15 @@ def _load_networks(loop: TrainingLoop, tensors: dict[str, Any], source: str) -> 
 
 def restore_training_state(loop: TrainingLoop, envs: Any, tree: dict[str, Any], tensors: dict[str, Any]) -> None:
     """Puts a captured state back into a loop built from the same config, and its freshly made envs."""
+    try:
+        _restore(loop, envs, tree, tensors)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        # checksums passed, so the files are as written: a state from another dqnlab version, or edited
+        detail = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        raise CheckpointError(f"the checkpoint's training state is malformed ({detail})") from None
+
+
+def _restore(loop: TrainingLoop, envs: Any, tree: dict[str, Any], tensors: dict[str, Any]) -> None:
     agent, learner = loop.agent, loop.agent.learner
     source = f"checkpoint of step {tree['counters']['env_steps']}"
     saved_shape = tuple(tree["observation_shape"])
@@ -175,7 +184,7 @@ def restore_training_state(loop: TrainingLoop, envs: Any, tree: dict[str, Any], 
     learner.gradient_steps, learner.target_updates = counters["gradient_steps"], counters["target_updates"]
     try:
         loop.replay.load_state_dict(tree["replay"])
-    except (KeyError, ValueError) as exc:
+    except ValueError as exc:  # shapes and sizes; a missing key is a malformed state
         raise CheckpointError(f"{source}: its replay memory does not fit the run's config: {exc}") from None
     envs.reset(seed=agent.config.seed)  # builds every wrapper's buffers; the saved state then replaces them
     restore_vector_env_state(envs, tree["envs"])
@@ -330,5 +339,10 @@ def resume_training(run_dir: str | Path, progress: bool = False) -> dict[str, An
     except (ConfigError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{folder}: its config is invalid: {exc}") from None
     agent = Agent(config)
-    loop = TrainingLoop(agent, int(tree["loop"]["steps"]), run_dir, progress, resume=(tree, tensors))
+    try:
+        steps = int(tree["loop"]["steps"])
+        tree["counters"]["env_steps"], tree["logs"].items()  # noqa: B018 - what the loop reads before restoring
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{folder}: the training state is malformed ({type(exc).__name__}: {exc})") from None
+    loop = TrainingLoop(agent, steps, run_dir, progress, resume=(tree, tensors))
     return loop.run()
