@@ -24,6 +24,9 @@ class NonFiniteError(DqnlabError):
 class TrainingInterrupted(DqnlabError):
     """Training stopped on SIGINT or SIGTERM after writing a checkpoint; `exit_code` is 128 + the signal."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
+    def __init__(self, message: str, exit_code: int = 130) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+    def __reduce__(self) -> tuple[type, tuple[str, int]]:  # crosses process pools intact
+        return (type(self), (str(self), self.exit_code))
