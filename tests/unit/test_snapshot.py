@@ -210,3 +210,20 @@ def test_replay_of_another_capacity_is_refused():
     large = ReplayMemory(20, (3,), np.float32, np.random.default_rng(0))
     with pytest.raises(ValueError, match="capacity 10 .* does not fit one of capacity 20"):
         large.load_state_dict(small.state_dict())
+
+
+def test_a_full_disk_while_saving_best_pt_keeps_the_previous_file(tmp_path, monkeypatch):
+    from dqnlab.training import checkpoint
+
+    path = tmp_path / "best.pt"
+    checkpoint.save_checkpoint(path, {"weights": torch.ones(3)})
+    before = path.read_bytes()
+
+    def full_disk(obj, handle):
+        handle.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full_disk)
+    with pytest.raises(CheckpointError, match="best.pt: No space left on device; the previous one is intact"):
+        checkpoint.save_checkpoint(path, {"weights": torch.zeros(3)})
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["best.pt"]

@@ -18,13 +18,23 @@ FORMAT = "dqnlab-checkpoint-v1"
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Writes atomically: to a temporary file, fsynced, then renamed over `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        torch.save({"format": FORMAT, **payload}, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as handle:
+            torch.save({"format": FORMAT, **payload}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a power cut
+        finally:
+            os.close(directory)
+    except OSError as exc:  # a full disk, say: the previous file at `path` is untouched
+        tmp.unlink(missing_ok=True)
+        kept = "the previous one is intact" if path.exists() else "nothing was written"
+        raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}; {kept}") from None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
