@@ -98,8 +98,9 @@ class SumTree:
             values = values - before_BK[rows, child_B]
             nodes = nodes * self.branching + child_B
         # Rounding can carry a value past the sum of the node it descends into (a value within
-        # about 1e-16 of an interval's end); `argmin` then picks the node's first child. The leaf
-        # reached is off by one interval at most; only a leaf of priority 0 needs correcting.
+        # about 1e-16, relative, of an interval's end); `argmin` then picks the node's first
+        # child, a leaf of the wrong interval. That has a probability of order 1e-16 per draw
+        # and is left alone; a leaf of priority 0, which must never be replayed, is corrected.
         zero = self.levels[-1][nodes] <= 0
         if zero.any():
             nodes[zero] = self._nearest_positive_leaf(nodes[zero])
