@@ -128,7 +128,7 @@ def _step(envs, rng, count):
     return np.stack(out)
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", "FrozenLake-v1"])
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "FrozenLake-v1", "CliffWalking-v1"])
 def test_envs_continue_exactly_after_a_restore(tmp_path, env_id):
     envs = make_vector_env(env_id, 2)
     envs.reset(seed=1)
