@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -105,6 +106,17 @@ def _default_run_dir(config: Any) -> Path:
     return Path("runs") / f"{env_name}-{config.preset}-{config.seed}-{stamp}"
 
 
+@contextmanager
+def _run_io_errors(run_dir: Path) -> Iterator[None]:
+    """A file the run cannot write (a full disk, lost permissions) stops it in one line, with how to go on."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise DqnlabError(f"{exc.strerror or exc}{where}; training stopped; once fixed, resume from the last "
+                          f"checkpoint: dqnlab train --resume {run_dir}") from None
+
+
 def _resume(args: argparse.Namespace) -> int:
     """`train --resume RUN_DIR`: the run's own config; flags that would change it are refused."""
     changing = {"env_id": args.env_id, "--preset": args.preset, "--config": args.config, "--set": args.overrides,
@@ -115,7 +127,8 @@ def _resume(args: argparse.Namespace) -> int:
         raise DqnlabError(f"--resume continues a run with its own config; drop {', '.join(given)}")
     from dqnlab.training.resume import resume_training
 
-    summary = resume_training(args.resume, progress=not args.no_progress)
+    with _run_io_errors(Path(args.resume)):
+        summary = resume_training(args.resume, progress=not args.no_progress)
     print(f"run directory: {args.resume}")
     print(json.dumps(summary, indent=2))
     return 0
@@ -143,7 +156,8 @@ def _train(args: argparse.Namespace) -> int:
 
     agent = Agent(config, spaces)
     print(f"Q-function: {agent.describe_q_function()}")
-    summary = agent.learn(run_dir=run_dir, progress=not args.no_progress)
+    with _run_io_errors(run_dir):
+        summary = agent.learn(run_dir=run_dir, progress=not args.no_progress)
     print(f"run directory: {run_dir}")
     print(json.dumps(summary, indent=2))
     return 0

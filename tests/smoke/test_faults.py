@@ -358,3 +358,28 @@ def _kill_repeatedly(tmp_path: Path, kills: int, compare: bool = False) -> None:
         ref = torch.load(reference / "checkpoints" / "last.pt", weights_only=True)["q_network"]
         got = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["q_network"]
         assert all(torch.equal(ref[key], got[key]) for key in ref)
+
+
+def test_a_full_disk_while_logging_stops_in_one_line_and_resumes(tmp_path, monkeypatch, capsys):
+    from dqnlab.diagnostics.logger import RunLogger
+
+    on_episode = RunLogger.on_episode
+
+    def full_after_step_300(self, record):
+        if record.step > 300:
+            raise OSError(errno.ENOSPC, "No space left on device", "metrics.csv")
+        on_episode(self, record)
+
+    run = tmp_path / "run"
+    argv = ["train", "CartPole-v1", "--steps", "500", "--run-dir", str(run), "--no-progress"]
+    argv += ["--checkpoint-every", "200"]
+    for setting in ["tensorboard=false", "network.hidden_sizes=[16]", "learning.learning_starts=100",
+                    "evaluation.every=0", "evaluation.episodes=1"]:  # fmt: skip
+        argv += ["--set", setting]
+    with monkeypatch.context() as patch:
+        patch.setattr(RunLogger, "on_episode", full_after_step_300)
+        assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"dqnlab: error: No space left on device (metrics.csv); training stopped; once fixed, "
+                     f"resume from the last checkpoint: dqnlab train --resume {run}"]  # fmt: skip
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
