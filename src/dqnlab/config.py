@@ -138,7 +138,7 @@ class ReplayConfig:
 class ExplorationConfig:
     """Epsilon-greedy exploration while training."""
 
-    schedule: Literal["linear", "exponential", "constant"] = "linear"  # how epsilon decays
+    schedule: Literal["linear", "exponential", "constant", "none"] = "linear"  # how epsilon decays; none: noisy nets
     start: float = 1.0  # epsilon at the first step
     end: float = 0.05  # epsilon after decay
     decay_steps: int = 10_000  # linear: env steps from start to end
@@ -247,11 +247,15 @@ class Config:
             f"learning.batch_size ({self.learning.batch_size}) is larger than "
             f"replay.capacity ({self.replay.capacity})",
         )
+        # Noisy nets explore through their weights (Fortunato et al. 2018; Rainbow): while
+        # network.noisy is on, an exploration section left at its defaults becomes schedule
+        # "none" (epsilon 0), shown so in the run's config.toml; set any exploration value to keep
+        # epsilon-greedy. Turned off, "none" goes back to the defaults, so that ablating the noise
+        # from a Rainbow preset brings epsilon-greedy back instead of leaving no exploration.
         if self.network.noisy and self.exploration == ExplorationConfig():
-            # Noisy nets explore through their weights: an exploration section left at its
-            # defaults means epsilon = 0, as in Fortunato et al. (2018) and Rainbow. Resolved here
-            # so that the run's config.toml shows it; set any exploration value to keep epsilon.
-            object.__setattr__(self, "exploration", ExplorationConfig(schedule="constant", start=0.0, end=0.0))
+            object.__setattr__(self, "exploration", ExplorationConfig(schedule="none"))
+        elif not self.network.noisy and self.exploration.schedule == "none":
+            object.__setattr__(self, "exploration", ExplorationConfig())
 
     def replace(self, **changes: Any) -> Config:
         """A copy with top-level fields changed (validated again)."""

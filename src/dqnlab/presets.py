@@ -90,7 +90,8 @@ PRESETS: dict[str, Preset] = {
             "learning": {"lr": 2.5e-4, "batch_size": 64, "target_update_interval": 500, "learning_starts": 1000,
                          "double": True},
             "replay": {"capacity": 100_000, "prioritized": True, "alpha": 0.5, "beta_start": 0.4, "n_step": 3},
-            "exploration": {"schedule": "constant", "start": 0.0, "end": 0.0},
+            # no exploration section: with noisy nets it resolves to epsilon = 0, and an ablation
+            # with network.noisy = false gets the default epsilon-greedy schedule back
         },
     ),
     "cartpole-rainbow": Preset(
@@ -102,8 +103,7 @@ PRESETS: dict[str, Preset] = {
             "learning": {"lr": 1e-3, "batch_size": 64, "gamma": 0.99, "target_update_interval": 100,
                          "learning_starts": 1000, "train_freq": 1, "gradient_steps": 1, "max_grad_norm": 10.0},
             "replay": {"capacity": 50_000, "prioritized": True, "alpha": 0.5, "beta_start": 0.4, "n_step": 3},
-            "exploration": {"schedule": "constant", "start": 0.0, "end": 0.0},
-            "evaluation": {"every": 1000, "episodes": 10},
+            "evaluation": {"every": 1000, "episodes": 10},  # epsilon: as in `rainbow`
         },
     ),
     # Mnih et al. (2015), Extended Data Table 1. The target period is 10k agent steps (2.5k

@@ -24,6 +24,8 @@ def epsilon_at(config: ExplorationConfig, step: int, episode: int) -> float:
         return linear_epsilon(step, config.start, config.end, config.decay_steps)
     if config.schedule == "exponential":
         return exponential_epsilon(episode, config.start, config.end, config.decay_rate)
+    if config.schedule == "none":  # noisy nets do the exploring
+        return 0.0
     return config.start
 
 

@@ -84,11 +84,28 @@ def test_factory_builds_every_combination(distributional, dueling, noisy):
 
 
 def test_noisy_nets_turn_default_epsilon_to_zero_but_keep_an_explicit_one():
+    from dqnlab.schedules import epsilon_at
+
     noisy = apply_overrides(Config(), {"network": {"noisy": True}})
-    assert noisy.exploration == ExplorationConfig(schedule="constant", start=0.0, end=0.0)
+    assert noisy.exploration == ExplorationConfig(schedule="none")
+    assert epsilon_at(noisy.exploration, step=0, episode=0) == 0.0
     explicit = apply_overrides(Config(), {"network": {"noisy": True}, "exploration": {"end": 0.01}})
     assert explicit.exploration.start == 1.0 and explicit.exploration.end == 0.01
     assert Config().exploration == ExplorationConfig()
+    # a greedy constant epsilon = 0 without noisy nets (optimistic linear Q) stays as asked
+    greedy = {"schedule": "constant", "start": 0.0, "end": 0.0}
+    assert apply_overrides(Config(), {"exploration": greedy}).exploration == ExplorationConfig(**greedy)
+
+
+@pytest.mark.parametrize("preset", ["rainbow", "cartpole-rainbow"])
+def test_ablating_noisy_nets_from_a_rainbow_preset_brings_epsilon_greedy_back(preset):
+    from dqnlab.presets import preset_config
+
+    config = preset_config(preset)
+    assert config.network.noisy and config.exploration.schedule == "none"
+    ablated = apply_overrides(config, {"network": {"noisy": False}})
+    assert ablated.exploration == ExplorationConfig()
+    assert apply_overrides(ablated, {"network": {"noisy": True}}).exploration.schedule == "none"
 
 
 @pytest.mark.parametrize(
