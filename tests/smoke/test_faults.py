@@ -302,13 +302,13 @@ def test_a_malformed_training_state_is_refused_in_one_line(tmp_path, monkeypatch
 
 def test_kill_9_at_random_moments_never_leaves_an_unreadable_latest_checkpoint(tmp_path):
     """SIGKILL while training and checkpointing often; each time the newest checkpoint verifies and loads.
-    (20 kills in the slow test below; 2 here.)"""
+    (4 kills in the slow test below; 2 here.)"""
     _kill_repeatedly(tmp_path, kills=2)
 
 
 @pytest.mark.slow
-def test_kill_9_twenty_times_then_resume_to_completion_bit_identical(tmp_path):
-    _kill_repeatedly(tmp_path, kills=20, compare=True)
+def test_kill_9_four_times_then_resume_to_completion_bit_identical(tmp_path):
+    _kill_repeatedly(tmp_path, kills=4, compare=True)
 
 
 def _newest(run: Path) -> int:
@@ -339,7 +339,7 @@ def _kill_repeatedly(tmp_path: Path, kills: int, compare: bool = False) -> None:
         process = subprocess.Popen(again if started else fresh, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # once the process has written a checkpoint of its own, it is training: kill it at a random moment
         _wait_for(lambda p=process, b=before: p.poll() is not None or _newest(run) > b, timeout_s=30)
-        time.sleep(rng.uniform(0.0, 1.5))
+        time.sleep(rng.uniform(0.0, 0.4))  # short: a fast machine must not finish the run between kills
         process.kill()
         process.wait()
         if (run / "summary.json").exists():
