@@ -44,8 +44,9 @@ def fill(memory: ReplayMemory, steps: int, episode_length: int, rng: np.random.G
         newest = frames[step % len(frames)]
         next_obs = np.concatenate([obs[:, 1:], newest[None, None]], axis=1)
         ended = (step + 1) % episode_length == 0
-        memory.add(obs, np.array([step % 6]), np.array([1.0], np.float32), next_obs,
-                   np.array([ended]), np.array([False]))
+        memory.add(
+            obs, np.array([step % 6]), np.array([1.0], np.float32), next_obs, np.array([ended]), np.array([False])
+        )
         obs = np.repeat(frames[(step * 7) % len(frames)][None, None], STACK, axis=1) if ended else next_obs
     return (time.perf_counter() - began) / steps
 
@@ -60,21 +61,37 @@ def main() -> None:
     args = parser.parse_args()
 
     rss_start = rss_bytes()
-    memory = ReplayMemory(args.capacity, (STACK, *FRAME), np.dtype(np.uint8), np.random.default_rng(0),
-                          n_step=args.n_step, prioritized=args.prioritized, frame_storage=True)
+    memory = ReplayMemory(
+        args.capacity,
+        (STACK, *FRAME),
+        np.dtype(np.uint8),
+        np.random.default_rng(0),
+        n_step=args.n_step,
+        prioritized=args.prioritized,
+        frame_storage=True,
+    )
     frame_bytes = int(np.prod(FRAME))
     per_transition = memory.bytes_per_transition
     naive = 2 * STACK * frame_bytes + 16
     sb3 = STACK * frame_bytes + 16  # SB3's optimize_memory_usage: s' read from the next slot
-    print(f"frame storage, capacity {args.capacity:,}: {per_transition:,.1f} bytes per transition "
-          f"= {memory.nbytes / 1e9:.3f} GB ({memory.nbytes / 2**30:.3f} GiB) when full")
-    print(f"  frame pool {memory.frames.capacity:,} frames x {frame_bytes} B; "
-          f"serial stacks, action, reward, discount {2 * STACK * 8 + 16} B per transition"
-          + (f"; sum tree {sum(level.nbytes for level in memory.sampler.tree.levels) / args.capacity:.1f} B"
-             if args.prioritized else ""))
-    print(f"  stacked s and s': {naive:,} B ({naive * args.capacity / 1e9:.1f} GB); "
-          f"stacked s only (SB3 optimized): {sb3:,} B ({sb3 * args.capacity / 1e9:.1f} GB); "
-          f"frame storage is {naive / per_transition:.2f}x smaller than stacked s and s'")
+    print(
+        f"frame storage, capacity {args.capacity:,}: {per_transition:,.1f} bytes per transition "
+        f"= {memory.nbytes / 1e9:.3f} GB ({memory.nbytes / 2**30:.3f} GiB) when full"
+    )
+    print(
+        f"  frame pool {memory.frames.capacity:,} frames x {frame_bytes} B; "
+        f"serial stacks, action, reward, discount {2 * STACK * 8 + 16} B per transition"
+        + (
+            f"; sum tree {sum(level.nbytes for level in memory.sampler.tree.levels) / args.capacity:.1f} B"
+            if args.prioritized
+            else ""
+        )
+    )
+    print(
+        f"  stacked s and s': {naive:,} B ({naive * args.capacity / 1e9:.1f} GB); "
+        f"stacked s only (SB3 optimized): {sb3:,} B ({sb3 * args.capacity / 1e9:.1f} GB); "
+        f"frame storage is {naive / per_transition:.2f}x smaller than stacked s and s'"
+    )
 
     rss_built = rss_bytes()
     seconds_per_step = fill(memory, args.fill, args.episode_length, np.random.default_rng(1))
@@ -84,11 +101,15 @@ def main() -> None:
         memory.sample(32)
     sample_us = (time.perf_counter() - began) / 200 * 1e6
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(f"filled {args.fill:,} steps: RSS {rss_start / 1e9:.3f} GB at start, {rss_built / 1e9:.3f} GB built, "
-          f"{rss_filled / 1e9:.3f} GB filled (+{(rss_filled - rss_built) / args.fill:,.0f} B per step stored); "
-          f"peak {peak / 1e9:.3f} GB")
-    print(f"add: {seconds_per_step * 1e6:.1f} us per step; sample: {sample_us:.0f} us per batch of 32 "
-          f"(frames rebuilt); live transitions {memory.live_count():,} of {len(memory):,}")
+    print(
+        f"filled {args.fill:,} steps: RSS {rss_start / 1e9:.3f} GB at start, {rss_built / 1e9:.3f} GB built, "
+        f"{rss_filled / 1e9:.3f} GB filled (+{(rss_filled - rss_built) / args.fill:,.0f} B per step stored); "
+        f"peak {peak / 1e9:.3f} GB"
+    )
+    print(
+        f"add: {seconds_per_step * 1e6:.1f} us per step; sample: {sample_us:.0f} us per batch of 32 "
+        f"(frames rebuilt); live transitions {memory.live_count():,} of {len(memory):,}"
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,16 @@ ZOO_EPSILON_STEPS = 8_000
 DQNLAB_AT_ZOO = {
     "network": {"hidden_sizes": [256, 256]},
     "learning": {
-        "lr": 2.3e-3, "batch_size": 64, "learning_starts": 1000, "gamma": 0.99, "target_update_interval": 10,
-        "train_freq": 256, "gradient_steps": 128, "double": False, "loss": "huber", "max_grad_norm": 10.0,
+        "lr": 2.3e-3,
+        "batch_size": 64,
+        "learning_starts": 1000,
+        "gamma": 0.99,
+        "target_update_interval": 10,
+        "train_freq": 256,
+        "gradient_steps": 128,
+        "double": False,
+        "loss": "huber",
+        "max_grad_norm": 10.0,
         "optimizer": "adam",
     },
     "replay": {"capacity": 100_000},
@@ -72,8 +80,9 @@ def _seeds(text: str) -> list[int]:
 
 def dqnlab_solve(seed: int) -> dict[str, Any]:
     config = preset_config("cartpole", ENV_ID).replace(seed=seed, steps=BUDGET, tensorboard=False)
-    config = apply_overrides(config, {"evaluation": {"every": EVAL_EVERY, "episodes": EVAL_EPISODES,
-                                                     "target_return": SOLVE_AT}})
+    config = apply_overrides(
+        config, {"evaluation": {"every": EVAL_EVERY, "episodes": EVAL_EPISODES, "target_return": SOLVE_AT}}
+    )
     summary = Agent(config).learn()
     return {"steps": summary["solved_at_step"], "seconds": summary["solved_at_s"]}
 
@@ -106,8 +115,9 @@ def sb3_solve(seed: int) -> dict[str, Any]:
             return True
 
     env = gym.make(ENV_ID)
-    model = DQN("MlpPolicy", env, seed=seed, exploration_fraction=ZOO_EPSILON_STEPS / BUDGET, verbose=0,
-                device="cpu", **ZOO)
+    model = DQN(
+        "MlpPolicy", env, seed=seed, exploration_fraction=ZOO_EPSILON_STEPS / BUDGET, verbose=0, device="cpu", **ZOO
+    )
     callback = SolveCallback()
     began = time.perf_counter()
     model.learn(total_timesteps=BUDGET, callback=callback)
@@ -117,19 +127,29 @@ def sb3_solve(seed: int) -> dict[str, Any]:
 
 def dqnlab_throughput(steps: int, seed: int) -> dict[str, float]:
     config = preset_config("dqn", ENV_ID).replace(seed=seed, steps=steps, tensorboard=False)
-    config = apply_overrides(config, {**DQNLAB_AT_ZOO, "evaluation": {"every": 0, "stop_at_target": False,
-                                                                       "episodes": 1}})
+    config = apply_overrides(
+        config, {**DQNLAB_AT_ZOO, "evaluation": {"every": 0, "stop_at_target": False, "episodes": 1}}
+    )
     agent = Agent(config)
     summary = agent.learn()
-    return {"env_steps_per_s": steps / summary["train_s"], "updates_per_s": agent.learner.gradient_steps
-            / summary["train_s"]}
+    return {
+        "env_steps_per_s": steps / summary["train_s"],
+        "updates_per_s": agent.learner.gradient_steps / summary["train_s"],
+    }
 
 
 def sb3_throughput(steps: int, seed: int) -> dict[str, float]:
     from stable_baselines3 import DQN
 
-    model = DQN("MlpPolicy", gym.make(ENV_ID), seed=seed, exploration_fraction=ZOO_EPSILON_STEPS / steps,
-                verbose=0, device="cpu", **ZOO)
+    model = DQN(
+        "MlpPolicy",
+        gym.make(ENV_ID),
+        seed=seed,
+        exploration_fraction=ZOO_EPSILON_STEPS / steps,
+        verbose=0,
+        device="cpu",
+        **ZOO,
+    )
     began = time.perf_counter()
     model.learn(total_timesteps=steps)
     seconds = time.perf_counter() - began
@@ -143,14 +163,15 @@ def run_solve(seeds: list[int]) -> None:
     for seed in seeds:  # alternate the libraries so machine load affects both alike
         ours, theirs = dqnlab_solve(seed), sb3_solve(seed)
         rows.append((ours, theirs))
-        print(f"| {seed} | {ours['steps']} | {ours['seconds']} | {theirs['steps']} | {theirs['seconds']} |",
-              flush=True)
+        print(f"| {seed} | {ours['steps']} | {ours['seconds']} | {theirs['steps']} | {theirs['seconds']} |", flush=True)
     for name, index in (("dqnlab", 0), ("SB3", 1)):
         solved = [row[index] for row in rows if row[index]["steps"] is not None]
         line = f"{name}: solved {len(solved)}/{len(rows)} within {BUDGET:,} steps"
         if solved:
-            line += (f"; median {statistics.median(r['steps'] for r in solved):,.0f} steps, "
-                     f"{statistics.median(r['seconds'] for r in solved):.1f} s")
+            line += (
+                f"; median {statistics.median(r['steps'] for r in solved):,.0f} steps, "
+                f"{statistics.median(r['seconds'] for r in solved):.1f} s"
+            )
         print(line)
 
 
@@ -159,7 +180,9 @@ def run_throughput(steps: int, repeats: int) -> None:
     for repeat in range(repeats):
         results["dqnlab"].append(dqnlab_throughput(steps, repeat))
         results["SB3"].append(sb3_throughput(steps, repeat))
-    medians = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for name, runs in results.items()}
+    medians = {
+        name: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for name, runs in results.items()
+    }
     print(f"| library | env steps/s | updates/s |  ({steps:,} steps, median of {repeats})")
     print("|---|---|---|")
     for name, row in medians.items():

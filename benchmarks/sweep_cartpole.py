@@ -1,6 +1,6 @@
 """Runs a CartPole preset over seeds with --set overrides; prints env steps and seconds to solve.
 
-    python benchmarks/sweep_cartpole.py --preset cartpole --seeds 0-4 [--set KEY=VALUE ...]
+python benchmarks/sweep_cartpole.py --preset cartpole --seeds 0-4 [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -34,13 +34,18 @@ def main() -> None:
             config = apply_overrides(config, parse_assignment(assignment))
         summary = Agent(config).learn()
         rows.append(summary)
-        print(f"seed {seed}: solved_at_step={summary['solved_at_step']} solved_at_s={summary['solved_at_s']} "
-              f"wall_s={summary['wall_s']} best={summary['best_eval_return']}", flush=True)
+        print(
+            f"seed {seed}: solved_at_step={summary['solved_at_step']} solved_at_s={summary['solved_at_s']} "
+            f"wall_s={summary['wall_s']} best={summary['best_eval_return']}",
+            flush=True,
+        )
     solved = [r for r in rows if r["solved_at_step"] is not None]
     print(f"solved {len(solved)}/{len(rows)}", end="")
     if solved:
-        print(f"; median steps {statistics.median(r['solved_at_step'] for r in solved)}, "
-              f"median train seconds {statistics.median(r['solved_at_s'] for r in solved):.1f}")
+        print(
+            f"; median steps {statistics.median(r['solved_at_step'] for r in solved)}, "
+            f"median train seconds {statistics.median(r['solved_at_s'] for r in solved):.1f}"
+        )
     print()
 
 

@@ -1,10 +1,10 @@
 """The Agent: a Q-network that acts epsilon-greedily and learns by DQN, behind a small API.
 
-    from dqnlab import Agent, Config
-    agent = Agent(Config(env_id="CartPole-v1"))
-    agent.learn(50_000)
-    action = agent.act(observation)
-    agent.save("agent.pt"); agent = Agent.load("agent.pt")
+from dqnlab import Agent, Config
+agent = Agent(Config(env_id="CartPole-v1"))
+agent.learn(50_000)
+action = agent.act(observation)
+agent.save("agent.pt"); agent = Agent.load("agent.pt")
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dqnlab.training.checkpoint import load_checkpoint, save_checkpoint
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" picks CUDA when present; asking for CUDA without it is an error."""
+    """ "auto" picks CUDA when present; asking for CUDA without it is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():

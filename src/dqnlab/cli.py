@@ -29,18 +29,33 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("env_id", nargs="?", help="Gymnasium env id, e.g. CartPole-v1 (not with --resume)")
     train.add_argument("--preset", default=None, help="named config to start from (see `dqnlab presets`)")
     train.add_argument("--config", default=None, help="TOML file of config values, applied after the preset")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override one config value, e.g. --set learning.lr=5e-4 (repeatable)")
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set learning.lr=5e-4 (repeatable)",
+    )
     train.add_argument("--steps", type=int, default=None, help="env steps to train, at most")
     train.add_argument("--seed", type=int, default=None, help="random seed")
     train.add_argument("--num-envs", type=int, default=None, help="parallel envs collecting experience")
     train.add_argument("--device", default=None, help="cpu, cuda or auto")
     train.add_argument("--run-dir", default=None, help="where to write the run (default runs/ENV-PRESET-SEED-TIME)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    train.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
-                       help="env steps between full checkpoints for --resume (checkpoint.every); 0 = only on stop")
-    train.add_argument("--resume", default=None, metavar="RUN_DIR",
-                       help="continue a stopped run from its newest checkpoint, exactly as if it had not stopped")
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="K",
+        help="env steps between full checkpoints for --resume (checkpoint.every); 0 = only on stop",
+    )
+    train.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue a stopped run from its newest checkpoint, exactly as if it had not stopped",
+    )
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained agent")
     evaluate.add_argument("run", help="a run directory (uses its best checkpoint) or a checkpoint file")
@@ -60,27 +75,49 @@ def _build_parser() -> argparse.ArgumentParser:
     experiment = commands.add_parser("experiment", help="train variants x seeds in parallel and report on them")
     experiment.add_argument("env_id", help="Gymnasium env id, e.g. CartPole-v1")
     experiment.add_argument("--preset", default="dqn", help="named config every run starts from")
-    experiment.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
-                            help="values of one config key to compare; several --vary are crossed (repeatable)")
-    experiment.add_argument("--variant", action="append", default=[], metavar="[NAME:]KEY=V[,KEY=V]",
-                            help="one variant setting keys together, e.g. no-replay:replay.capacity=1,"
-                                 "learning.batch_size=1; NAME: alone = the preset as it is (repeatable)")
-    experiment.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                            help="a config value for every run (repeatable)")
+    experiment.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="values of one config key to compare; several --vary are crossed (repeatable)",
+    )
+    experiment.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="[NAME:]KEY=V[,KEY=V]",
+        help="one variant setting keys together, e.g. no-replay:replay.capacity=1,"
+        "learning.batch_size=1; NAME: alone = the preset as it is (repeatable)",
+    )
+    experiment.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config value for every run (repeatable)",
+    )
     experiment.add_argument("--config", default=None, help="TOML file of config values for every run")
     experiment.add_argument("--seeds", type=int, default=5, help="seeds per variant: 0 .. N-1")
-    experiment.add_argument("--steps", type=int, default=None,
-                            help="env steps per run, all run: no stop at the target (default: the preset's)")
+    experiment.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="env steps per run, all run: no stop at the target (default: the preset's)",
+    )
     experiment.add_argument("--workers", type=int, default=None, help="runs at a time (default: CPU cores)")
-    experiment.add_argument("--threshold", type=float, default=None,
-                            help="return for steps-to-threshold (default: the env's target return)")
+    experiment.add_argument(
+        "--threshold", type=float, default=None, help="return for steps-to-threshold (default: the env's target return)"
+    )
     experiment.add_argument("--out", default=None, help="output directory (default experiments/ENV-TIME)")
 
     compare = commands.add_parser("compare", help="report on existing runs, grouped by their config differences")
     compare.add_argument("run_dirs", nargs="+", help="run directories")
     compare.add_argument("--out", required=True, help="directory for the report")
-    compare.add_argument("--threshold", type=float, default=None,
-                         help="return for steps-to-threshold (default: the runs' target return)")
+    compare.add_argument(
+        "--threshold", type=float, default=None, help="return for steps-to-threshold (default: the runs' target return)"
+    )
     return parser
 
 
@@ -113,15 +150,26 @@ def _run_io_errors(run_dir: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
-        raise DqnlabError(f"{exc.strerror or exc}{where}; training stopped; once fixed, resume from the last "
-                          f"checkpoint: dqnlab train --resume {run_dir}") from None
+        raise DqnlabError(
+            f"{exc.strerror or exc}{where}; training stopped; once fixed, resume from the last "
+            f"checkpoint: dqnlab train --resume {run_dir}"
+        ) from None
 
 
 def _resume(args: argparse.Namespace) -> int:
     """`train --resume RUN_DIR`: the run's own config; flags that would change it are refused."""
-    changing = {"env_id": args.env_id, "--preset": args.preset, "--config": args.config, "--set": args.overrides,
-                "--steps": args.steps, "--seed": args.seed, "--num-envs": args.num_envs, "--device": args.device,
-                "--run-dir": args.run_dir, "--checkpoint-every": args.checkpoint_every}
+    changing = {
+        "env_id": args.env_id,
+        "--preset": args.preset,
+        "--config": args.config,
+        "--set": args.overrides,
+        "--steps": args.steps,
+        "--seed": args.seed,
+        "--num-envs": args.num_envs,
+        "--device": args.device,
+        "--run-dir": args.run_dir,
+        "--checkpoint-every": args.checkpoint_every,
+    }
     given = [name for name, value in changing.items() if value not in (None, [])]
     if given:
         raise DqnlabError(f"--resume continues a run with its own config; drop {', '.join(given)}")
@@ -176,8 +224,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     agent = Agent.load(checkpoint)
     epsilon = agent.config.evaluation.epsilon if args.epsilon is None else args.epsilon
     returns = evaluate(agent.act_batch, agent.config.env_id, args.episodes, epsilon, args.seed, agent.config.atari)
-    print(f"{agent.config.env_id} ({checkpoint}): return {returns.mean():.2f} ± {returns.std():.2f} "
-          f"over {args.episodes} episodes (epsilon {epsilon})")
+    print(
+        f"{agent.config.env_id} ({checkpoint}): return {returns.mean():.2f} ± {returns.std():.2f} "
+        f"over {args.episodes} episodes (epsilon {epsilon})"
+    )
     if args.video:
         from dqnlab.diagnostics.video import record_episode
 
@@ -218,8 +268,19 @@ def _experiment(args: argparse.Namespace) -> int:
     from dqnlab.diagnostics.experiment import run_experiment
 
     out = args.out or Path("experiments") / f"{args.env_id.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_experiment(args.env_id, args.preset, args.vary, args.variant, args.seeds, out, steps=args.steps,
-                   workers=args.workers, common=args.overrides, config_file=args.config, threshold=args.threshold)
+    run_experiment(
+        args.env_id,
+        args.preset,
+        args.vary,
+        args.variant,
+        args.seeds,
+        out,
+        steps=args.steps,
+        workers=args.workers,
+        common=args.overrides,
+        config_file=args.config,
+        threshold=args.threshold,
+    )
     return 0
 
 
@@ -259,8 +320,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dqnlab: interrupted", file=sys.stderr)
         return 130
     except MemoryError as exc:  # a replay memory or network larger than this machine holds
-        print(f"dqnlab: error: out of memory{': ' + str(exc) if str(exc) else ''}; "
-              "reduce replay.capacity, the network or --num-envs", file=sys.stderr)
+        print(
+            f"dqnlab: error: out of memory{': ' + str(exc) if str(exc) else ''}; "
+            "reduce replay.capacity, the network or --num-envs",
+            file=sys.stderr,
+        )
         return 2
 
 

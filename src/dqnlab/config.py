@@ -59,8 +59,10 @@ class NetworkConfig:
             "network.bins must be >= 2 for rbf centres, or set network.rbf_width",
         )
         _require(
-            all(len(pair) == 2 and math.isfinite(pair[0]) and math.isfinite(pair[1]) and pair[0] < pair[1]
-                for pair in self.obs_bounds),
+            all(
+                len(pair) == 2 and math.isfinite(pair[0]) and math.isfinite(pair[1]) and pair[0] < pair[1]
+                for pair in self.obs_bounds
+            ),
             f"network.obs_bounds must be finite [low, high] pairs with low < high, "
             f"got {[list(p) for p in self.obs_bounds]}",
         )
@@ -77,7 +79,7 @@ class LearningConfig:
     gamma: float = 0.99  # discount factor, in (0, 1]
     lr: float = 1e-3  # optimizer learning rate
     optimizer: Literal["adam", "rmsprop", "rmsprop_centered", "sgd"] = "adam"  # sgd on mse = semi-gradient Q-learning
-    optimizer_eps: float | None = None  # adam, rmsprop: ε added to the denominator; none = default (1e-8; centered 1e-5)
+    optimizer_eps: float | None = None  # ε added to the denominator; none = default (1e-8; centered 1e-5)
     lr_end: float | None = None  # learning rate reached by linear decay from lr; none = constant lr
     lr_decay_steps: int = 100_000  # gradient steps over which lr decays linearly to lr_end
     batch_size: int = 64  # transitions per gradient step
@@ -94,8 +96,10 @@ class LearningConfig:
         _require(0.0 < self.gamma <= 1.0, f"learning.gamma must be in (0, 1], got {self.gamma}")
         _require(self.lr > 0, f"learning.lr must be > 0, got {self.lr}")
         _require(self.lr_end is None or self.lr_end > 0, f"learning.lr_end must be > 0 or none, got {self.lr_end}")
-        _require(self.optimizer_eps is None or self.optimizer_eps > 0,
-                 f"learning.optimizer_eps must be > 0 or none, got {self.optimizer_eps}")
+        _require(
+            self.optimizer_eps is None or self.optimizer_eps > 0,
+            f"learning.optimizer_eps must be > 0 or none, got {self.optimizer_eps}",
+        )
         _require(self.lr_decay_steps >= 1, "learning.lr_decay_steps must be >= 1")
         _require(self.batch_size >= 1, "learning.batch_size must be >= 1")
         _require(self.target_update_interval >= 1, "learning.target_update_interval must be >= 1")
@@ -181,7 +185,9 @@ class DiagnosticsConfig:
 
     def __post_init__(self) -> None:
         _require(self.plot_every >= 0, "diagnostics.plot_every must be >= 0")
-        _require(0.0 < self.collapse_drop <= 1.0, f"diagnostics.collapse_drop must be in (0, 1], got {self.collapse_drop}")
+        _require(
+            0.0 < self.collapse_drop <= 1.0, f"diagnostics.collapse_drop must be in (0, 1], got {self.collapse_drop}"
+        )
 
 
 @dataclass(frozen=True)
@@ -244,8 +250,7 @@ class Config:
         _require(self.torch_threads >= 1, "torch_threads must be >= 1")
         _require(
             self.learning.batch_size <= self.replay.capacity,
-            f"learning.batch_size ({self.learning.batch_size}) is larger than "
-            f"replay.capacity ({self.replay.capacity})",
+            f"learning.batch_size ({self.learning.batch_size}) is larger than replay.capacity ({self.replay.capacity})",
         )
         # Noisy nets explore through their weights (Fortunato et al. 2018; Rainbow): while
         # network.noisy is on, an exploration section left at its defaults becomes schedule

@@ -92,8 +92,9 @@ def expected_objective(
 ) -> Objective:
     """DQN and Double DQN: regress Q(s, a) on r + discount * Q_target(s', a*); priority |TD error|."""
     with torch.no_grad():
-        target_B = q_learning_target(batch.rewards_B, batch.discounts_B, outputs.next_target.q_values,
-                                     outputs.next_online_q_BA)
+        target_B = q_learning_target(
+            batch.rewards_B, batch.discounts_B, outputs.next_target.q_values, outputs.next_online_q_BA
+        )
     q_taken_B = _taken(outputs.online.q_values, batch.actions_B)
     loss, td_error_B = td_loss(q_taken_B, target_B, config.loss, batch.weights_B)
     return Objective(loss, q_taken_B, td_error_B.abs())
@@ -205,6 +206,6 @@ class DQNLearner:
         if tau == 1.0:
             self.target.load_state_dict(self.online.state_dict())
         else:
-            for target_param, online_param in zip(self.target.parameters(), self.online.parameters()):
+            for target_param, online_param in zip(self.target.parameters(), self.parameters, strict=True):
                 target_param.lerp_(online_param, tau)
         self.target_updates += 1

@@ -32,11 +32,16 @@ def test_same_seed_and_config_give_identical_metrics(tmp_path):
     for name in ("a", "b"):
         agent = Agent(_short_config(7))
         agent.learn(1500, run_dir=tmp_path / name)
-        outputs.append(((tmp_path / name / "metrics.csv").read_text(), (tmp_path / name / "eval.csv").read_text(),
-                        [p.detach().clone() for p in agent.q_network.parameters()]))
+        outputs.append(
+            (
+                (tmp_path / name / "metrics.csv").read_text(),
+                (tmp_path / name / "eval.csv").read_text(),
+                [p.detach().clone() for p in agent.q_network.parameters()],
+            )
+        )
     (metrics_a, eval_a, params_a), (metrics_b, eval_b, params_b) = outputs
     assert metrics_a == metrics_b and eval_a == eval_b
-    assert all((a == b).all() for a, b in zip(params_a, params_b))
+    assert all((a == b).all() for a, b in zip(params_a, params_b, strict=True))
     different = Agent(_short_config(8))
     different.learn(1500, run_dir=tmp_path / "c")
     assert (tmp_path / "c" / "metrics.csv").read_text() != metrics_a  # the seed does matter

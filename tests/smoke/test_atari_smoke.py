@@ -45,8 +45,14 @@ def test_atari_presets_train_space_invaders_from_frames_and_report_the_normalize
 
 def test_cli_trains_atari_dqn_and_evaluates_with_a_video(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    overrides = ["tensorboard=false", "learning.learning_starts=100", "replay.capacity=1000",
-                 "evaluation.every=0", "evaluation.episodes=1", "atari.max_episode_frames=400"]
+    overrides = [
+        "tensorboard=false",
+        "learning.learning_starts=100",
+        "replay.capacity=1000",
+        "evaluation.every=0",
+        "evaluation.episodes=1",
+        "atari.max_episode_frames=400",
+    ]
     args = ["train", SPACE_INVADERS, "--preset", "atari-dqn", "--steps", "200", "--run-dir", str(run_dir)]
     for override in overrides:
         args += ["--set", override]

@@ -8,8 +8,17 @@ import pytest
 
 from dqnlab.cli import main
 
-SHORT = ["--steps", "300", "--no-progress", "--set", "learning.learning_starts=100",
-         "--set", "evaluation.every=150", "--set", "evaluation.episodes=2"]
+SHORT = [
+    "--steps",
+    "300",
+    "--no-progress",
+    "--set",
+    "learning.learning_starts=100",
+    "--set",
+    "evaluation.every=150",
+    "--set",
+    "evaluation.episodes=2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +29,14 @@ def trained_run(tmp_path_factory):
 
 
 def test_train_writes_the_run_directory(trained_run):
-    for name in ["config.toml", "metrics.csv", "eval.csv", "summary.json", "checkpoints/best.pt", "checkpoints/last.pt"]:
+    for name in [
+        "config.toml",
+        "metrics.csv",
+        "eval.csv",
+        "summary.json",
+        "checkpoints/best.pt",
+        "checkpoints/last.pt",
+    ]:
         assert (trained_run / name).is_file(), name
     assert any((trained_run / "tensorboard").iterdir())
     summary = json.loads((trained_run / "summary.json").read_text())
@@ -30,7 +46,7 @@ def test_train_writes_the_run_directory(trained_run):
     header = (trained_run / "metrics.csv").read_text().splitlines()[0]
     assert header == "step,episode,return,length,epsilon,loss,q_mean"
     assert (trained_run / "eval.csv").read_text().splitlines()[0] == "step,mean_return,std_return"
-    assert 'seed = 3' in (trained_run / "config.toml").read_text()
+    assert "seed = 3" in (trained_run / "config.toml").read_text()
 
 
 def test_evaluate_a_run_and_record_a_video(trained_run, tmp_path, capsys):

@@ -28,8 +28,11 @@ SWITCHES = {
     "qr": {"network": {"distributional": "qr", "quantiles": 8}},
     "c51-single": {"network": {"distributional": "c51"}, "learning": {"double": False}},
     "reserve": {"replay": {"reserve_fraction": 0.2}},
-    "two-envs-all": {"num_envs": 2, "network": {"dueling": True, "noisy": True, "distributional": "qr"},
-                     "replay": {"prioritized": True, "n_step": 3}},
+    "two-envs-all": {
+        "num_envs": 2,
+        "network": {"dueling": True, "noisy": True, "distributional": "qr"},
+        "replay": {"prioritized": True, "n_step": 3},
+    },
 }
 
 
@@ -49,8 +52,9 @@ def test_each_switch_trains_and_reloads(name, tmp_path):
     loaded = Agent.load(tmp_path / "agent.pt")
     assert loaded.act(obs) == agent.act(obs)  # evaluation acting: mean weights for noisy nets
     with torch.no_grad():
-        torch.testing.assert_close(loaded.q_network.q_values(torch.as_tensor(obs[None])),
-                                   agent.q_network.q_values(torch.as_tensor(obs[None])))
+        torch.testing.assert_close(
+            loaded.q_network.q_values(torch.as_tensor(obs[None])), agent.q_network.q_values(torch.as_tensor(obs[None]))
+        )
 
 
 def test_prioritized_replay_priorities_move_during_training():
@@ -72,9 +76,25 @@ def test_presets_are_listed(capsys):
 @pytest.mark.parametrize("preset", ["rainbow", "cartpole-rainbow"])
 def test_rainbow_presets_train_and_evaluate_from_the_cli(preset, tmp_path, capsys):
     run_dir = tmp_path / preset
-    args = ["train", "CartPole-v1", "--preset", preset, "--steps", "300", "--no-progress", "--run-dir", str(run_dir),
-            "--set", "learning.learning_starts=100", "--set", "evaluation.every=150", "--set", "evaluation.episodes=2",
-            "--set", "tensorboard=false"]
+    args = [
+        "train",
+        "CartPole-v1",
+        "--preset",
+        preset,
+        "--steps",
+        "300",
+        "--no-progress",
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        "learning.learning_starts=100",
+        "--set",
+        "evaluation.every=150",
+        "--set",
+        "evaluation.episodes=2",
+        "--set",
+        "tensorboard=false",
+    ]
     assert main(args) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["preset"] == preset and summary["steps"] == 300

@@ -129,7 +129,11 @@ def test_atari_presets_count_their_periods_as_the_papers_do():
     assert (rainbow.learning.lr, rainbow.learning.optimizer_eps, rainbow.replay.n_step) == (6.25e-5, 1.5e-4, 3)
     der = preset_config("atari100k", SPACE_INVADERS)
     assert (der.steps, der.replay.n_step, der.learning.target_update_interval, der.learning.train_freq) == (
-        100_000, 20, 2_000, 1)
+        100_000,
+        20,
+        2_000,
+        1,
+    )
     assert (der.learning.learning_starts, der.learning.lr, der.atari.sticky_actions) == (1_600, 1e-4, 0.0)
     for config in (dqn, rainbow, der):
         assert config.network.q_function == "cnn" and config.evaluation.epsilon == 0.001

@@ -22,7 +22,9 @@ def test_save_and_load_round_trip_the_weights_and_the_policy(tmp_path):
     agent.save(path)
     loaded = Agent.load(path)
     assert loaded.config == agent.config
-    for (name, a), (_, b) in zip(agent.q_network.state_dict().items(), loaded.q_network.state_dict().items()):
+    for (name, a), (_, b) in zip(
+        agent.q_network.state_dict().items(), loaded.q_network.state_dict().items(), strict=True
+    ):
         torch.testing.assert_close(a, b, msg=name)
     obs = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
     np.testing.assert_array_equal(agent.act_batch(obs, 0.0), loaded.act_batch(obs, 0.0))

@@ -32,7 +32,12 @@ def test_unknown_key_is_named_with_a_suggestion():
 
 def test_set_parses_toml_values():
     config = Config()
-    for text in ["learning.lr=5e-4", "network.hidden_sizes=[32, 16]", "learning.double=false", "learning.max_grad_norm=none"]:
+    for text in [
+        "learning.lr=5e-4",
+        "network.hidden_sizes=[32, 16]",
+        "learning.double=false",
+        "learning.max_grad_norm=none",
+    ]:
         config = apply_overrides(config, parse_assignment(text))
     assert config.learning.lr == 5e-4
     assert config.network.hidden_sizes == (32, 16)

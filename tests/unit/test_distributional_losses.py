@@ -55,8 +55,9 @@ def test_projection_matches_the_closed_form_on_random_distributions():
     support = torch.linspace(-10, 10, 51)
     values = torch.cat([torch.randn(32, 51) * 15, support.repeat(4, 1) * 0.5 + 5.0])  # on atoms, too
     probs = torch.softmax(torch.randn(36, 51), dim=1)
-    torch.testing.assert_close(categorical_projection(values, probs, support),
-                               _closed_form_projection(values, probs, support))
+    torch.testing.assert_close(
+        categorical_projection(values, probs, support), _closed_form_projection(values, probs, support)
+    )
 
 
 def test_categorical_target_by_hand_and_mass_is_kept():
@@ -105,8 +106,9 @@ def test_quantile_regression_recovers_the_quantiles_of_a_distribution():
 
 
 def test_quantile_target():
-    torch.testing.assert_close(quantile_target(_t([1.0, 2.0]), _t([0.5, 0.0]), _t([[2.0, 4.0], [9.0, 9.0]])),
-                               _t([[2.0, 3.0], [2.0, 2.0]]))
+    torch.testing.assert_close(
+        quantile_target(_t([1.0, 2.0]), _t([0.5, 0.0]), _t([[2.0, 4.0], [9.0, 9.0]])), _t([[2.0, 3.0], [2.0, 2.0]])
+    )
 
 
 def test_shape_mismatches_are_caught():

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from conftest import COUNTING_TERMINATES, COUNTING_TRUNCATES
 
+from conftest import COUNTING_TERMINATES, COUNTING_TRUNCATES
 from dqnlab import Agent, Config
 from dqnlab.envs import env_spaces, make_vector_env, real_next_observations
 from dqnlab.envs.info import tabular_size

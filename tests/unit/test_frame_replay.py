@@ -62,10 +62,10 @@ def frame_envs(num_envs: int, mean_length: int, time_limit: int) -> gym.vector.S
 def memories(capacity: int, num_envs: int, **kwargs):  # type: ignore[no-untyped-def]
     """A frame memory and its oracle (whole stacks), with samplers seeded alike."""
     shape = (4, *FRAME)
-    frames = ReplayMemory(capacity, shape, np.dtype(np.uint8), np.random.default_rng(1), num_envs=num_envs,
-                          frame_storage=True, **kwargs)
-    stacks = ReplayMemory(capacity, shape, np.dtype(np.uint8), np.random.default_rng(1), num_envs=num_envs,
-                          **kwargs)
+    frames = ReplayMemory(
+        capacity, shape, np.dtype(np.uint8), np.random.default_rng(1), num_envs=num_envs, frame_storage=True, **kwargs
+    )
+    stacks = ReplayMemory(capacity, shape, np.dtype(np.uint8), np.random.default_rng(1), num_envs=num_envs, **kwargs)
     return frames, stacks
 
 
@@ -155,8 +155,9 @@ def test_prioritized_replay_with_frames_samples_the_same_transitions_and_updates
 
 def test_a_real_ale_game_is_rebuilt_exactly_through_life_losses():
     envs = make_vector_env("ALE/Breakout-v5", 1, training=True)  # episodic life: a random player loses lives fast
-    frames = ReplayMemory(300, (4, 84, 84), np.dtype(np.uint8), np.random.default_rng(0), frame_storage=True,
-                          episode_start_share=0.1)  # lives of a few dozen steps
+    frames = ReplayMemory(
+        300, (4, 84, 84), np.dtype(np.uint8), np.random.default_rng(0), frame_storage=True, episode_start_share=0.1
+    )  # lives of a few dozen steps
     stacks = ReplayMemory(300, (4, 84, 84), np.dtype(np.uint8), np.random.default_rng(0))
     try:
         drive(envs, 400, frames, stacks)
@@ -219,18 +220,34 @@ def test_bytes_per_transition_add_up_to_one_frame_plus_slack_and_fit_a_million_i
 
 def test_config_chooses_frame_storage_for_uint8_stacks():
     rng = np.random.default_rng(0)
-    auto = ReplayMemory.from_config(ReplayConfig(capacity=10), (4, 84, 84), np.dtype(np.uint8), rng,
-                                    gamma=0.99, num_envs=1, beta_steps=1)
+    auto = ReplayMemory.from_config(
+        ReplayConfig(capacity=10), (4, 84, 84), np.dtype(np.uint8), rng, gamma=0.99, num_envs=1, beta_steps=1
+    )
     assert auto.frames is not None
-    vector = ReplayMemory.from_config(ReplayConfig(capacity=10), (4,), np.dtype(np.float32), rng,
-                                      gamma=0.99, num_envs=1, beta_steps=1)
+    vector = ReplayMemory.from_config(
+        ReplayConfig(capacity=10), (4,), np.dtype(np.float32), rng, gamma=0.99, num_envs=1, beta_steps=1
+    )
     assert vector.frames is None
-    off = ReplayMemory.from_config(ReplayConfig(capacity=10, frame_storage="off"), (4, 84, 84),
-                                   np.dtype(np.uint8), rng, gamma=0.99, num_envs=1, beta_steps=1)
+    off = ReplayMemory.from_config(
+        ReplayConfig(capacity=10, frame_storage="off"),
+        (4, 84, 84),
+        np.dtype(np.uint8),
+        rng,
+        gamma=0.99,
+        num_envs=1,
+        beta_steps=1,
+    )
     assert off.frames is None
     with pytest.raises(ConfigError, match="frame_storage"):
-        ReplayMemory.from_config(ReplayConfig(capacity=10, frame_storage="on"), (4,), np.dtype(np.float32), rng,
-                                 gamma=0.99, num_envs=1, beta_steps=1)
+        ReplayMemory.from_config(
+            ReplayConfig(capacity=10, frame_storage="on"),
+            (4,),
+            np.dtype(np.float32),
+            rng,
+            gamma=0.99,
+            num_envs=1,
+            beta_steps=1,
+        )
 
 
 def test_observations_that_are_not_a_frame_stack_are_refused():
@@ -275,8 +292,9 @@ def test_a_reserve_keeps_the_first_transitions_and_their_frames_for_good(mean_le
     reserved = np.arange(frames.storage.reserved)
     assert frames._live(reserved).all()
     np.testing.assert_array_equal(frames.frames.read(frames.storage.obs[reserved]), stacks.storage.obs[reserved])
-    np.testing.assert_array_equal(frames.frames.read(frames.storage.next_obs[reserved]),
-                                  stacks.storage.next_obs[reserved])
+    np.testing.assert_array_equal(
+        frames.frames.read(frames.storage.next_obs[reserved]), stacks.storage.next_obs[reserved]
+    )
     if mean_length == 60:
         assert_same_contents(frames, stacks)
     else:

@@ -95,8 +95,14 @@ def test_one_step_transitions_pass_straight_through():
 def test_memory_stores_n_step_transitions():
     memory = ReplayMemory(10, (1,), np.dtype(np.float32), np.random.default_rng(0), gamma=GAMMA, n_step=2)
     for t, reward in enumerate([1.0, 2.0, 3.0]):
-        memory.add(np.array([[t]], np.float32), np.array([0]), np.array([reward]), np.array([[t + 1]], np.float32),
-                   np.array([t == 2]), np.array([False]))
+        memory.add(
+            np.array([[t]], np.float32),
+            np.array([0]),
+            np.array([reward]),
+            np.array([[t + 1]], np.float32),
+            np.array([t == 2]),
+            np.array([False]),
+        )
     assert len(memory) == 3
     storage = memory.storage
     np.testing.assert_allclose(storage.rewards[:3], [1 + 0.5 * 2, 2 + 0.5 * 3, 3])

@@ -78,5 +78,8 @@ def test_weights_from_priorities_alone_equal_the_textbook_formula():
 
     priorities = np.array([0.5, 2.0, 3.0, 0.25])
     total, size = 20.0, 40  # other slots hold the rest of the total
-    np.testing.assert_allclose(importance_weights_from_priorities(priorities, 0.6),
-                               importance_weights(priorities / total, size, 0.6), rtol=1e-6)
+    np.testing.assert_allclose(
+        importance_weights_from_priorities(priorities, 0.6),
+        importance_weights(priorities / total, size, 0.6),
+        rtol=1e-6,
+    )

@@ -55,7 +55,8 @@ def test_double_qr_bootstraps_from_the_online_nets_action():
     # i=0: u = 1, 2 -> .25 * (.5, 1.5) mean .25; i=1: u = -1, 0 -> .25 * .5, 0 -> mean .0625
     assert result.loss.item() == pytest.approx(0.3125, rel=1e-6)
     assert result.loss.item() == pytest.approx(
-        quantile_huber_loss(torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 2.0]])).item())
+        quantile_huber_loss(torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 2.0]])).item()
+    )
 
 
 def test_importance_weights_scale_each_samples_loss_and_priorities_are_unweighted():
@@ -74,8 +75,15 @@ def test_importance_weights_scale_each_samples_loss_and_priorities_are_unweighte
 
 def _batch(rng, size=8):
     obs = rng.random((size, 4), dtype=np.float32)
-    return Batch(obs, rng.integers(0, 2, size), np.ones(size, np.float32), obs, np.full(size, 0.9, np.float32),
-                 weights=np.ones(size, np.float32), indices=np.arange(size))
+    return Batch(
+        obs,
+        rng.integers(0, 2, size),
+        np.ones(size, np.float32),
+        obs,
+        np.full(size, 0.9, np.float32),
+        weights=np.ones(size, np.float32),
+        indices=np.arange(size),
+    )
 
 
 @pytest.mark.parametrize("distributional", ["none", "c51", "qr"])
@@ -83,8 +91,9 @@ def test_update_resamples_noise_and_returns_one_priority_per_sample(distribution
     import gymnasium as gym
 
     torch.manual_seed(0)
-    config = NetworkConfig(hidden_sizes=(16,), noisy=True, dueling=True, distributional=distributional,
-                           atoms=11, quantiles=5)
+    config = NetworkConfig(
+        hidden_sizes=(16,), noisy=True, dueling=True, distributional=distributional, atoms=11, quantiles=5
+    )
     network = build_q_network(config, gym.spaces.Box(-1, 1, (4,), np.float32), 2)
     learner = DQNLearner(LearningConfig(), network, torch.device("cpu"))
     noise_before = learner.online.noisy_layers[0].epsilon.clone()

@@ -67,8 +67,16 @@ def test_noisy_output_changes_after_a_reset_and_is_fixed_on_mean_weights():
 @pytest.mark.parametrize("dueling", [False, True])
 @pytest.mark.parametrize("noisy", [False, True])
 def test_factory_builds_every_combination(distributional, dueling, noisy):
-    config = NetworkConfig(hidden_sizes=(16,), dueling=dueling, noisy=noisy, distributional=distributional,
-                           atoms=11, v_min=-5.0, v_max=5.0, quantiles=7)
+    config = NetworkConfig(
+        hidden_sizes=(16,),
+        dueling=dueling,
+        noisy=noisy,
+        distributional=distributional,
+        atoms=11,
+        v_min=-5.0,
+        v_max=5.0,
+        quantiles=7,
+    )
     network = build_q_network(config, SPACE, num_actions=3)
     output = network(torch.zeros(2, 4))
     assert output.q_values.shape == (2, 3)

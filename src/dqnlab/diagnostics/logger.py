@@ -61,8 +61,15 @@ class RunLogger:
 
     def on_episode(self, record: EpisodeRecord) -> None:
         self._metrics.writerow(
-            [record.step, record.episode, record.episode_return, record.length,
-             f"{record.epsilon:.6g}", f"{record.loss:.6g}", f"{record.q_mean:.6g}"]
+            [
+                record.step,
+                record.episode,
+                record.episode_return,
+                record.length,
+                f"{record.epsilon:.6g}",
+                f"{record.loss:.6g}",
+                f"{record.q_mean:.6g}",
+            ]
         )
         if self._tensorboard is not None:
             self._tensorboard.add_scalar("episode/return", record.episode_return, record.step)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,33 +18,42 @@ MAX_FRAMES = 108_000
 
 
 def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) -> float:
-    """Plays one episode, writes its frames to `path` (.mp4 or .gif) and returns its return."""
+    """Plays one episode, streams its frames to `path` (.mp4 or .gif) and returns its return.
+
+    Frames go to the writer as they come, so a 27,000-step Atari game never sits in memory whole.
+    """
     import imageio.v2 as imageio
 
     path = Path(path)
-    if path.suffix.lower() not in (".mp4", ".gif"):
+    suffix = path.suffix.lower()
+    if suffix not in (".mp4", ".gif"):
         raise DqnlabError(f"--video must end in .mp4 or .gif, got {path.name}")
+    options: dict[str, Any] = (
+        {"duration": 1000 / VIDEO_FPS, "loop": 0} if suffix == ".gif" else {"fps": VIDEO_FPS, "macro_block_size": 1}
+    )
     env = make_env(agent.config.env_id, render_mode="rgb_array", atari=agent.config.atari, training=False)
-    frames = []
     episode_return = 0.0
     try:
-        obs, _ = env.reset(seed=seed)
-        frames.append(env.render())
-        for _ in range(MAX_FRAMES):
-            action = agent.act(np.asarray(obs), epsilon)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            episode_return += float(reward)
-            frames.append(env.render())
-            if terminated or truncated:
-                break
-    finally:
-        env.close()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if path.suffix.lower() == ".gif":
-            imageio.mimsave(path, frames, duration=1000 / VIDEO_FPS, loop=0)
-        else:
-            imageio.mimsave(path, frames, fps=VIDEO_FPS, macro_block_size=1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with imageio.get_writer(path, mode="I", **options) as writer:
+            obs, _ = env.reset(seed=seed)
+            writer.append_data(_rgb(env))  # type: ignore[attr-defined]
+            for _ in range(MAX_FRAMES):
+                action = agent.act(np.asarray(obs), epsilon)
+                obs, reward, terminated, truncated, _ = env.step(action)
+                episode_return += float(reward)
+                writer.append_data(_rgb(env))  # type: ignore[attr-defined]
+                if terminated or truncated:
+                    break
     except (OSError, ValueError, RuntimeError) as exc:
         raise DqnlabError(f"cannot write video {path}: {exc}") from None
+    finally:
+        env.close()
     return episode_return
+
+
+def _rgb(env: Any) -> np.ndarray:
+    """The env's current RGB frame [H, W, 3]."""
+    frame = env.render()
+    assert isinstance(frame, np.ndarray), "render_mode='rgb_array' returns an array"
+    return frame

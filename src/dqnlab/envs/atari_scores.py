@@ -88,7 +88,7 @@ def atari_game(env_id: str) -> str | None:
     """The game of an ALE id ("ALE/SpaceInvaders-v5" -> "SpaceInvaders"); None for other ids."""
     if not env_id.startswith("ALE/"):
         return None
-    return env_id[len("ALE/"):].split("-")[0]
+    return env_id[len("ALE/") :].split("-")[0]
 
 
 def reference_scores(env_id: str) -> ReferenceScores | None:

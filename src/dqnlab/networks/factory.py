@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Protocol
 
 import gymnasium as gym
 import torch
@@ -47,7 +48,15 @@ class QNetwork(nn.Module):
         return output.q_values
 
 
-TorsoBuilder = Callable[[NetworkConfig, gym.spaces.Box], nn.Module]
+class Torso(Protocol):
+    """An nn.Module mapping observations [B, ...] to features [B, output_size]."""
+
+    output_size: int
+
+    def __call__(self, obs: torch.Tensor) -> torch.Tensor: ...
+
+
+TorsoBuilder = Callable[[NetworkConfig, gym.spaces.Box], Torso]
 
 TORSOS: dict[str, TorsoBuilder] = {
     "mlp": lambda config, space: MLPTorso(space.shape, config.hidden_sizes),
@@ -100,9 +109,10 @@ def build_head(config: NetworkConfig, in_features: int, num_actions: int) -> nn.
     return HEADS[config.distributional](config, in_features, num_actions, streams)
 
 
-def build_q_network(config: NetworkConfig, observation_space: gym.Space, num_actions: int) -> QNetwork:
+def build_q_network(config: NetworkConfig, observation_space: gym.spaces.Box, num_actions: int) -> QNetwork:
     """The Q-network named by `config.q_function` for these spaces."""
     torso = TORSOS[config.q_function](config, observation_space)
+    assert isinstance(torso, nn.Module)
     fixed_head = FIXED_HEADS.get(config.q_function)
     if fixed_head is not None:
         return QNetwork(torso, fixed_head(torso.output_size, num_actions))

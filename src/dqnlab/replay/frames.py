@@ -104,15 +104,21 @@ class FramePool:
 
     def state_dict(self) -> dict[str, object]:
         """The filled slots and the write counter (numpy arrays and ints)."""
-        return {"capacity": self.capacity, "written": self.written, "reserved": self.reserved,
-                "frames": self.frames[: min(self.written, self.capacity)]}
+        return {
+            "capacity": self.capacity,
+            "written": self.written,
+            "reserved": self.reserved,
+            "frames": self.frames[: min(self.written, self.capacity)],
+        }
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         """Copies a `state_dict` into this pool, which must have the same capacity and frame shape."""
         saved = np.asarray(state["frames"])
         if int(state["capacity"]) != self.capacity or saved.shape[1:] != self.frames.shape[1:]:  # type: ignore[call-overload]
-            raise ValueError(f"a frame pool of {state['capacity']} frames {list(saved.shape[1:])} does not fit "
-                             f"one of {self.capacity} frames {list(self.frames.shape[1:])}")
+            raise ValueError(
+                f"a frame pool of {state['capacity']} frames {list(saved.shape[1:])} does not fit "
+                f"one of {self.capacity} frames {list(self.frames.shape[1:])}"
+            )
         self.frames[: len(saved)] = saved
         self.written = int(state["written"])  # type: ignore[call-overload]
         self.reserved = int(state.get("reserved", 0))  # type: ignore[call-overload]
@@ -143,7 +149,7 @@ class FrameStacker:
         if not np.array_equal(next_obs[:, :-1], obs[:, 1:]):
             raise ValueError(
                 "frame storage needs stacked frames, next_obs[:, :-1] equal to obs[:, 1:]; for image "
-                "observations that are not frame stacks, set replay.frame_storage = \"off\""
+                'observations that are not frame stacks, set replay.frame_storage = "off"'
             )
         for env in range(len(obs)):
             # An env goes on where it stopped unless its episode ended, or its observation is not

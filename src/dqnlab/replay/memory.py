@@ -209,8 +209,16 @@ class ReplayMemory:
     @property
     def nbytes(self) -> int:
         """Bytes held by the memory's arrays: storage, frame pool and sum tree (not Python overhead)."""
-        total = sum(a.nbytes for a in (self.storage.obs, self.storage.next_obs, self.storage.actions,
-                                       self.storage.rewards, self.storage.discounts))
+        total = sum(
+            a.nbytes
+            for a in (
+                self.storage.obs,
+                self.storage.next_obs,
+                self.storage.actions,
+                self.storage.rewards,
+                self.storage.discounts,
+            )
+        )
         if self.frames is not None:
             total += self.frames.nbytes
         if isinstance(self.sampler, PrioritizedSampler):
@@ -241,8 +249,11 @@ class ReplayMemory:
             "storage": self.storage.state_dict(),
             "accumulator": self.accumulator.state_dict(),
             "sampler": self.sampler.state_dict(),
-            **({} if self.frames is None or self.stacker is None
-               else {"frames": self.frames.state_dict(), "stacker": self.stacker.state_dict()}),
+            **(
+                {}
+                if self.frames is None or self.stacker is None
+                else {"frames": self.frames.state_dict(), "stacker": self.stacker.state_dict()}
+            ),
         }
 
     def load_state_dict(self, state: dict[str, object]) -> None:
@@ -250,14 +261,17 @@ class ReplayMemory:
         self.accumulator.load_state_dict(state["accumulator"])  # type: ignore[arg-type]
         self.sampler.load_state_dict(state["sampler"])  # type: ignore[arg-type]
         if ("frames" in state) != (self.frames is not None):
-            raise ValueError("replay was saved with" + ("" if "frames" in state else "out") + " frame storage; "
-                             "this memory is configured the other way")
+            raise ValueError(
+                "replay was saved with" + ("" if "frames" in state else "out") + " frame storage; "
+                "this memory is configured the other way"
+            )
         if self.frames is not None and self.stacker is not None:
             self.frames.load_state_dict(state["frames"])  # type: ignore[arg-type]
             self.stacker.load_state_dict(state["stacker"])  # type: ignore[arg-type]
             # the reserve of frames is fixed at the latest when the pool first wraps around
-            self.frames_reserve_pending = (self.storage.reserved > 0 and self.frames.reserved == 0
-                                           and self.frames.written <= self.frames.capacity)
+            self.frames_reserve_pending = (
+                self.storage.reserved > 0 and self.frames.reserved == 0 and self.frames.written <= self.frames.capacity
+            )
         self.env_steps = int(state["env_steps"])  # type: ignore[call-overload]
         self.beta_steps = int(state["beta_steps"])  # type: ignore[call-overload]
 
@@ -267,7 +281,9 @@ def use_frame_storage(config: ReplayConfig, obs_shape: tuple[int, ...], obs_dtyp
     uint8 frames [k, H, W]; "on" requires such frames."""
     frames = len(obs_shape) == 3 and np.dtype(obs_dtype) == np.uint8
     if config.frame_storage == "on" and not frames:
-        raise ConfigError(f"replay.frame_storage = \"on\" needs stacked uint8 frames [k, H, W]; "
-                          f"this env's observations are {np.dtype(obs_dtype)} {tuple(obs_shape)}")
+        raise ConfigError(
+            f'replay.frame_storage = "on" needs stacked uint8 frames [k, H, W]; '
+            f"this env's observations are {np.dtype(obs_dtype)} {tuple(obs_shape)}"
+        )
     chosen = config.frame_storage == "on" or (config.frame_storage == "auto" and frames)
     return chosen

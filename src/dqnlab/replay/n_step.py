@@ -74,8 +74,9 @@ class NStepAccumulator:
                 out_discounts.append(0.0 if terminated[env] else self.gamma_powers[steps])
         if not out_obs:
             empty_obs = np.empty((0, *obs.shape[1:]), obs.dtype)
-            return Transitions(empty_obs, np.empty(0, np.int64), np.empty(0, np.float32), empty_obs,
-                               np.empty(0, np.float32))
+            return Transitions(
+                empty_obs, np.empty(0, np.int64), np.empty(0, np.float32), empty_obs, np.empty(0, np.float32)
+            )
         return Transitions(
             np.stack(out_obs),
             np.array(out_actions, np.int64),

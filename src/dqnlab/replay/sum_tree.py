@@ -133,8 +133,11 @@ class SumTree:
         """Every level of the tree, so that the sums are restored bit for bit rather than recomputed
         (the leaves only up to `capacity`: those past it are always 0)."""
         levels = [*self.levels[:-1], self.leaves]
-        return {"capacity": self.capacity, "branching": self.branching,
-                **{f"level_{index}": level for index, level in enumerate(levels)}}
+        return {
+            "capacity": self.capacity,
+            "branching": self.branching,
+            **{f"level_{index}": level for index, level in enumerate(levels)},
+        }
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         if (state["capacity"], state["branching"]) != (self.capacity, self.branching):

@@ -98,8 +98,14 @@ class TrainingLoop:
                 truncate_logs(self.run_dir, self.resume[0]["logs"])
             self.logger = RunLogger(self.run_dir, config.tensorboard, resume_step)
             self.observers.insert(0, self.logger)
-            plotter = DiagnosticsPlotter(self.run_dir, config.env_id, config.preset, config.seed,
-                                         self.target_return, config.diagnostics.plot_every)
+            plotter = DiagnosticsPlotter(
+                self.run_dir,
+                config.env_id,
+                config.preset,
+                config.seed,
+                self.target_return,
+                config.diagnostics.plot_every,
+            )
             if self.resume is not None:
                 plotter.data = read_run_data(self.run_dir)
             self.observers.append(plotter)
@@ -167,7 +173,8 @@ class TrainingLoop:
                     if not math.isfinite(stats.loss):
                         on_nonfinite_loss(self, stats.loss)  # raises, or rolls the networks back
                         continue
-                    self.replay.update_priorities(batch.indices, stats.td_abs)
+                    if batch.indices is not None:
+                        self.replay.update_priorities(batch.indices, stats.td_abs)
                     self.loss_sum += stats.loss
                     self.q_sum += stats.q_mean
                     self.update_count += 1
@@ -191,8 +198,12 @@ class TrainingLoop:
                 for observer in self.observers:
                     observer.on_episode(record)
                 if bar is not None:
-                    bar.set_postfix(ret=f"{record.episode_return:.1f}", eps=f"{epsilon:.3f}",
-                                    best_eval=f"{self.best_eval_return:.1f}", refresh=False)
+                    bar.set_postfix(
+                        ret=f"{record.episode_return:.1f}",
+                        eps=f"{epsilon:.3f}",
+                        best_eval=f"{self.best_eval_return:.1f}",
+                        refresh=False,
+                    )
             if bar is not None:
                 bar.update(num_envs)
 
@@ -245,15 +256,21 @@ class TrainingLoop:
         action = self.config.diagnostics.on_collapse
         if action == "rollback" and self.best_weights is None:
             action = "warn"  # pragma: no cover - a collapse always follows a best evaluation
-        event = CollapseEvent(self.agent.env_steps, self.agent.episodes, mean_return,
-                              self.collapse_detector.best, action)
+        event = CollapseEvent(
+            self.agent.env_steps, self.agent.episodes, mean_return, self.collapse_detector.best, action
+        )
         self.collapses.append(event)
         if self.run_dir is not None:
             append_collapse(self.run_dir, event)
-        consequence = {"warn": "training goes on", "stop": "stopping",
-                       "rollback": "restoring the best weights into the online and target networks"}[action]
-        message = (f"dqnlab: collapse at step {event.step}: evaluation return {mean_return:.1f} "
-                   f"after a best of {event.best_return:.1f}; {consequence}")
+        consequence = {
+            "warn": "training goes on",
+            "stop": "stopping",
+            "rollback": "restoring the best weights into the online and target networks",
+        }[action]
+        message = (
+            f"dqnlab: collapse at step {event.step}: evaluation return {mean_return:.1f} "
+            f"after a best of {event.best_return:.1f}; {consequence}"
+        )
         if self.bar is not None:
             from tqdm import tqdm
 
