@@ -223,6 +223,26 @@ class CheckpointConfig:
 
 
 @dataclass(frozen=True)
+class DistributedConfig:
+    """Ape-X on Ray (Horgan et al. 2018): actors collect with their own epsilons, one learner (docs/distributed.md)."""
+
+    actors: int = 0  # Ray actors collecting experience (`train --actors N`); 0 = one process, no Ray
+    epsilon: float = 0.4  # actor i of N explores with epsilon^(1 + alpha * i / (N - 1)) (Ape-X, eq. 1)
+    alpha: float = 7.0  # spread of the actors' epsilons: actor N-1 gets epsilon^(1 + alpha)
+    send_every: int = 50  # transitions an actor sends to replay per batch, with their initial priorities
+    publish_every: int = 50  # learner gradient steps between weight publications to the actors
+    replay_shards: int = 1  # replay actors; replay.capacity is split evenly between them
+
+    def __post_init__(self) -> None:
+        _require(self.actors >= 0, f"distributed.actors must be >= 0, got {self.actors}")
+        _require(0.0 <= self.epsilon <= 1.0, f"distributed.epsilon must be in [0, 1], got {self.epsilon}")
+        _require(self.alpha >= 0, f"distributed.alpha must be >= 0, got {self.alpha}")
+        _require(self.send_every >= 1, f"distributed.send_every must be >= 1, got {self.send_every}")
+        _require(self.publish_every >= 1, f"distributed.publish_every must be >= 1, got {self.publish_every}")
+        _require(self.replay_shards >= 1, f"distributed.replay_shards must be >= 1, got {self.replay_shards}")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything that defines a training run."""
 
@@ -242,6 +262,7 @@ class Config:
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     atari: AtariConfig = field(default_factory=AtariConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     def __post_init__(self) -> None:
         _require(self.steps >= 1, "steps must be >= 1")

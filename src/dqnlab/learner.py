@@ -136,6 +136,45 @@ OBJECTIVES: dict[str, ObjectiveFn] = {
 }
 
 
+def network_outputs(
+    online: QNetwork, target: QNetwork, obs: torch.Tensor, next_obs: torch.Tensor, double: bool
+) -> Outputs:
+    """The outputs one update needs: the online net at s (with gradients unless the caller turns
+    them off), the target net at s', and with Double DQN the online net's Q at s' (detached)."""
+    with torch.no_grad():
+        next_target = target(next_obs)
+    if double:
+        # One online pass over s and s' together: a forward pass fewer on the hot path. Only
+        # the s half enters the loss; the s' half picks a* and is detached.
+        both = online(torch.cat([obs, next_obs]))
+        online_output = NetworkOutput._make(None if field is None else field[: len(obs)] for field in both)
+        return Outputs(online_output, next_target, both.q_values[len(obs) :].detach())
+    return Outputs(online(obs), next_target, None)
+
+
+@torch.no_grad()
+def batch_priorities(
+    online: QNetwork, target: QNetwork, batch: Batch, config: LearningConfig, device: torch.device
+) -> np.ndarray:
+    """The priority [B] that `DQNLearner.update` would give each transition of `batch` before its
+    gradient step: |TD error| for expected Q, the loss for C51 and QR, from the same objective.
+
+    Ape-X actors compute the initial priorities of the transitions they send with this function
+    and their copy of the networks (Horgan et al. 2018, Algorithm 1 line 10), so replay never
+    holds a priority of another formula than the learner's. Importance weights do not enter the
+    per-sample priority. Noisy layers use whatever noise the networks hold.
+    """
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(array, device=device)
+
+    outputs = network_outputs(online, target, tensor(batch.obs), tensor(batch.next_obs), config.double)
+    tensors = TensorBatch(
+        tensor(batch.actions).long(), tensor(batch.rewards).float(), tensor(batch.discounts).float(), None
+    )
+    support_Z = getattr(online.head, "support", None)
+    return OBJECTIVES[online.kind](outputs, tensors, config, support_Z).priorities_B.cpu().numpy()
+
+
 class DQNLearner:
     """Owns the online and target networks and the optimizer; one `update` is one gradient step."""
 
@@ -167,17 +206,7 @@ class DQNLearner:
         # Noisy nets draw fresh noise for each update, independently for the two networks.
         self.online.reset_noise()
         self.target.reset_noise()
-        with torch.no_grad():
-            next_target = self.target(next_obs)
-        if self.config.double:
-            # One online pass over s and s' together: a forward pass fewer on the hot path. Only
-            # the s half enters the loss; the s' half picks a* and is detached.
-            both = self.online(torch.cat([obs, next_obs]))
-            online = NetworkOutput._make(None if field is None else field[: len(obs)] for field in both)
-            next_online_q_BA = both.q_values[len(obs) :].detach()
-        else:
-            online, next_online_q_BA = self.online(obs), None
-        outputs = Outputs(online, next_target, next_online_q_BA)
+        outputs = network_outputs(self.online, self.target, obs, next_obs, self.config.double)
         tensors = TensorBatch(actions_B, rewards_B, discounts_B, weights_B)
         loss, q_taken_B, priorities_B = self.objective(outputs, tensors, self.config, self.support_Z)
 

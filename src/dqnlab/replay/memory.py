@@ -7,7 +7,7 @@ import numpy as np
 from dqnlab.config import ReplayConfig
 from dqnlab.errors import ConfigError
 from dqnlab.replay.frames import FramePool, FrameStacker, frame_pool_capacity
-from dqnlab.replay.n_step import NStepAccumulator
+from dqnlab.replay.n_step import NStepAccumulator, Transitions
 from dqnlab.replay.prioritized import PrioritizedSampler
 from dqnlab.replay.storage import RingStorage
 from dqnlab.replay.uniform import UniformSampler
@@ -140,6 +140,28 @@ class ReplayMemory:
             slots = self.storage.add(*transitions)
             if isinstance(self.sampler, PrioritizedSampler):
                 self.sampler.on_add(slots)
+
+    def add_transitions(self, transitions: Transitions, errors: np.ndarray | None = None) -> np.ndarray:
+        """Stores n-step transitions made elsewhere, e.g. by Ape-X actors that run their own
+        `NStepAccumulator` (Horgan et al. 2018); returns the slots written.
+
+        With prioritized replay, `errors` [M] are the transitions' initial |TD errors| (or losses),
+        turned into priorities as `update_priorities` does; without them a transition enters with
+        the largest priority so far, as in `add`. Each transition counts as one env step for beta.
+        Frame storage is not supported here: the transitions hold whole observations.
+        """
+        if self.frames is not None:
+            raise ValueError("add_transitions stores whole observations; build the memory without frame storage")
+        self.env_steps += len(transitions.actions)
+        if not len(transitions.actions):
+            return np.empty(0, np.int64)
+        slots = self.storage.add(*transitions)
+        if isinstance(self.sampler, PrioritizedSampler):
+            if errors is None:
+                self.sampler.on_add(slots)
+            else:
+                self.sampler.update(slots, errors)
+        return slots
 
     def sample(self, batch_size: int) -> Batch:
         """A batch of transitions; with prioritized replay, with weights normalized by their max."""
