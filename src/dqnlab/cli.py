@@ -56,6 +56,19 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="continue a stopped run from its newest checkpoint, exactly as if it had not stopped",
     )
+    train.add_argument(
+        "--actors",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Ape-X: N Ray actors collect, one learner learns (distributed.actors; needs dqnlab[distributed])",
+    )
+    train.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="Ray cluster to run the actors on, e.g. auto or HOST:6379 (default: start Ray on this machine)",
+    )
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained agent")
     evaluate.add_argument("run", help="a run directory (uses its best checkpoint) or a checkpoint file")
@@ -111,6 +124,15 @@ def _build_parser() -> argparse.ArgumentParser:
         "--threshold", type=float, default=None, help="return for steps-to-threshold (default: the env's target return)"
     )
     experiment.add_argument("--out", default=None, help="output directory (default experiments/ENV-TIME)")
+    experiment.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="run each run as a Ray task on this cluster (auto, HOST:6379, or local); needs dqnlab[distributed]",
+    )
+    experiment.add_argument(
+        "--ray", dest="ray_address", action="store_const", const="local", help="same as --ray-address local"
+    )
 
     compare = commands.add_parser("compare", help="report on existing runs, grouped by their config differences")
     compare.add_argument("run_dirs", nargs="+", help="run directories")
@@ -128,12 +150,16 @@ def _resolve_config(args: argparse.Namespace) -> Any:
     file_values = load_toml(args.config) if args.config else {}
     preset = args.preset or file_values.get("preset", "dqn")
     config = preset_config(preset, args.env_id)
+    if args.actors:  # Ape-X replays by priority, unless the config file or --set says otherwise
+        config = apply_overrides(config, {"replay": {"prioritized": True}})
     config = apply_overrides(config, {**file_values, "env_id": args.env_id, "preset": preset})
     config = apply_overrides(config, parse_assignments(args.overrides))
     flags = {"steps": args.steps, "seed": args.seed, "num_envs": args.num_envs, "device": args.device}
     config = apply_overrides(config, {key: value for key, value in flags.items() if value is not None})
     if args.checkpoint_every is not None:
         config = apply_overrides(config, {"checkpoint": {"every": args.checkpoint_every}})
+    if args.actors is not None:
+        config = apply_overrides(config, {"distributed": {"actors": args.actors}})
     return config
 
 
@@ -169,6 +195,7 @@ def _resume(args: argparse.Namespace) -> int:
         "--device": args.device,
         "--run-dir": args.run_dir,
         "--checkpoint-every": args.checkpoint_every,
+        "--actors": args.actors,
     }
     given = [name for name, value in changing.items() if value not in (None, [])]
     if given:
@@ -176,7 +203,7 @@ def _resume(args: argparse.Namespace) -> int:
     from dqnlab.training.resume import resume_training
 
     with _run_io_errors(Path(args.resume)):
-        summary = resume_training(args.resume, progress=not args.no_progress)
+        summary = resume_training(args.resume, progress=not args.no_progress, ray_address=args.ray_address)
     print(f"run directory: {args.resume}")
     print(json.dumps(summary, indent=2))
     return 0
@@ -185,6 +212,10 @@ def _resume(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from dqnlab.envs.factory import env_spaces
 
+    if args.actors:
+        from dqnlab.distributed import require_ray
+
+        require_ray()  # before anything else: without Ray, one line and exit 2
     if args.resume is not None:
         return _resume(args)
     if args.env_id is None:
@@ -205,7 +236,13 @@ def _train(args: argparse.Namespace) -> int:
     agent = Agent(config, spaces)
     print(f"Q-function: {agent.describe_q_function()}")
     with _run_io_errors(run_dir):
-        summary = agent.learn(run_dir=run_dir, progress=not args.no_progress)
+        if config.distributed.actors > 0:
+            from dqnlab.distributed.apex import ApexLoop
+
+            loop = ApexLoop(agent, config.steps, run_dir, not args.no_progress, ray_address=args.ray_address)
+            summary = loop.run()
+        else:
+            summary = agent.learn(run_dir=run_dir, progress=not args.no_progress)
     print(f"run directory: {run_dir}")
     print(json.dumps(summary, indent=2))
     return 0
@@ -280,6 +317,7 @@ def _experiment(args: argparse.Namespace) -> int:
         common=args.overrides,
         config_file=args.config,
         threshold=args.threshold,
+        ray_address=args.ray_address,
     )
     return 0
 

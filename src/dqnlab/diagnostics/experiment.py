@@ -7,7 +7,9 @@ other `--vary`s; `--variant KEY=V,KEY=V` adds one variant with several keys set 
 no replay needs `replay.capacity=1,learning.batch_size=1`). Each run is
 `python -m dqnlab.cli train ... --run-dir OUT/runs/VARIANT/seed-N --no-progress`, its output kept
 in OUT/logs/. Separate processes keep runs independent (no shared RNG, torch threads or GPU
-state) and let a crash in one run leave the others standing.
+state) and let a crash in one run leave the others standing. With `--ray-address ADDR` (or
+`--ray` for Ray on this machine) each run is the same command inside a Ray task on the cluster,
+whose run directory comes back to OUT (dqnlab/distributed/experiment.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,11 +177,17 @@ def _run_one(spec: RunSpec) -> tuple[RunSpec, int, float]:
     return spec, returncode, time.perf_counter() - began
 
 
-def run_all(specs: Sequence[RunSpec], workers: int, echo: bool = True) -> list[RunSpec]:
-    """Runs the specs, `workers` processes at a time; returns those that succeeded."""
+def run_all(
+    specs: Sequence[RunSpec],
+    workers: int,
+    echo: bool = True,
+    run_one: Callable[[RunSpec], tuple[RunSpec, int, float]] = _run_one,
+) -> list[RunSpec]:
+    """Runs the specs, `workers` at a time, each by `run_one` (a local process by default, or a
+    Ray task); returns those that succeeded."""
     done: list[RunSpec] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run_one, spec) for spec in specs]
+        futures = [pool.submit(run_one, spec) for spec in specs]
         try:
             for count, future in enumerate(as_completed(futures), start=1):
                 spec, returncode, seconds = future.result()
@@ -221,8 +229,12 @@ def run_experiment(
     common: Sequence[str] = (),
     config_file: str | None = None,
     threshold: float | None = None,
+    ray_address: str | None = None,
 ) -> Path:
-    """Validates, runs every variant x seed, and writes the report into `out_dir`; returns report.html."""
+    """Validates, runs every variant x seed, and writes the report into `out_dir`; returns report.html.
+
+    With `ray_address` ("local" for Ray on this machine) the runs are Ray tasks on that cluster,
+    as many at a time as it has CPUs unless `workers` says otherwise."""
     from dqnlab.config import load_toml
     from dqnlab.diagnostics.report import build_report, format_console_summary
     from dqnlab.presets import preset_config
@@ -231,7 +243,12 @@ def run_experiment(
         raise DqnlabError("--seeds must be >= 1")
     if steps is not None and steps < 1:
         raise DqnlabError("--steps must be >= 1")
-    workers = workers if workers is not None else (os.cpu_count() or 1)
+    run_one, cluster_cpus = _run_one, None
+    if ray_address is not None:
+        from dqnlab.distributed.experiment import ray_run_one
+
+        run_one, cluster_cpus = ray_run_one(ray_address, config_file)
+    workers = workers if workers is not None else (cluster_cpus or os.cpu_count() or 1)
     if workers < 1:
         raise DqnlabError("--workers must be >= 1")
     out_dir = Path(out_dir)
@@ -271,7 +288,7 @@ def run_experiment(
         f"{workers} at a time, into {out_dir}",
         flush=True,
     )
-    done = run_all(specs, workers)
+    done = run_all(specs, workers, run_one=run_one)
     if not done:
         raise DqnlabError(f"every run failed; see the logs in {out_dir / 'logs'}")
     # in planned (seed) order, not completion order, so the report and its bootstrap are reproducible

@@ -328,8 +328,11 @@ def load_resume_state(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, An
     return tree, tensors, folder
 
 
-def resume_training(run_dir: str | Path, progress: bool = False) -> dict[str, Any]:
-    """Continues the run in `run_dir` from its newest verified checkpoint; returns the run summary."""
+def resume_training(run_dir: str | Path, progress: bool = False, ray_address: str | None = None) -> dict[str, Any]:
+    """Continues the run in `run_dir` from its newest verified checkpoint; returns the run summary.
+
+    A distributed run (distributed.actors > 0) goes on with new actors on Ray, at `ray_address`
+    or on this machine."""
     from dqnlab.agent import Agent
     from dqnlab.training.loop import TrainingLoop
 
@@ -344,5 +347,12 @@ def resume_training(run_dir: str | Path, progress: bool = False) -> dict[str, An
         tree["counters"]["env_steps"], tree["logs"].items()  # noqa: B018 - what the loop reads before restoring
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{folder}: the training state is malformed ({type(exc).__name__}: {exc})") from None
+    if config.distributed.actors > 0:
+        from dqnlab.distributed import require_ray
+
+        require_ray()
+        from dqnlab.distributed.apex import ApexLoop
+
+        return ApexLoop(agent, steps, run_dir, progress, resume=(tree, tensors), ray_address=ray_address).run()
     loop = TrainingLoop(agent, steps, run_dir, progress, resume=(tree, tensors))
     return loop.run()

@@ -1,0 +1,45 @@
+"""Distributed dqnlab on Ray: Ape-X actors, sharded prioritized replay and one learner, and
+experiments whose runs are Ray tasks (docs/distributed.md).
+
+Ray is an optional extra (`pip install 'dqnlab[distributed]'`); nothing here imports it at
+module level, and `require_ray` turns its absence into one clear line.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+from dqnlab.errors import DqnlabError
+
+RAY_MISSING = "--actors needs Ray: pip install 'dqnlab[distributed]'"
+
+
+def require_ray(message: str = RAY_MISSING) -> ModuleType:
+    """The `ray` module, or a DqnlabError with `message` (the CLI prints it in one line, exit 2)."""
+    try:
+        import ray
+    except ImportError:
+        raise DqnlabError(message) from None
+    return ray
+
+
+def init_ray(address: str | None, message: str = RAY_MISSING) -> ModuleType:
+    """Connects to the Ray cluster at `address`, or without one (or "local") starts Ray on this
+    machine with its cores and no dashboard. Does nothing when Ray is already initialized."""
+    ray = require_ray(message)
+    if ray.is_initialized():
+        return ray
+    if address in (None, "local"):
+        ray.init(include_dashboard=False, num_cpus=os.cpu_count() or 1, log_to_driver=False)
+    else:
+        ray.init(address=address, log_to_driver=False)
+    return ray
+
+
+def actor_epsilons(actors: int, epsilon: float, alpha: float) -> list[float]:
+    """epsilon_i = epsilon^(1 + alpha * i / (N - 1)) for i = 0 .. N-1 (Horgan et al. 2018, §4.1);
+    one actor gets epsilon itself."""
+    if actors == 1:
+        return [epsilon]
+    return [epsilon ** (1 + alpha * i / (actors - 1)) for i in range(actors)]
