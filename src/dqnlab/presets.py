@@ -24,7 +24,7 @@ PRESETS: dict[str, Preset] = {
         "tuned to solve CartPole-v1 in few env steps and seconds",
         {
             "steps": 100_000,
-            "network": {"hidden_sizes": [128, 128]},
+            "network": {"hidden_sizes": [64, 64]},
             "learning": {
                 "lr": 1e-3,
                 "batch_size": 64,
