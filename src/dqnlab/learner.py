@@ -164,6 +164,7 @@ def batch_priorities(
     holds a priority of another formula than the learner's. Importance weights do not enter the
     per-sample priority. Noisy layers use whatever noise the networks hold.
     """
+
     def tensor(array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=device)
 

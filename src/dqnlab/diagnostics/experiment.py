@@ -243,7 +243,8 @@ def run_experiment(
         raise DqnlabError("--seeds must be >= 1")
     if steps is not None and steps < 1:
         raise DqnlabError("--steps must be >= 1")
-    run_one, cluster_cpus = _run_one, None
+    run_one: Callable[[RunSpec], tuple[RunSpec, int, float]] = _run_one
+    cluster_cpus = None
     if ray_address is not None:
         from dqnlab.distributed.experiment import ray_run_one
 

@@ -21,7 +21,7 @@ import torch
 
 from dqnlab.acting import epsilon_greedy
 from dqnlab.config import Config
-from dqnlab.envs import finished_episodes, make_vector_env, real_next_observations
+from dqnlab.envs import env_spaces, finished_episodes, make_vector_env, real_next_observations
 from dqnlab.learner import batch_priorities
 from dqnlab.networks import build_q_network
 from dqnlab.replay import NStepAccumulator, ReplayMemory
@@ -54,9 +54,10 @@ class ApexActor:
         env_seed, acting_seed = seeds.spawn(2)
         self.rng = np.random.default_rng(acting_seed)
         self.envs = make_vector_env(config.env_id, config.num_envs, config.atari, training=True)
-        self.num_actions = int(self.envs.single_action_space.n)
+        spaces = env_spaces(config.env_id, config.atari)
+        self.num_actions = int(spaces.action_space.n)
         torch.manual_seed(int(env_seed.generate_state(1)[0]))
-        self.online = build_q_network(config.network, self.envs.single_observation_space, self.num_actions)
+        self.online = build_q_network(config.network, spaces.observation_space, self.num_actions)
         self.target = copy.deepcopy(self.online)
         self.online.requires_grad_(False)
         self.target.requires_grad_(False)

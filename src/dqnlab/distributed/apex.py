@@ -126,8 +126,7 @@ class ApexLoop(TrainingLoop):
         seeds = np.random.SeedSequence([config.seed, 1]).generate_state(shards)
         self.shards = [
             shard_class.options(scheduling_strategy=near_driver).remote(
-                config, tuple(space.shape), np.dtype(space.dtype).str, capacity,
-                max(self.steps // shards, 1), int(seed)
+                config, tuple(space.shape), np.dtype(space.dtype).str, capacity, max(self.steps // shards, 1), int(seed)
             )
             for seed in seeds
         ]
@@ -155,7 +154,8 @@ class ApexLoop(TrainingLoop):
         end_step = self.start_step + self.steps
         eval_every = self.config.evaluation.every
         in_flight = {
-            actor.collect.remote(self.weights_version, self.weights_box): index for index, actor in enumerate(self.actors)
+            actor.collect.remote(self.weights_version, self.weights_box): index
+            for index, actor in enumerate(self.actors)
         }
         samples: deque[tuple[int, Any]] = deque()
         started = time.perf_counter()
@@ -270,8 +270,10 @@ class ApexLoop(TrainingLoop):
 
             folder = self._save_checkpoint(ray)
             name = signal.Signals(checkpointer.stop_signal).name
-            message = (f"{name} at env step {step}: checkpoint written to {folder}; "
-                       f"resume with: {resume_command(checkpointer.run_dir)}")
+            message = (
+                f"{name} at env step {step}: checkpoint written to {folder}; "
+                f"resume with: {resume_command(checkpointer.run_dir)}"
+            )
             raise TrainingInterrupted(message, 128 + checkpointer.stop_signal)
         if every > 0 and step // every > previous_step // every:
             self._save_checkpoint(ray)
@@ -282,8 +284,10 @@ class ApexLoop(TrainingLoop):
         agent, learner = self.agent, self.agent.learner
         step = agent.env_steps
         if not parameters_finite(learner.online):
-            raise NonFiniteError(f"non-finite network parameters at env step {step}: not checkpointed, "
-                                 f"training stopped; {self.checkpointer.resume_hint()}")
+            raise NonFiniteError(
+                f"non-finite network parameters at env step {step}: not checkpointed, "
+                f"training stopped; {self.checkpointer.resume_hint()}"
+            )
         detector = self.collapse_detector
         tree = {
             "version": STATE_VERSION,
@@ -333,14 +337,22 @@ class ApexLoop(TrainingLoop):
         shard_states = tree["distributed"]["shards"]
         if len(shard_states) != len(self.shards):
             raise CheckpointError(f"{source} has {len(shard_states)} replay shards; the run has {len(self.shards)}")
-        ray.get([shard.load_state_dict.remote(_in_memory(state)) for shard, state in zip(self.shards, shard_states,
-                                                                                          strict=True)])
+        ray.get(
+            [
+                shard.load_state_dict.remote(_in_memory(state))
+                for shard, state in zip(self.shards, shard_states, strict=True)
+            ]
+        )
         self.weights_version = int(tree["distributed"]["weights_version"])
         for name in LOOP_FIELDS:
             setattr(self, name, tree["loop"][name])
         collapse = tree["collapse"]
         detector = self.collapse_detector
-        detector.baseline, detector.best, detector.collapsed = collapse["baseline"], collapse["best"], collapse["collapsed"]
+        detector.baseline, detector.best, detector.collapsed = (
+            collapse["baseline"],
+            collapse["best"],
+            collapse["collapsed"],
+        )
         self.collapses = [CollapseEvent(*event) for event in collapse["events"]]
         self.best_weights = tensors["best_weights"] or None
 
@@ -357,7 +369,8 @@ class ApexLoop(TrainingLoop):
                 "actor_epsilons": [round(epsilon, 6) for epsilon in self.epsilons],
                 # from the first batch of experience on: Ray's start-up left out
                 "actor_steps_per_s": round((self.agent.env_steps - self.first_data_step) / collect_s, 1)
-                if collect_s > 0 else None,
+                if collect_s > 0
+                else None,
                 "learner_updates_per_s": round(updates / learn_s, 1) if learn_s > 0 else None,
                 "weights_version": self.weights_version,
                 "actor_weight_versions": list(self.actor_versions),

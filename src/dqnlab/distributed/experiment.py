@@ -41,9 +41,7 @@ def train_in_task(command: tuple[str, ...], config_text: str | None) -> tuple[in
         return result.returncode, result.stdout + result.stderr, files
 
 
-def ray_run_one(
-    address: str, config_file: str | None
-) -> tuple[Callable[[RunSpec], tuple[RunSpec, int, float]], int]:
+def ray_run_one(address: str, config_file: str | None) -> tuple[Callable[[RunSpec], tuple[RunSpec, int, float]], int]:
     """Connects to Ray at `address` ("local": on this machine) and returns (a `run_one` for
     `run_all` that runs a spec as a Ray task of one CPU, the cluster's CPU count)."""
     ray = init_ray(address, RAY_MISSING)

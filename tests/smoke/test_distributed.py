@@ -1,0 +1,245 @@
+"""Distributed dqnlab on Ray: Ape-X actors, replay shards, the learner, faults and resume, experiments as Ray tasks.
+
+The pure parts (epsilons, priorities, replay insertion with priorities, the missing-Ray message)
+run without Ray; the rest shares one local Ray instance (`ray_local`) and skips when Ray is not
+installed. The whole file stays well under 90 s on two cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from dqnlab.cli import main
+from dqnlab.config import Config, LearningConfig, NetworkConfig, apply_overrides, parse_assignments
+from dqnlab.distributed import RAY_MISSING, actor_epsilons
+from dqnlab.envs import env_spaces
+from dqnlab.errors import TrainingInterrupted
+from dqnlab.learner import DQNLearner, batch_priorities
+from dqnlab.networks import build_q_network
+from dqnlab.replay import ReplayMemory
+from dqnlab.replay.n_step import Transitions
+from dqnlab.types import Batch
+
+# --- pure parts -----------------------------------------------------------------------------------
+
+
+def test_actor_epsilons_follow_apex_formula():
+    # eps_i = 0.4^(1 + 7 i / (N - 1)): the first actor 0.4, the last 0.4^8
+    epsilons = actor_epsilons(3, 0.4, 7.0)
+    assert epsilons == pytest.approx([0.4, 0.4**4.5, 0.4**8])
+    assert actor_epsilons(1, 0.4, 7.0) == [0.4]
+
+
+@pytest.mark.parametrize("distributional", ["none", "c51", "qr"])
+@pytest.mark.parametrize("double", [True, False])
+def test_actor_priorities_match_the_learners(distributional, double):
+    """What an actor computes with `batch_priorities` is what the learner's update returns as
+    priorities for the same batch and weights (before its gradient step)."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    spaces = env_spaces("CartPole-v1")
+    network = NetworkConfig(hidden_sizes=(16,), distributional=distributional, atoms=11, quantiles=8)
+    config = LearningConfig(double=double, batch_size=8)
+    learner = DQNLearner(config, build_q_network(network, spaces.observation_space, 2), torch.device("cpu"))
+    with torch.no_grad():  # a target different from the online net, so Double DQN matters
+        for parameter in learner.target.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    batch = Batch(
+        obs=rng.normal(size=(8, 4)).astype(np.float32),
+        actions=rng.integers(0, 2, 8),
+        rewards=rng.normal(size=8).astype(np.float32),
+        next_obs=rng.normal(size=(8, 4)).astype(np.float32),
+        discounts=np.array([0.99, 0.0] * 4, np.float32),
+    )
+    from_actor = batch_priorities(learner.online, learner.target, batch, config, torch.device("cpu"))
+    from_learner = learner.update(batch).td_abs
+    assert from_actor.shape == (8,)
+    np.testing.assert_allclose(from_actor, from_learner, rtol=1e-5, atol=1e-6)
+
+
+def test_replay_takes_transitions_with_their_priorities():
+    memory = ReplayMemory(
+        8, (1,), np.dtype(np.float32), np.random.default_rng(0), prioritized=True, alpha=0.5, priority_eps=0.0
+    )
+    obs = np.arange(3, dtype=np.float32)[:, None]
+    transitions = Transitions(obs, np.zeros(3, np.int64), np.ones(3, np.float32), obs + 1, np.full(3, 0.9, np.float32))
+    slots = memory.add_transitions(transitions, np.array([4.0, -9.0, 1.0]))
+    assert list(slots) == [0, 1, 2] and len(memory) == 3
+    np.testing.assert_allclose(memory.sampler.tree.get(slots), [2.0, 3.0, 1.0])  # |e|^0.5
+    assert memory.add_transitions(transitions)[0] == 3  # no priorities: the largest so far
+    assert memory.sampler.tree.get(np.array([3]))[0] == pytest.approx(3.0)
+
+
+def test_actors_without_ray_is_one_line_and_exit_2(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    assert main(["train", "CartPole-v1", "--actors", "2", "--run-dir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == f"dqnlab: error: {RAY_MISSING}\n"
+    assert not (tmp_path / "run").exists()
+
+
+# --- on a local Ray instance ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    ray.init(include_dashboard=False, num_cpus=2, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def apex_config(*assignments: str) -> Config:
+    from dqnlab.presets import preset_config
+
+    config = preset_config("cartpole", "CartPole-v1")
+    return apply_overrides(
+        config,
+        parse_assignments(
+            [
+                "distributed.actors=2",
+                "replay.prioritized=true",
+                "tensorboard=false",
+                "learning.learning_starts=500",
+                "evaluation.episodes=3",
+                "diagnostics.plot_every=0",
+                *assignments,
+            ]
+        ),
+    )
+
+
+def start_apex(config: Config, steps: int, run_dir, **kwargs):
+    from dqnlab.agent import Agent
+    from dqnlab.distributed.apex import ApexLoop
+
+    return ApexLoop(Agent(config), steps, run_dir, False, **kwargs)
+
+
+def when(condition, action, timeout_s: float = 60.0) -> threading.Thread:
+    """Runs `action` in a thread as soon as `condition()` holds."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if condition():
+                action()
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_killed_actor_is_replaced_and_weights_reach_actors(ray_local, tmp_path):
+    loop = start_apex(apex_config("evaluation.every=3500"), 7000, tmp_path / "run")
+    at_kill = {}
+
+    def kill() -> None:
+        at_kill["updates"] = loop.agent.learner.gradient_steps
+        ray_local.kill(loop.actors[0], no_restart=False)  # a crash: Ray restarts the actor
+
+    when(lambda: len(loop.actors) == 2 and loop.agent.env_steps >= 1000, kill)
+    summary = loop.run()
+
+    assert summary["steps"] >= 7000 and summary["actor_restarts"] >= 1  # the new actor sent data
+    assert summary["gradient_steps"] > at_kill["updates"] + 100  # learning went on after the kill
+    assert summary["weights_version"] > 2
+    assert min(summary["actor_weight_versions"]) > 1  # every actor pulled weights published after the start
+    assert summary["actor_epsilons"] == pytest.approx([0.4, 0.4**8], rel=1e-3)  # rounded to 6 digits
+    run = tmp_path / "run"
+    for name in [
+        "config.toml",
+        "metrics.csv",
+        "eval.csv",
+        "summary.json",
+        "checkpoints/best.pt",
+        "checkpoints/last.pt",
+    ]:
+        assert (run / name).is_file(), name
+    assert (run / "metrics.csv").read_text().splitlines()[0] == "step,episode,return,length,epsilon,loss,q_mean"
+    assert len((run / "eval.csv").read_text().splitlines()) == 3  # header and 2 evaluations
+    assert "actors = 2" in (run / "config.toml").read_text()
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(ray_local, tmp_path):
+    from dqnlab.training.resume import resume_training
+
+    run = tmp_path / "run"
+    loop = start_apex(
+        apex_config("evaluation.every=0", "checkpoint.every=1000", "distributed.replay_shards=2"), 3000, run
+    )
+    assert loop.checkpointer is not None
+
+    def ask_to_stop() -> None:
+        loop.checkpointer.stop_signal = signal.SIGTERM  # what SIGTERM's handler does
+
+    when(lambda: loop.agent.env_steps >= 1200, ask_to_stop)
+    with pytest.raises(TrainingInterrupted):
+        loop.run()
+    interrupted_updates = loop.agent.learner.gradient_steps
+    assert interrupted_updates > 0
+
+    summary = resume_training(run)
+    assert summary["steps"] >= 3000 and summary["replay_shards"] == 2
+    assert summary["gradient_steps"] > interrupted_updates  # counters go on from the checkpoint
+    steps = [int(line.split(",")[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(steps)  # logs cut back to the checkpoint, then appended to
+    assert json.loads((run / "summary.json").read_text())["steps"] == summary["steps"]
+
+
+@pytest.mark.slow
+def test_two_actors_learn_cartpole(ray_local, tmp_path):
+    # Bounded: 25k env steps; the learner's updates, not the actors, limit it on two cores.
+    config = apex_config("evaluation.every=2500", "evaluation.episodes=5", "evaluation.target_return=200")
+    summary = start_apex(config, 25_000, tmp_path / "run").run()
+    assert summary["best_eval_return"] >= 200, summary
+
+
+def test_experiment_through_ray_writes_the_same_report_files(ray_local, tmp_path):
+    args = [
+        "experiment",
+        "CartPole-v1",
+        "--preset",
+        "cartpole",
+        "--seeds",
+        "1",
+        "--steps",
+        "200",
+        "--set",
+        "learning.learning_starts=100",
+        "--set",
+        "evaluation.every=100",
+        "--set",
+        "evaluation.episodes=2",
+        "--set",
+        "tensorboard=false",
+    ]
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    assert main([*args, "--ray", "--out", str(tmp_path / "ray")]) == 0
+
+    def files(root):
+        return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+
+    assert files(tmp_path / "ray") == files(tmp_path / "local")
+    local = json.loads((tmp_path / "local" / "runs" / "base" / "seed-0" / "summary.json").read_text())
+    remote = json.loads((tmp_path / "ray" / "runs" / "base" / "seed-0" / "summary.json").read_text())
+    assert remote["steps"] == local["steps"] == 200
+    # the same seed on the same machine: the same run, wherever it ran
+    assert remote["best_eval_return"] == local["best_eval_return"]
+
+
+def test_config_rejects_bad_distributed_values():
+    from dqnlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="distributed.actors"):
+        dataclasses.replace(Config().distributed, actors=-1)
