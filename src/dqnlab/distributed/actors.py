@@ -39,14 +39,16 @@ class ApexActor:
     one, which is replay's back-pressure on fast actors.
     """
 
-    def __init__(self, config: Config, index: int, epsilon: float, shards: list[Any]) -> None:
+    def __init__(self, config: Config, index: int, epsilon: float, shard_names: list[str]) -> None:
         import ray
 
         torch.set_num_threads(1)  # an actor's forward passes are small; one thread per actor process
         self.config = config
         self.index = index
         self.epsilon = epsilon
-        self.shards = shards
+        # Shards are looked up by name, not passed as handles: Ray restarts an actor reliably only
+        # when its constructor arguments hold no object references (ray-project/ray#53727).
+        self.shards = [ray.get_actor(name) for name in shard_names]
         self.device = torch.device("cpu")
         # An actor that Ray restarts after a crash starts from fresh seeds, not from the episodes it already played.
         restarted = ray.get_runtime_context().was_current_actor_reconstructed

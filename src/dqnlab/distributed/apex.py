@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,8 @@ class ApexLoop(TrainingLoop):
         )
         self.actors: list[Any] = []
         self.shards: list[Any] = []
+        self.shard_names: list[str] = []
+        self.in_flight: dict[Any, int] = {}  # collect calls not yet answered -> actor index
         self.shard_weights = np.ones(self.config.distributed.replay_shards)
         self.weights_version = 0
         self.weights_box: list[Any] = []
@@ -112,6 +115,8 @@ class ApexLoop(TrainingLoop):
             self._start_actors(ray)
             self._run(ray, bar)
         finally:
+            if self.in_flight:  # let the last calls finish, so that killing the actors retries nothing
+                ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=5.0)
             for handle in [*self.actors, *self.shards]:
                 ray.kill(handle)
 
@@ -124,11 +129,13 @@ class ApexLoop(TrainingLoop):
         near_driver = _driver_node_strategy(ray)
         capacity = max(config.replay.capacity // shards, config.learning.batch_size)
         seeds = np.random.SeedSequence([config.seed, 1]).generate_state(shards)
+        run_id = uuid.uuid4().hex[:12]  # names unique to this run, by which actors find the shards
+        self.shard_names = [f"dqnlab-replay-{run_id}-{index}" for index in range(shards)]
         self.shards = [
-            shard_class.options(scheduling_strategy=near_driver).remote(
+            shard_class.options(scheduling_strategy=near_driver, name=name).remote(
                 config, tuple(space.shape), np.dtype(space.dtype).str, capacity, max(self.steps // shards, 1), int(seed)
             )
-            for seed in seeds
+            for name, seed in zip(self.shard_names, seeds, strict=True)
         ]
 
     def _start_actors(self, ray: Any) -> None:
@@ -137,7 +144,9 @@ class ApexLoop(TrainingLoop):
         # A CPU each on a cluster; on a machine with fewer cores than actors, they share.
         cpus = min(1.0, float(ray.cluster_resources().get("CPU", 1.0)) / actors)
         actor_class = ray.remote(num_cpus=cpus, max_restarts=-1, max_task_retries=-1)(ApexActor)
-        self.actors = [actor_class.remote(config, index, self.epsilons[index], self.shards) for index in range(actors)]
+        self.actors = [
+            actor_class.remote(config, index, self.epsilons[index], self.shard_names) for index in range(actors)
+        ]
 
     def _publish(self, ray: Any) -> None:
         """Puts the online and target weights in Ray's object store under a new version number."""
@@ -153,7 +162,7 @@ class ApexLoop(TrainingLoop):
         agent = self.agent
         end_step = self.start_step + self.steps
         eval_every = self.config.evaluation.every
-        in_flight = {
+        in_flight = self.in_flight = {
             actor.collect.remote(self.weights_version, self.weights_box): index
             for index, actor in enumerate(self.actors)
         }
