@@ -172,8 +172,6 @@ def test_killed_actor_is_replaced_and_weights_reach_actors(ray_local, tmp_path):
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(ray_local, tmp_path):
-    from dqnlab.training.resume import resume_training
-
     run = tmp_path / "run"
     loop = start_apex(
         apex_config(
@@ -197,12 +195,25 @@ def test_interrupted_run_resumes_from_its_checkpoint(ray_local, tmp_path):
     interrupted_updates = loop.agent.learner.gradient_steps
     assert interrupted_updates > 0
 
-    summary = resume_training(run)
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] >= 2000 and summary["replay_shards"] == 2
     assert summary["gradient_steps"] > interrupted_updates  # counters go on from the checkpoint
     steps = [int(line.split(",")[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == sorted(steps)  # logs cut back to the checkpoint, then appended to
-    assert json.loads((run / "summary.json").read_text())["steps"] == summary["steps"]
+    assert not list((run / "checkpoints").glob("state-*"))  # a finished run keeps best.pt and last.pt only
+
+
+def test_train_with_actors_through_the_cli(ray_local, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "CartPole-v1", "--preset", "cartpole", "--actors", "1", "--steps", "600", "--no-progress"]
+    args += ["--run-dir", str(run), "--set", "learning.learning_starts=300", "--set", "evaluation.episodes=2"]
+    assert main(args) == 0
+    config = (run / "config.toml").read_text()
+    assert "actors = 1" in config and "prioritized = true" in config  # --actors replays by priority
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["actors"] == 1 and summary["steps"] >= 600 and summary["gradient_steps"] > 0
+    assert "run directory:" in capsys.readouterr().out
 
 
 @pytest.mark.slow
