@@ -221,6 +221,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.env_id is None:
         raise DqnlabError("train needs an env id, e.g. dqnlab train CartPole-v1 (or --resume RUN_DIR)")
     config = _resolve_config(args)
+    if args.ray_address is not None and config.distributed.actors == 0:
+        raise DqnlabError("--ray-address runs Ape-X actors on a Ray cluster; add --actors N")
     spaces = env_spaces(config.env_id, config.atari)
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
     if run_dir.exists() and not run_dir.is_dir():

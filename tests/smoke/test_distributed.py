@@ -86,6 +86,11 @@ def test_actors_without_ray_is_one_line_and_exit_2(monkeypatch, tmp_path, capsys
     assert not (tmp_path / "run").exists()
 
 
+def test_ray_address_without_actors_is_refused(tmp_path, capsys):
+    assert main(["train", "CartPole-v1", "--ray-address", "auto", "--run-dir", str(tmp_path / "run")]) == 2
+    assert "add --actors N" in capsys.readouterr().err
+
+
 # --- on a local Ray instance ----------------------------------------------------------------------
 
 
