@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
-import pytest
 
 
 class CountingEnv(gym.Env):
@@ -42,8 +41,3 @@ if COUNTING_TERMINATES not in gym.registry:
     gym.register(COUNTING_TERMINATES, entry_point=CountingEnv, kwargs={"terminate_at": 3})
     # never terminates within its time limit of 2 steps: every episode end is a truncation
     gym.register(COUNTING_TRUNCATES, entry_point=CountingEnv, kwargs={"terminate_at": 10**9}, max_episode_steps=2)
-
-
-@pytest.fixture
-def tmp_run_dir(tmp_path):
-    return tmp_path / "run"

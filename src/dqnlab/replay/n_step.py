@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dqnlab.losses.td import transition_discount
+
 
 class Transitions(NamedTuple):
     """M transitions ready for storage (M may be 0)."""
@@ -54,7 +56,7 @@ class NStepAccumulator:
         """Takes one step of every env ([N] leading axes; `next_obs` the real last observation
         where an episode ended) and returns the transitions it completes."""
         if self.n == 1:  # every step completes its own transition: no queue needed
-            discounts = np.where(terminated, 0.0, self.gamma).astype(np.float32)
+            discounts = transition_discount(self.gamma, terminated)
             return Transitions(obs, np.asarray(actions, np.int64), np.asarray(rewards, np.float32), next_obs, discounts)
         out_obs, out_actions, out_returns, out_next, out_discounts = [], [], [], [], []
         for env, queue in enumerate(self.queues):
