@@ -48,9 +48,8 @@ from dqnlab.training.loop import TrainingLoop
 from dqnlab.training.observers import Observer
 from dqnlab.training.resume import (
     LOOP_FIELDS,
-    STATE_VERSION,
     _load_networks,
-    _log_sizes,
+    learner_state,
     on_nonfinite_loss,
     parameters_finite,
     resume_command,
@@ -315,36 +314,10 @@ class ApexLoop(TrainingLoop):
                 f"non-finite network parameters at env step {step}: not checkpointed, "
                 f"training stopped; {self.checkpointer.resume_hint()}"
             )
-        detector = self.collapse_detector
-        tree = {
-            "version": STATE_VERSION,
-            "config": self.config.to_dict(),
-            "observation_shape": list(agent.spaces.observation_space.shape),
-            "num_actions": agent.num_actions,
-            "counters": {
-                "env_steps": step,
-                "episodes": agent.episodes,
-                "gradient_steps": learner.gradient_steps,
-                "target_updates": learner.target_updates,
-            },
-            "distributed": {
-                "weights_version": self.weights_version,
-                "shards": ray.get([shard.state_dict.remote() for shard in self.shards]),
-            },
-            "loop": {name: getattr(self, name) for name in LOOP_FIELDS},
-            "collapse": {
-                "baseline": detector.baseline,
-                "best": detector.best,
-                "collapsed": detector.collapsed,
-                "events": [list(event) for event in self.collapses],
-            },
-            "logs": _log_sizes(self),
-        }
-        tensors = {
-            "online": learner.online.state_dict(),
-            "target": learner.target.state_dict(),
-            "optimizer": learner.optimizer.state_dict(),
-            "best_weights": self.best_weights if self.best_weights is not None else {},
+        tree, tensors = learner_state(self)
+        tree["distributed"] = {
+            "weights_version": self.weights_version,
+            "shards": ray.get([shard.state_dict.remote() for shard in self.shards]),
         }
         folder = write_snapshot(self.checkpointer.directory, step, tree, tensors, self.config.checkpoint.keep_last)
         self.checkpointer.last_step = step

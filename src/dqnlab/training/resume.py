@@ -105,8 +105,9 @@ def truncate_logs(run_dir: Path, sizes: dict[str, int]) -> None:
         os.truncate(path, sizes[name])
 
 
-def capture_training_state(loop: TrainingLoop, envs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(state tree of arrays and plain values, tensors) of the whole training run, between two env steps."""
+def learner_state(loop: TrainingLoop) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(state tree, tensors) that every run's checkpoint holds: config, counters, loop and collapse
+    state, log sizes, networks and optimizer. Single-process and Ape-X runs add their own parts."""
     agent, learner = loop.agent, loop.agent.learner
     detector = loop.collapse_detector
     tree = {
@@ -120,13 +121,6 @@ def capture_training_state(loop: TrainingLoop, envs: Any) -> tuple[dict[str, Any
             "gradient_steps": learner.gradient_steps,
             "target_updates": learner.target_updates,
         },
-        "rng": {
-            "python": random.getstate(),
-            "acting": agent.acting_rng.bit_generator.state,
-            "replay": agent.replay_rng.bit_generator.state,
-        },
-        "replay": loop.replay.state_dict(),
-        "envs": vector_env_state(envs),
         "loop": {name: getattr(loop, name) for name in LOOP_FIELDS},
         "collapse": {
             "baseline": detector.baseline,
@@ -140,10 +134,24 @@ def capture_training_state(loop: TrainingLoop, envs: Any) -> tuple[dict[str, Any
         "online": learner.online.state_dict(),
         "target": learner.target.state_dict(),
         "optimizer": learner.optimizer.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "best_weights": loop.best_weights if loop.best_weights is not None else {},
     }
+    return tree, tensors
+
+
+def capture_training_state(loop: TrainingLoop, envs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(state tree of arrays and plain values, tensors) of the whole training run, between two env steps."""
+    agent = loop.agent
+    tree, tensors = learner_state(loop)
+    tree["rng"] = {
+        "python": random.getstate(),
+        "acting": agent.acting_rng.bit_generator.state,
+        "replay": agent.replay_rng.bit_generator.state,
+    }
+    tree["replay"] = loop.replay.state_dict()
+    tree["envs"] = vector_env_state(envs)
+    tensors["torch_rng"] = torch.get_rng_state()
+    tensors["cuda_rng"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
     return tree, tensors
 
 
