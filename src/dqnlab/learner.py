@@ -14,7 +14,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch import nn
 
 from dqnlab.config import LearningConfig
 from dqnlab.losses import (
@@ -26,6 +25,7 @@ from dqnlab.losses import (
     td_loss,
 )
 from dqnlab.networks import QNetwork
+from dqnlab.networks.flat import clip_grad_norm_, flatten_parameters
 from dqnlab.schedules import learning_rate_at
 from dqnlab.types import Batch, NetworkOutput, UpdateStats
 
@@ -185,8 +185,11 @@ class DQNLearner:
         self.online = q_network.to(device)
         self.target = copy.deepcopy(self.online)
         self.target.requires_grad_(False)
-        self.parameters = list(self.online.parameters())  # listed once: walking the modules costs µs per update
-        self.optimizer = OPTIMIZERS[config.optimizer](self.parameters, config.lr, config.optimizer_eps)
+        # Each network's parameters live in one flat buffer (networks/flat.py): zeroing, clipping,
+        # the optimizer step and the target copy are one operation each, not one per layer.
+        self.flat_online = flatten_parameters(self.online, gradients=True)
+        self.flat_target = flatten_parameters(self.target, gradients=False)
+        self.optimizer = OPTIMIZERS[config.optimizer]([self.flat_online], config.lr, config.optimizer_eps)
         self.gradient_steps = 0
         self.target_updates = 0
         self.objective = OBJECTIVES[self.online.kind]
@@ -211,10 +214,12 @@ class DQNLearner:
         tensors = TensorBatch(actions_B, rewards_B, discounts_B, weights_B)
         loss, q_taken_B, priorities_B = self.objective(outputs, tensors, self.config, self.support_Z)
 
-        self.optimizer.zero_grad(set_to_none=True)
+        gradient = self.flat_online.grad
+        assert gradient is not None, "the flat gradient is kept defined"
+        gradient.zero_()
         loss.backward()
         if self.config.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm)
+            clip_grad_norm_(gradient, self.config.max_grad_norm)
         self.optimizer.step()
 
         self.gradient_steps += 1
@@ -234,8 +239,7 @@ class DQNLearner:
         """target <- tau * online + (1 - tau) * target; tau = 1 is the hard copy of Mnih et al."""
         tau = self.config.tau
         if tau == 1.0:
-            self.target.load_state_dict(self.online.state_dict())
+            self.flat_target.copy_(self.flat_online)
         else:
-            for target_param, online_param in zip(self.target.parameters(), self.parameters, strict=True):
-                target_param.lerp_(online_param, tau)
+            self.flat_target.lerp_(self.flat_online, tau)
         self.target_updates += 1
