@@ -36,6 +36,7 @@ class SumTree:
         self.levels = [np.zeros(branching**level, dtype=np.float64) for level in range(depth + 1)]
         # children [B, k] @ this = their exclusive prefix sums: one BLAS call, faster than cumsum on rows
         self._strictly_before = np.triu(np.ones((branching, branching)), k=1)
+        self._ones = np.ones(branching)  # children [B, k] @ this = their sums, faster than .sum(axis=1)
         # each level below the root as rows of siblings [nodes above, k]: views, made once
         self._sibling_rows = [level.reshape(-1, branching) for level in self.levels[1:]]
         self._strata: dict[int, np.ndarray] = {}  # batch size -> [0, 1, ..., B-1], for stratified draws
@@ -67,14 +68,14 @@ class SumTree:
         slots = np.asarray(slots, dtype=np.int64)
         priorities = np.asarray(priorities, dtype=np.float64)
         assert slots.shape == priorities.shape, "one priority per slot"
-        if not (priorities >= 0).all():  # NaN fails this too
+        if priorities.size and not priorities.min() >= 0:  # NaN fails this too
             raise ValueError("priorities must be finite and >= 0")
         k = self.branching
         self.levels[-1][slots] = priorities
         nodes = slots
         for level in range(len(self.levels) - 2, -1, -1):
             nodes = nodes // k
-            self.levels[level][nodes] = self._sibling_rows[level][nodes].sum(axis=1)
+            self.levels[level][nodes] = self._sibling_rows[level][nodes] @ self._ones
         if not math.isfinite(self.levels[0][0]):  # an infinite priority reaches the root
             raise ValueError("priorities must be finite and >= 0")
 
