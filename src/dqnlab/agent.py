@@ -52,9 +52,12 @@ class Agent:
         torch.set_flush_denormal(True)
         random.seed(config.seed)
         torch.manual_seed(config.seed)
-        acting_seed, replay_seed = np.random.SeedSequence(config.seed).spawn(2)
+        acting_seed, replay_seed, evaluation_seed = np.random.SeedSequence(config.seed).spawn(3)
         self.acting_rng = np.random.default_rng(acting_seed)
         self.replay_rng = np.random.default_rng(replay_seed)
+        # Evaluation draws from its own stream, so how often and how long a run evaluates never
+        # changes what it collects and learns.
+        self.evaluation_rng = np.random.default_rng(evaluation_seed)
         q_network = build_q_network(config.network, self.spaces.observation_space, self.num_actions)
         self.learner = DQNLearner(config.learning, q_network, self.device)
         self.env_steps = 0  # env steps collected by `learn`, all envs counted
@@ -81,12 +84,13 @@ class Agent:
         """
         network = self.q_network
         if not network.noisy_layers:
-            return epsilon_greedy(network, obs, epsilon, self.num_actions, self.acting_rng, self.device)
+            return epsilon_greedy(network, obs, epsilon, self.num_actions, self.evaluation_rng, self.device)
         if not self.config.evaluation.mean_weights:
-            return self.explore_batch(obs, epsilon)
+            network.reset_noise()  # from torch's generator, which training's noise also draws from
+            return epsilon_greedy(network, obs, epsilon, self.num_actions, self.evaluation_rng, self.device)
         network.eval()  # NoisyLinear uses its mean weights in eval mode
         try:
-            return epsilon_greedy(network, obs, epsilon, self.num_actions, self.acting_rng, self.device)
+            return epsilon_greedy(network, obs, epsilon, self.num_actions, self.evaluation_rng, self.device)
         finally:
             network.train()
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from dqnlab import Agent, Config
 from dqnlab.presets import preset_config
@@ -45,3 +46,19 @@ def test_same_seed_and_config_give_identical_metrics(tmp_path):
     different = Agent(_short_config(8))
     different.learn(1500, run_dir=tmp_path / "c")
     assert (tmp_path / "c" / "metrics.csv").read_text() != metrics_a  # the seed does matter
+
+
+def test_evaluation_does_not_change_what_training_collects_and_learns():
+    """Evaluation acts with its own random stream: evaluating often, rarely or never leaves the
+    training trajectory, and so the learned weights, exactly as they are."""
+    weights = []
+    for every, episodes in ((250, 3), (500, 1), (0, 1)):
+        config = _short_config(3)
+        config = config.replace(
+            evaluation=config.evaluation.__class__(every=every, episodes=episodes, stop_at_target=False)
+        )
+        agent = Agent(config)
+        agent.learn(1000)
+        assert agent.learner.gradient_steps > 0
+        weights.append(agent.learner.flat_online.detach().clone())
+    assert torch.equal(weights[0], weights[1]) and torch.equal(weights[0], weights[2])

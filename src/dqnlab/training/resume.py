@@ -147,6 +147,7 @@ def capture_training_state(loop: TrainingLoop, envs: Any) -> tuple[dict[str, Any
         "python": random.getstate(),
         "acting": agent.acting_rng.bit_generator.state,
         "replay": agent.replay_rng.bit_generator.state,
+        "evaluation": agent.evaluation_rng.bit_generator.state,
     }
     tree["replay"] = loop.replay.state_dict()
     tree["envs"] = vector_env_state(envs)
@@ -207,6 +208,7 @@ def _restore(loop: TrainingLoop, envs: Any, tree: dict[str, Any], tensors: dict[
     random.setstate(tree["rng"]["python"])
     agent.acting_rng.bit_generator.state = tree["rng"]["acting"]
     agent.replay_rng.bit_generator.state = tree["rng"]["replay"]
+    agent.evaluation_rng.bit_generator.state = tree["rng"]["evaluation"]
     torch.set_rng_state(tensors["torch_rng"])
     if tensors["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(tensors["cuda_rng"])
