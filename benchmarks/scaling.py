@@ -3,9 +3,9 @@
     python benchmarks/scaling.py [--steps 6000] [--envs 1,2,4,8] [--capacities 10000,100000,1000000]
 
 Envs: the `cartpole` preset on CartPole-v1 without evaluation, collecting only (learning off:
-acting is one batched forward pass for all envs) and training (one gradient step per env step,
-as the preset does). Replay: one batch of 64 sampled, plus its priority update for prioritized
-replay, from a memory filled to capacity with CartPole-sized transitions.
+acting is one batched forward pass for all envs) and training (the preset's gradient step every
+2 env steps). Replay: one batch of 64 sampled and gathered, plus its priority update for
+prioritized replay, from a memory filled to capacity with CartPole-sized transitions.
 """
 
 from __future__ import annotations
