@@ -10,7 +10,8 @@ evaluated every 1,000 env steps; evaluation time is excluded from both libraries
 throughput: both libraries with the zoo hyperparameters (dqnlab set to match: no Double DQN,
 Huber loss, grad-norm clip 10, hard target copy every 10 updates) for a fixed number of steps,
 without evaluation. SB3 runs twice: with its defaults, and with subnormal floats flushed to
-zero as dqnlab does, which shows how much of the ratio that one setting makes.
+zero for its whole run (dqnlab flushes them during its gradient steps), which shows how much
+of the ratio that one setting makes.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def dqnlab_solve(seed: int) -> dict[str, Any]:
 def sb3_solve(seed: int) -> dict[str, Any]:
     from stable_baselines3 import DQN
 
-    torch.set_flush_denormal(False)  # SB3's default; dqnlab's Agent turned it on in this process
+    torch.set_flush_denormal(False)  # SB3's default (dqnlab flushes only inside its own gradient steps)
     from stable_baselines3.common.callbacks import BaseCallback
 
     class SolveCallback(BaseCallback):

@@ -46,10 +46,6 @@ class Agent:
         self.num_actions = int(self.spaces.action_space.n)
         self.device = resolve_device(config.device)
         torch.set_num_threads(config.torch_threads)
-        # Flush subnormal floats (below 1.2e-38) to zero. Adam's second moments of near-zero
-        # gradients decay into that range, where x86 CPUs compute many times slower: +25-35%
-        # env steps/s on CartPole (BENCHMARKS.md). No value that matters to learning is that small.
-        torch.set_flush_denormal(True)
         random.seed(config.seed)
         torch.manual_seed(config.seed)
         acting_seed, replay_seed, evaluation_seed = np.random.SeedSequence(config.seed).spawn(3)

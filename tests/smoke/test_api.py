@@ -62,3 +62,12 @@ def test_evaluation_does_not_change_what_training_collects_and_learns():
         assert agent.learner.gradient_steps > 0
         weights.append(agent.learner.flat_online.detach().clone())
     assert torch.equal(weights[0], weights[1]) and torch.equal(weights[0], weights[2])
+
+
+def test_training_leaves_subnormal_floats_alone_outside_its_gradient_steps():
+    """The learner flushes subnormals to zero for speed, but only during its own steps: the CPU
+    flag also governs numpy, and user code after `learn` must get IEEE arithmetic back."""
+    agent = Agent(_short_config(0))
+    agent.learn(400)
+    assert agent.learner.gradient_steps > 0
+    assert np.float32(1e-40) * np.float32(1.0) > 0
