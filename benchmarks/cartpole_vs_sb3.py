@@ -91,8 +91,6 @@ def dqnlab_solve(seed: int) -> dict[str, Any]:
 
 def sb3_solve(seed: int) -> dict[str, Any]:
     from stable_baselines3 import DQN
-
-    torch.set_flush_denormal(False)  # SB3's default (dqnlab flushes only inside its own gradient steps)
     from stable_baselines3.common.callbacks import BaseCallback
 
     class SolveCallback(BaseCallback):

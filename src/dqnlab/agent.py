@@ -79,16 +79,16 @@ class Agent:
         Noisy nets act on their mean weights when `evaluation.mean_weights` is set, else on fresh noise.
         """
         network = self.q_network
-        if not network.noisy_layers:
-            return epsilon_greedy(network, obs, epsilon, self.num_actions, self.evaluation_rng, self.device)
-        if not self.config.evaluation.mean_weights:
+        on_mean_weights = bool(network.noisy_layers) and self.config.evaluation.mean_weights
+        if network.noisy_layers and not on_mean_weights:
             network.reset_noise()  # from torch's generator, which training's noise also draws from
-            return epsilon_greedy(network, obs, epsilon, self.num_actions, self.evaluation_rng, self.device)
-        network.eval()  # NoisyLinear uses its mean weights in eval mode
+        if on_mean_weights:
+            network.eval()  # NoisyLinear uses its mean weights in eval mode
         try:
             return epsilon_greedy(network, obs, epsilon, self.num_actions, self.evaluation_rng, self.device)
         finally:
-            network.train()
+            if on_mean_weights:
+                network.train()
 
     def explore_batch(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Actions [N] while training: noisy nets draw new noise for every acting step

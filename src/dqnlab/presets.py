@@ -15,6 +15,20 @@ class Preset:
     overrides: dict[str, Any]
 
 
+# Rainbow's network on pixels (Hessel et al. 2018): the Nature CNN under a dueling, noisy C51 head
+# with sigma0 0.5 and 51 atoms on [-10, 10], which fits Atari's clipped rewards. Shared by
+# `atari-rainbow` and `atari100k`.
+ATARI_RAINBOW_NETWORK: dict[str, Any] = {
+    "q_function": "cnn",
+    "dueling": True,
+    "noisy": True,
+    "noisy_sigma0": 0.5,
+    "distributional": "c51",
+    "atoms": 51,
+    "v_min": -10.0,
+    "v_max": 10.0,
+}
+
 PRESETS: dict[str, Preset] = {
     "dqn": Preset(
         "textbook Double DQN: replay 100k, hard target copy every 500 updates, Adam, Huber loss",
@@ -190,16 +204,7 @@ PRESETS: dict[str, Preset] = {
         "Rainbow on Atari (Hessel et al. 2018): Nature CNN with dueling, noisy C51 head, PER, 3-step, 200M frames",
         {
             "steps": 50_000_000,  # 200M frames
-            "network": {
-                "q_function": "cnn",
-                "dueling": True,
-                "noisy": True,
-                "noisy_sigma0": 0.5,
-                "distributional": "c51",
-                "atoms": 51,
-                "v_min": -10.0,
-                "v_max": 10.0,
-            },
+            "network": ATARI_RAINBOW_NETWORK,
             "learning": {
                 "optimizer": "adam",
                 "lr": 6.25e-5,
@@ -228,16 +233,7 @@ PRESETS: dict[str, Preset] = {
         "Data-efficient Rainbow for Atari 100k (van Hasselt et al. 2019): 100k steps, 20-step returns",
         {
             "steps": 100_000,
-            "network": {
-                "q_function": "cnn",
-                "dueling": True,
-                "noisy": True,
-                "noisy_sigma0": 0.5,
-                "distributional": "c51",
-                "atoms": 51,
-                "v_min": -10.0,
-                "v_max": 10.0,
-            },
+            "network": ATARI_RAINBOW_NETWORK,
             "learning": {
                 "optimizer": "adam",
                 "lr": 1e-4,
