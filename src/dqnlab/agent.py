@@ -23,7 +23,7 @@ from dqnlab.errors import CheckpointError, ConfigError
 from dqnlab.learner import DQNLearner
 from dqnlab.linear.bounds import with_observation_bounds
 from dqnlab.networks import build_q_network
-from dqnlab.training.checkpoint import load_checkpoint, save_checkpoint
+from dqnlab.training.weights import load_checkpoint, save_checkpoint
 
 
 def resolve_device(name: str) -> torch.device:
@@ -107,14 +107,16 @@ class Agent:
         steps: int | None = None,
         run_dir: str | Path | None = None,
         progress: bool = False,
+        ray_address: str | None = None,
     ) -> dict[str, Any]:
         """Trains for `steps` env steps (default: config.steps) and returns the run summary.
 
         With `run_dir`, metrics, evaluations, checkpoints and TensorBoard events are written there.
+        With `distributed.actors` > 0, Ape-X actors collect on Ray (at `ray_address`, else on this machine).
         """
         from dqnlab.training.loop import TrainingLoop
 
-        loop = TrainingLoop(self, steps or self.config.steps, run_dir, progress)
+        loop = TrainingLoop(self, steps or self.config.steps, run_dir, progress, ray_address=ray_address)
         return loop.run()
 
     def checkpoint_payload(self) -> dict[str, Any]:

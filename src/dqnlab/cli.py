@@ -238,13 +238,7 @@ def _train(args: argparse.Namespace) -> int:
     agent = Agent(config, spaces)
     print(f"Q-function: {agent.describe_q_function()}")
     with _run_io_errors(run_dir):
-        if config.distributed.actors > 0:
-            from dqnlab.distributed.apex import ApexLoop
-
-            loop = ApexLoop(agent, config.steps, run_dir, not args.no_progress, ray_address=args.ray_address)
-            summary = loop.run()
-        else:
-            summary = agent.learn(run_dir=run_dir, progress=not args.no_progress)
+        summary = agent.learn(run_dir=run_dir, progress=not args.no_progress, ray_address=args.ray_address)
     print(f"run directory: {run_dir}")
     print(json.dumps(summary, indent=2))
     return 0
@@ -252,7 +246,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from dqnlab.agent import Agent
-    from dqnlab.training.checkpoint import resolve_checkpoint
+    from dqnlab.training.weights import resolve_checkpoint
     from dqnlab.training.evaluation import evaluate
 
     if args.episodes < 1:

@@ -10,7 +10,7 @@ import torch
 
 from dqnlab import Agent, Config
 from dqnlab.config import apply_overrides
-from dqnlab.training import resume as resume_module
+from dqnlab.training.checkpointing import Checkpointer
 from dqnlab.training.resume import resume_training
 from dqnlab.training.snapshot import latest_snapshot, read_snapshot
 
@@ -43,14 +43,14 @@ def _config(**overrides) -> Config:
 def _crash_at(monkeypatch, step: int) -> None:
     """Raises out of the loop at env `step` (after any checkpoint due there), as a crash would: what
     was logged since the last checkpoint is on disk and must be cut back on resume."""
-    after_step = resume_module.Checkpointer.after_step
+    after_step = Checkpointer.after_step
 
-    def after_step_then_crash(self, envs, previous_step):
-        after_step(self, envs, previous_step)
+    def after_step_then_crash(self, previous_step):
+        after_step(self, previous_step)
         if self.loop.agent.env_steps == step:
             raise _Stop
 
-    monkeypatch.setattr(resume_module.Checkpointer, "after_step", after_step_then_crash)
+    monkeypatch.setattr(Checkpointer, "after_step", after_step_then_crash)
 
 
 def _logged_past_checkpoint(run_dir) -> bool:

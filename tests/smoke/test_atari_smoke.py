@@ -32,14 +32,14 @@ def test_atari_presets_train_space_invaders_from_frames_and_report_the_normalize
     agent = Agent(config)
     loop = TrainingLoop(agent, 300, tmp_path / "run", progress=False)
     summary = loop.run()
-    assert loop.replay.frames is not None  # image observations chose frame storage
+    assert loop.collector.replay.frames is not None  # image observations chose frame storage
     assert summary["steps"] == 300 and summary["gradient_steps"] == (300 - 100) // 4 + 1
     assert summary["best_eval_score"] == summary["best_eval_return"]
     expected = human_normalized_score(SPACE_INVADERS, summary["best_eval_score"])
     assert summary["human_normalized_score"] == pytest.approx(expected, abs=1e-4)
     written = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert written["human_normalized_score"] == summary["human_normalized_score"]
-    batch = loop.replay.sample(4)
+    batch = loop.collector.replay.sample(4)
     assert batch.obs.shape == (4, 4, 84, 84) and batch.obs.dtype == np.uint8
 
 

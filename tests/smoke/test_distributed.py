@@ -124,9 +124,9 @@ def apex_config(*assignments: str) -> Config:
 
 def start_apex(config: Config, steps: int, run_dir, **kwargs):
     from dqnlab.agent import Agent
-    from dqnlab.distributed.apex import ApexLoop
+    from dqnlab.training.loop import TrainingLoop
 
-    return ApexLoop(Agent(config), steps, run_dir, False, **kwargs)
+    return TrainingLoop(Agent(config), steps, run_dir, False, **kwargs)
 
 
 def when(condition, action, timeout_s: float = 60.0) -> threading.Thread:
@@ -151,9 +151,9 @@ def test_killed_actor_is_replaced_and_weights_reach_actors(ray_local, tmp_path):
 
     def kill() -> None:
         at_kill["updates"] = loop.agent.learner.gradient_steps
-        ray_local.kill(loop.actors[0], no_restart=False)  # a crash: Ray restarts the actor
+        ray_local.kill(loop.collector.actors[0], no_restart=False)  # a crash: Ray restarts the actor
 
-    when(lambda: len(loop.actors) == 2 and loop.agent.env_steps >= 1000, kill)
+    when(lambda: len(loop.collector.actors) == 2 and loop.agent.env_steps >= 1000, kill)
     summary = loop.run()
 
     assert summary["steps"] >= 7000 and summary["actor_restarts"] >= 1  # the new actor sent data

@@ -25,7 +25,8 @@ from dqnlab.config import apply_overrides
 from dqnlab.errors import CheckpointError, EnvError, NonFiniteError, TrainingInterrupted
 from dqnlab.learner import DQNLearner
 from dqnlab.training import snapshot
-from dqnlab.training.resume import Checkpointer, resume_training
+from dqnlab.training.checkpointing import Checkpointer
+from dqnlab.training.resume import resume_training
 from dqnlab.training.snapshot import latest_snapshot, list_snapshots
 
 FLAKY = "dqnlab-test/FlakyCartPole-v1"
@@ -142,7 +143,7 @@ def test_a_full_disk_stops_training_and_keeps_the_previous_checkpoint(tmp_path, 
         full["on"] = step > 200
         return original_write_snapshot(directory, step, *args, **kwargs)
 
-    monkeypatch.setattr("dqnlab.training.resume.write_snapshot", fill_disk_after_step_200)
+    monkeypatch.setattr("dqnlab.training.checkpointing.write_snapshot", fill_disk_after_step_200)
     run = tmp_path / "run"
     with pytest.raises(
         CheckpointError, match="step 400 .*No space left on device; the checkpoint of step 200 is intact"
@@ -187,10 +188,10 @@ def _interrupted_run(run: Path, monkeypatch, step: int, **config) -> None:
     """A run stopped at `step` as Ctrl-C stops it (in-process: the handler's flag is set at that step)."""
     after_step = Checkpointer.after_step
 
-    def interrupt_at(self, envs, previous_step):
+    def interrupt_at(self, previous_step):
         if self.loop.agent.env_steps == step:
             self.stop_signal = signal.SIGINT
-        after_step(self, envs, previous_step)
+        after_step(self, previous_step)
 
     with monkeypatch.context() as patch:
         patch.setattr(Checkpointer, "after_step", interrupt_at)
@@ -289,15 +290,22 @@ def test_a_checkpoint_for_another_env_is_refused_on_resume(tmp_path, monkeypatch
         resume_training(run)
 
 
-@pytest.mark.parametrize("key", ["rng", "replay", "envs", "loop", "counters"])
+@pytest.mark.parametrize("key", ["rng", "collector/replay", "collector/envs", "collector/obs", "loop", "counters"])
 def test_a_malformed_training_state_is_refused_in_one_line(tmp_path, monkeypatch, capsys, key):
     run = tmp_path / "run"
     _interrupted_run(run, monkeypatch, 150)
     _, folder = latest_snapshot(run / "checkpoints")
-    _rewrite_state(folder, lambda state: state.pop(key))
+    *parents, last = key.split("/")
+
+    def drop(state):
+        for name in parents:
+            state = state[name]
+        state.pop(last)
+
+    _rewrite_state(folder, drop)
     assert main(["train", "--resume", str(run), "--no-progress"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "malformed" in lines[0] and key in lines[0], lines
+    assert len(lines) == 1 and "malformed" in lines[0] and last in lines[0], lines
 
 
 def test_kill_9_at_random_moments_never_leaves_an_unreadable_latest_checkpoint(tmp_path):

@@ -63,7 +63,7 @@ def test_prioritized_replay_priorities_move_during_training():
 
     loop = TrainingLoop(agent, 300, None, progress=False)
     loop.run()
-    leaves = loop.replay.sampler.tree.leaves[: len(loop.replay)]
+    leaves = loop.collector.replay.sampler.tree.leaves[: len(loop.collector.replay)]
     assert len(np.unique(leaves)) > 10  # updated from TD errors, not all left at the max priority
 
 

@@ -6,7 +6,7 @@ import torch
 
 from dqnlab import Agent, Config
 from dqnlab.errors import CheckpointError
-from dqnlab.training.checkpoint import load_checkpoint
+from dqnlab.training.weights import load_checkpoint
 
 
 def _agent(**network):
@@ -54,7 +54,7 @@ def test_a_network_of_another_shape_is_refused_with_the_reason(tmp_path):
     path = tmp_path / "agent.pt"
     payload = agent.checkpoint_payload()
     payload["config"]["network"]["hidden_sizes"] = [32]
-    from dqnlab.training.checkpoint import save_checkpoint
+    from dqnlab.training.weights import save_checkpoint
 
     save_checkpoint(path, payload)
     with pytest.raises(CheckpointError, match="network does not match its config"):
@@ -66,7 +66,7 @@ def test_a_checkpoint_for_another_env_shape_is_refused(tmp_path):
     payload = agent.checkpoint_payload()
     payload["observation_shape"] = [8]
     path = tmp_path / "agent.pt"
-    from dqnlab.training.checkpoint import save_checkpoint
+    from dqnlab.training.weights import save_checkpoint
 
     save_checkpoint(path, payload)
     with pytest.raises(CheckpointError, match=r"saved for observations \(8,\) and 2 actions; CartPole-v1 has \(4,\)"):

@@ -35,7 +35,7 @@ def test_training_loop_stores_final_transitions_correctly(env_id, expected_disco
     agent = Agent(config)
     loop = TrainingLoop(agent, steps=6, run_dir=None, progress=False)
     loop.run()
-    storage = loop.replay.storage
+    storage = loop.collector.replay.storage
     episode_length = 3 if env_id == COUNTING_TERMINATES else 2
     final = np.flatnonzero(storage.next_obs[: storage.size, 0] == episode_length)
     assert len(final) > 0

@@ -213,7 +213,7 @@ def test_replay_of_another_capacity_is_refused():
 
 
 def test_a_full_disk_while_saving_best_pt_keeps_the_previous_file(tmp_path, monkeypatch):
-    from dqnlab.training import checkpoint
+    from dqnlab.training import weights as checkpoint
 
     path = tmp_path / "best.pt"
     checkpoint.save_checkpoint(path, {"weights": torch.ones(3)})

@@ -2,8 +2,8 @@
 
     dqnlab train CartPole-v1 --preset cartpole --actors 4 [--ray-address ADDR]
 
-The learner runs in the driver process (on the GPU where there is one) and is a `TrainingLoop`
-whose collection is done elsewhere: actors (actors.py) step their envs and send transitions with
+The learner runs in the driver process (on the GPU where there is one) in the one `TrainingLoop`,
+with this module's `ApexCollector` as its collector: actors (actors.py) step their envs and send transitions with
 initial priorities to replay shards; the driver samples a shard in proportion to its total
 priority, then a batch from it, updates, sends the new priorities back, and every
 `distributed.publish_every` gradient steps publishes the online and target weights with
@@ -30,31 +30,18 @@ asynchronous one never is).
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from collections import deque
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dqnlab.diagnostics.collapse import CollapseEvent
-from dqnlab.diagnostics.logger import EpisodeRecord
 from dqnlab.distributed import actor_epsilons, init_ray
 from dqnlab.distributed.actors import ApexActor, ReplayShard
-from dqnlab.errors import CheckpointError, NonFiniteError, TrainingInterrupted
-from dqnlab.training.loop import TrainingLoop
-from dqnlab.training.observers import Observer
-from dqnlab.training.resume import (
-    LOOP_FIELDS,
-    _load_networks,
-    learner_state,
-    on_nonfinite_loss,
-    parameters_finite,
-    resume_command,
-)
-from dqnlab.training.snapshot import write_snapshot
+from dqnlab.errors import CheckpointError
+from dqnlab.training.collectors import Chunk
+from dqnlab.types import Batch
 
 if TYPE_CHECKING:
     from dqnlab.agent import Agent
@@ -64,37 +51,33 @@ BATCHES_PER_CALL = 4  # batches per sample request, and their priority updates s
 # a Ray round trip costs about 1-2 ms, as much as a small network's gradient step
 
 
-class ApexLoop(TrainingLoop):
-    """The learner's side of an Ape-X run: starts Ray (or joins `ray_address`), the replay shards and
-    the actors, then learns from what they send until `steps` env steps have been collected."""
+class ApexCollector:
+    """The collecting side of an Ape-X run, seen from the learner: starts Ray (or joins `ray_address`),
+    the replay shards and the actors; hands the loop what the actors have sent, and batches from the
+    shards. The learner takes one gradient step between two looks at the actors (`updates_per_round`)."""
 
-    def __init__(
-        self,
-        agent: Agent,
-        steps: int,
-        run_dir: str | Path | None,
-        progress: bool,
-        observers: list[Observer] | None = None,
-        resume: tuple[dict[str, Any], dict[str, Any]] | None = None,
-        ray_address: str | None = None,
-    ) -> None:
-        super().__init__(agent, steps, run_dir, progress, observers, resume)
+    updates_per_round = 1
+
+    def __init__(self, agent: Agent, steps: int, ray_address: str | None = None) -> None:
+        self.agent = agent
+        self.config = config = agent.config
+        self.steps = steps
         self.ray_address = ray_address
-        self.epsilons = actor_epsilons(
-            self.config.distributed.actors, self.config.distributed.epsilon, self.config.distributed.alpha
-        )
+        self.ray: Any = None
+        self.epsilons = actor_epsilons(config.distributed.actors, config.distributed.epsilon, config.distributed.alpha)
         self.actors: list[Any] = []
         self.shards: list[Any] = []
         self.shard_names: list[str] = []
         self.in_flight: dict[Any, int] = {}  # collect calls not yet answered -> actor index
         self.sample_calls: deque[tuple[int, Any]] = deque()  # (shard, sample request in flight)
-        self.batches: deque[tuple[int, Any]] = deque()  # (shard, batch) fetched, not yet learned from
+        self.batches: deque[tuple[int, Batch]] = deque()  # (shard, batch) fetched, not yet learned from
+        self.last_shard = 0  # the shard of the batch handed out last
         self.new_priorities: list[tuple[int, np.ndarray, np.ndarray]] = []  # (shard, slots, errors) to send
-        self.shard_weights = np.ones(self.config.distributed.replay_shards)
+        self.shard_weights = np.ones(config.distributed.replay_shards)
         self.weights_version = 0
         self.weights_box: list[Any] = []
-        self.actor_versions = [-1] * self.config.distributed.actors  # newest weights version each actor reported
-        self.actor_pids: list[int | None] = [None] * self.config.distributed.actors
+        self.actor_versions = [-1] * config.distributed.actors  # newest weights version each actor reported
+        self.actor_pids: list[int | None] = [None] * config.distributed.actors
         self.actor_restarts = 0  # actors seen coming back in a new process
         self.first_data_at: float | None = None  # when the first batch of experience arrived
         self.first_data_step = 0
@@ -102,27 +85,17 @@ class ApexLoop(TrainingLoop):
         self.first_update_step = 0
         self.last_at = 0.0
 
-    def _collect_and_learn(self, envs: Any, bar: Any) -> None:
-        ray = init_ray(self.ray_address)
-        try:
-            self._start_replay(ray)
-            if self.resume is not None:
-                self._restore(ray, *self.resume)
-                self.resume = None
-                if self.checkpointer is not None:
-                    self.checkpointer.last_step = self.agent.env_steps
-                if bar is not None:
-                    bar.update(self.agent.env_steps - self.start_step)
-            elif self.checkpointer is not None:
-                self._save_checkpoint(ray)  # so that a fault at any time leaves a checkpoint to resume
-            self._publish(ray)
-            self._start_actors(ray)
-            self._run(ray, bar)
-        finally:
-            if self.in_flight:  # let the last calls finish, so that killing the actors retries nothing
-                ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=5.0)
-            for handle in [*self.actors, *self.shards]:
-                ray.kill(handle)
+    def start(self, state: dict[str, Any] | None) -> None:
+        ray = self.ray = init_ray(self.ray_address)
+        self._start_replay(ray)
+        if state is not None:
+            self._restore(ray, state)
+        self._publish()
+        self._start_actors(ray)
+        self.in_flight = {
+            actor.collect.remote(self.weights_version, self.weights_box): index
+            for index, actor in enumerate(self.actors)
+        }
 
     def _start_replay(self, ray: Any) -> None:
         config = self.config
@@ -152,7 +125,7 @@ class ApexLoop(TrainingLoop):
             actor_class.remote(config, index, self.epsilons[index], self.shard_names) for index in range(actors)
         ]
 
-    def _publish(self, ray: Any) -> None:
+    def _publish(self) -> None:
         """Puts the online and target weights in Ray's object store under a new version number."""
         learner = self.agent.learner
         weights = {
@@ -160,75 +133,30 @@ class ApexLoop(TrainingLoop):
             "target": {name: value.detach().cpu() for name, value in learner.target.state_dict().items()},
         }
         self.weights_version += 1
-        self.weights_box = [ray.put(weights)]
+        self.weights_box = [self.ray.put(weights)]
 
-    def _run(self, ray: Any, bar: Any) -> None:
-        agent = self.agent
-        end_step = self.start_step + self.steps
-        eval_every = self.config.evaluation.every
-        in_flight = self.in_flight = {
-            actor.collect.remote(self.weights_version, self.weights_box): index
-            for index, actor in enumerate(self.actors)
-        }
-        started = time.perf_counter()
-        while agent.env_steps < end_step:
-            learn = self._may_learn()
-            ready, _ = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=0 if learn else 0.02)
-            for ref in ready:
-                index = in_flight.pop(ref)
-                previous_step = agent.env_steps
-                self._on_collect(ray.get(ref), bar)
-                in_flight[self.actors[index].collect.remote(self.weights_version, self.weights_box)] = index
-                due = eval_every > 0 and agent.env_steps // eval_every > previous_step // eval_every
-                if due or agent.env_steps >= end_step:
-                    train_s = time.perf_counter() - started - self.eval_seconds
-                    if self._evaluate_and_decide_stop(train_s):
-                        return
-                self._after_collect(ray, previous_step)
-                if agent.env_steps >= end_step:
-                    return
-            if learn:
-                self._learn_once(ray)
+    def collect(self, learning_owed: bool) -> list[Chunk]:
+        """What the actors sent since the last call; waits up to 20 ms for some when nothing is owed
+        to the learner. Each answered actor is sent its next `collect` call at once."""
+        ray, in_flight = self.ray, self.in_flight
+        ready, _ = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=0 if learning_owed else 0.02)
+        chunks = []
+        for ref in ready:
+            index = in_flight.pop(ref)
+            chunks.append(self._on_collect(ray.get(ref)))
+            in_flight[self.actors[index].collect.remote(self.weights_version, self.weights_box)] = index
+        return chunks
 
-    def _may_learn(self) -> bool:
-        """Whether the learner may take a gradient step: past `learning_starts`, and not ahead of the
-        replay ratio a single-process run would have at this many env steps."""
-        learning, steps = self.config.learning, self.agent.env_steps
-        if steps < learning.learning_starts:
-            return False
-        allowed = ((steps - learning.learning_starts) // learning.train_freq + 1) * learning.gradient_steps
-        return self.agent.learner.gradient_steps < allowed
-
-    def _on_collect(self, stats: dict[str, Any], bar: Any) -> None:
-        agent, index = self.agent, stats["index"]
-        now = time.perf_counter()
+    def _on_collect(self, stats: dict[str, Any]) -> Chunk:
+        index = stats["index"]
+        self.last_at = time.perf_counter()
         if self.first_data_at is None:
-            self.first_data_at, self.first_data_step = now, agent.env_steps
-        self.last_at = now
-        agent.env_steps += stats["steps"]
+            self.first_data_at, self.first_data_step = self.last_at, self.agent.env_steps
         self.actor_versions[index] = max(self.actor_versions[index], stats["version"])
         if self.actor_pids[index] is not None and self.actor_pids[index] != stats["pid"]:
             self.actor_restarts += 1
         self.actor_pids[index] = stats["pid"]
-        for episode_return, episode_length in stats["episodes"]:
-            agent.episodes += 1
-            record = EpisodeRecord(
-                step=agent.env_steps,
-                episode=agent.episodes,
-                episode_return=episode_return,
-                length=episode_length,
-                epsilon=stats["epsilon"],
-                loss=self.loss_sum / self.update_count if self.update_count else math.nan,
-                q_mean=self.q_sum / self.update_count if self.update_count else math.nan,
-            )
-            self.loss_sum = self.q_sum = 0.0
-            self.update_count = 0
-            for observer in self.observers:
-                observer.on_episode(record)
-            if bar is not None:
-                bar.set_postfix(ret=f"{episode_return:.1f}", best_eval=f"{self.best_eval_return:.1f}", refresh=False)
-        if bar is not None:
-            bar.update(stats["steps"])
+        return Chunk(stats["steps"], stats["episodes"], stats["epsilon"])
 
     def _pick_shard(self) -> int:
         """A shard drawn in proportion to its total priority (its size when uniform): with a batch
@@ -240,11 +168,12 @@ class ApexLoop(TrainingLoop):
             return int(self.agent.replay_rng.integers(len(weights)))
         return int(self.agent.replay_rng.choice(len(weights), p=weights / weights.sum()))
 
-    def _learn_once(self, ray: Any) -> None:
-        agent, learning = self.agent, self.config.learning
+    def sample(self, batch_size: int) -> Batch | None:
+        """The next prefetched batch; None while the shards have none (the learner then waits for data)."""
+        ray = self.ray
         while len(self.sample_calls) < PREFETCH:
             shard = self._pick_shard()
-            self.sample_calls.append((shard, self.shards[shard].sample.remote(learning.batch_size, BATCHES_PER_CALL)))
+            self.sample_calls.append((shard, self.shards[shard].sample.remote(batch_size, BATCHES_PER_CALL)))
         if not self.batches:
             self._send_priorities()
             shard, ref = self.sample_calls.popleft()
@@ -252,26 +181,15 @@ class ApexLoop(TrainingLoop):
             self.shard_weights[shard] = weight
             self.batches.extend((shard, batch) for batch in batches)
             if not self.batches:
-                return
-        shard, batch = self.batches.popleft()
+                return None
+        self.last_shard, batch = self.batches.popleft()
         # arrays from Ray's object store are read-only; torch wants to own writable ones
-        batch = type(batch)(*(np.array(field) if isinstance(field, np.ndarray) else field for field in batch))
-        target_updates = agent.learner.target_updates
-        stats = agent.learner.update(batch)
-        if self.first_update_at is None:
-            self.first_update_at, self.first_update_step = time.perf_counter(), agent.learner.gradient_steps - 1
-        if not math.isfinite(stats.loss):
-            on_nonfinite_loss(self, stats.loss)  # raises, or rolls the networks back
-            return
-        self.new_priorities.append((shard, batch.indices, stats.td_abs))
-        self.loss_sum += stats.loss
-        self.q_sum += stats.q_mean
-        self.update_count += 1
-        if agent.learner.target_updates != target_updates:
-            for observer in self.observers:
-                observer.on_target_update(agent.env_steps)
-        if agent.learner.gradient_steps % self.config.distributed.publish_every == 0:
-            self._publish(ray)
+        return type(batch)(*(np.array(field) if isinstance(field, np.ndarray) else field for field in batch))
+
+    def update_priorities(self, batch: Batch, priorities: np.ndarray) -> None:
+        """Queued, and sent to the shards one call each before the next sample request is read."""
+        assert batch.indices is not None
+        self.new_priorities.append((self.last_shard, batch.indices, priorities))
 
     def _send_priorities(self) -> None:
         """Sends the priorities of the batches learned from since the last call, one call per shard."""
@@ -283,101 +201,61 @@ class ApexLoop(TrainingLoop):
                 )
         self.new_priorities.clear()
 
-    # checkpoints
+    def after_gradient_step(self, gradient_steps: int) -> None:
+        """Publishes the weights every `distributed.publish_every` gradient steps."""
+        if self.first_update_at is None:
+            self.first_update_at, self.first_update_step = time.perf_counter(), gradient_steps - 1
+        if gradient_steps % self.config.distributed.publish_every == 0:
+            self._publish()
 
-    def _after_collect(self, ray: Any, previous_step: int) -> None:
-        """Checkpoints when one is due or a stop was asked for (as `Checkpointer.after_step`)."""
-        checkpointer = self.checkpointer
-        if checkpointer is None:
-            return
-        step, every = self.agent.env_steps, self.config.checkpoint.every
-        if checkpointer.stop_signal is not None:
-            import signal
+    def state_dict(self) -> dict[str, Any]:
+        """The weights version and every shard's replay (the actors' envs and n-step queues are not saved)."""
+        shards = self.ray.get([shard.state_dict.remote() for shard in self.shards])
+        return {"weights_version": self.weights_version, "shards": shards}
 
-            folder = self._save_checkpoint(ray)
-            name = signal.Signals(checkpointer.stop_signal).name
-            message = (
-                f"{name} at env step {step}: checkpoint written to {folder}; "
-                f"resume with: {resume_command(checkpointer.run_dir)}"
-            )
-            raise TrainingInterrupted(message, 128 + checkpointer.stop_signal)
-        if every > 0 and step // every > previous_step // every:
-            self._save_checkpoint(ray)
-
-    def _save_checkpoint(self, ray: Any) -> Path:
-        """The learner's state and every shard's replay, as one snapshot (training/snapshot.py)."""
-        assert self.checkpointer is not None
-        agent, learner = self.agent, self.agent.learner
-        step = agent.env_steps
-        if not parameters_finite(learner.online):
-            raise NonFiniteError(
-                f"non-finite network parameters at env step {step}: not checkpointed, "
-                f"training stopped; {self.checkpointer.resume_hint()}"
-            )
-        tree, tensors = learner_state(self)
-        tree["distributed"] = {
-            "weights_version": self.weights_version,
-            "shards": ray.get([shard.state_dict.remote() for shard in self.shards]),
-        }
-        folder = write_snapshot(self.checkpointer.directory, step, tree, tensors, self.config.checkpoint.keep_last)
-        self.checkpointer.last_step = step
-        return folder
-
-    def _restore(self, ray: Any, tree: dict[str, Any], tensors: dict[str, Any]) -> None:
-        agent, learner = self.agent, self.agent.learner
-        source = f"checkpoint of step {tree['counters']['env_steps']}"
-        if "distributed" not in tree:
-            raise CheckpointError(f"{source} is not one of a distributed run")
-        if tuple(tree["observation_shape"]) != agent.spaces.observation_space.shape:
-            raise CheckpointError(f"{source} was saved for observations {tuple(tree['observation_shape'])}")
-        _load_networks(self, tensors, source)
-        counters = tree["counters"]
-        agent.env_steps, agent.episodes = counters["env_steps"], counters["episodes"]
-        learner.gradient_steps, learner.target_updates = counters["gradient_steps"], counters["target_updates"]
-        shard_states = tree["distributed"]["shards"]
+    def _restore(self, ray: Any, state: dict[str, Any]) -> None:
+        if "shards" not in state:
+            raise CheckpointError("the checkpoint is not one of a distributed run")
+        shard_states = state["shards"]
         if len(shard_states) != len(self.shards):
-            raise CheckpointError(f"{source} has {len(shard_states)} replay shards; the run has {len(self.shards)}")
+            raise CheckpointError(
+                f"the checkpoint has {len(shard_states)} replay shards; the run has {len(self.shards)}"
+            )
         ray.get(
             [
-                shard.load_state_dict.remote(_in_memory(state))
-                for shard, state in zip(self.shards, shard_states, strict=True)
+                shard.load_state_dict.remote(_in_memory(saved))
+                for shard, saved in zip(self.shards, shard_states, strict=True)
             ]
         )
-        self.weights_version = int(tree["distributed"]["weights_version"])
-        for name in LOOP_FIELDS:
-            setattr(self, name, tree["loop"][name])
-        collapse = tree["collapse"]
-        detector = self.collapse_detector
-        detector.baseline, detector.best, detector.collapsed = (
-            collapse["baseline"],
-            collapse["best"],
-            collapse["collapsed"],
-        )
-        self.collapses = [CollapseEvent(*event) for event in collapse["events"]]
-        self.best_weights = tensors["best_weights"] or None
+        self.weights_version = int(state["weights_version"])
 
-    def _summary(self, wall_s: float) -> dict[str, Any]:
-        summary = super()._summary(wall_s)
+    def summary(self) -> dict[str, Any]:
         learner = self.agent.learner
         collect_s = self.last_at - self.first_data_at if self.first_data_at is not None else 0.0
         learn_s = self.last_at - self.first_update_at if self.first_update_at is not None else 0.0
         updates = learner.gradient_steps - self.first_update_step
-        summary.update(
-            {
-                "actors": self.config.distributed.actors,
-                "replay_shards": self.config.distributed.replay_shards,
-                "actor_epsilons": [round(epsilon, 6) for epsilon in self.epsilons],
-                # from the first batch of experience on: Ray's start-up left out
-                "actor_steps_per_s": round((self.agent.env_steps - self.first_data_step) / collect_s, 1)
-                if collect_s > 0
-                else None,
-                "learner_updates_per_s": round(updates / learn_s, 1) if learn_s > 0 else None,
-                "weights_version": self.weights_version,
-                "actor_weight_versions": list(self.actor_versions),
-                "actor_restarts": self.actor_restarts,
-            }
-        )
-        return summary
+        return {
+            "actors": self.config.distributed.actors,
+            "replay_shards": self.config.distributed.replay_shards,
+            "actor_epsilons": [round(epsilon, 6) for epsilon in self.epsilons],
+            # from the first batch of experience on: Ray's start-up left out
+            "actor_steps_per_s": round((self.agent.env_steps - self.first_data_step) / collect_s, 1)
+            if collect_s > 0
+            else None,
+            "learner_updates_per_s": round(updates / learn_s, 1) if learn_s > 0 else None,
+            "weights_version": self.weights_version,
+            "actor_weight_versions": list(self.actor_versions),
+            "actor_restarts": self.actor_restarts,
+        }
+
+    def close(self) -> None:
+        ray = self.ray
+        if ray is None:
+            return
+        if self.in_flight:  # let the last calls finish, so that killing the actors retries nothing
+            ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=5.0)
+        for handle in [*self.actors, *self.shards]:
+            ray.kill(handle)
 
 
 def _driver_node_strategy(ray: Any) -> Any:

@@ -1,7 +1,14 @@
-"""The training loop: collect with N envs, store, learn, evaluate, log, checkpoint."""
+"""The training loop, written once: collect, learn, record episodes, evaluate, checkpoint.
+
+Where experience comes from is a `Collector` (collectors.py: local vector envs and a replay memory;
+distributed/apex.py: Ray actors and replay shards). Everything else is here, once: how many
+gradient steps are owed, the learn step, episode statistics, evaluation, early stop, collapse
+handling, env faults, non-finite losses, and the observers that log and plot.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -9,28 +16,42 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dqnlab.config import LearningConfig
 from dqnlab.diagnostics.collapse import CollapseDetector, CollapseEvent, append_collapse
 from dqnlab.diagnostics.figure import DiagnosticsPlotter, read_run_data
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
-from dqnlab.envs import finished_episodes, make_vector_env, real_next_observations, reward_threshold
+from dqnlab.envs import reward_threshold
 from dqnlab.envs.atari_scores import atari_summary
-from dqnlab.replay import ReplayMemory
-from dqnlab.schedules import epsilon_at
-from dqnlab.training.evaluation import evaluate
-from dqnlab.training.observers import Observer
-from dqnlab.training.resume import (
+from dqnlab.errors import EnvError, NonFiniteError
+from dqnlab.training.checkpointing import (
     Checkpointer,
-    env_failure,
-    on_nonfinite_loss,
+    load_learner,
     parameters_finite,
     restore_training_state,
     truncate_logs,
 )
+from dqnlab.training.collectors import Chunk, Collector, EnvStepFailed
+from dqnlab.training.evaluation import evaluate
+from dqnlab.training.observers import Observer
+from dqnlab.training.snapshot import latest_snapshot, read_snapshot
+from dqnlab.training.state import TrainingState
 
 if TYPE_CHECKING:
     from dqnlab.agent import Agent
 
 EVAL_SEED_OFFSET = 10_000  # evaluation envs are seeded apart from the training envs
+MAX_NONFINITE_ROLLBACKS = 3  # rollbacks to the last checkpoint before a run with nan losses stops
+
+
+def gradient_steps_due(env_steps: int, learning: LearningConfig, num_envs: int) -> int:
+    """Gradient steps a run owes after `env_steps` env steps: `gradient_steps` for every `train_freq`
+    env steps, counted from the last multiple of `num_envs` below `learning_starts` (the last env-step
+    count a vector env passes through before learning starts). The one replay-ratio formula of dqnlab:
+    a local run takes exactly these steps after each vector step; Ape-X's learner never runs ahead of them."""
+    if env_steps < learning.learning_starts:
+        return 0
+    anchor = max(0, (learning.learning_starts - 1) // num_envs * num_envs)
+    return learning.gradient_steps * (env_steps // learning.train_freq - anchor // learning.train_freq)
 
 
 class TrainingLoop:
@@ -44,84 +65,44 @@ class TrainingLoop:
         progress: bool,
         observers: list[Observer] | None = None,
         resume: tuple[dict[str, Any], dict[str, Any]] | None = None,
+        ray_address: str | None = None,
     ) -> None:
-        """`resume` is a checkpoint's (state tree, tensors), restored when the run starts (training/resume.py)."""
+        """`resume` is a checkpoint's (state tree, tensors), restored when the run starts (checkpointing.py)."""
+        from dqnlab.training.wiring import build_collector
+
         self.agent = agent
         self.config = agent.config
-        self.steps = steps
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
         threshold = self.config.evaluation.target_return
         self.target_return = threshold if threshold is not None else reward_threshold(self.config.env_id)
-        space = agent.spaces.observation_space
-        self.replay = ReplayMemory.from_config(
-            self.config.replay,
-            space.shape,
-            space.dtype,
-            agent.replay_rng,
-            gamma=self.config.learning.gamma,
-            num_envs=self.config.num_envs,
-            beta_steps=steps,  # prioritized replay's beta reaches 1 at the end of this run
-        )
-        self.best_eval_return = -math.inf
-        self.evals_without_improvement = 0
-        self.solved_at_step: int | None = None
-        self.solved_at_s: float | None = None
-        self.eval_seconds = 0.0
-        self.observers: list[Observer] = list(observers or [])
-        self.start_step = agent.env_steps
         diagnostics = self.config.diagnostics
-        self.collapse_detector = CollapseDetector(
+        detector = CollapseDetector(
             drop=diagnostics.collapse_drop, min_best=diagnostics.collapse_min_best, target=self.target_return
         )
-        self.collapses: list[CollapseEvent] = []
-        self.best_weights: dict[str, Any] | None = None  # the best evaluation's weights, kept for rollback
-        self.bar: Any = None
-        # what changes between env steps besides the agent and replay, kept here so a checkpoint can save it
-        self.obs: Any = None  # the envs' current observations [N, *obs_shape]
-        self.loss_sum = 0.0  # loss summed over the gradient steps since the last episode ended
-        self.q_sum = 0.0
-        self.update_count = 0
-        self.nonfinite_rollbacks = 0
+        self.state = TrainingState(steps=steps, start_step=agent.env_steps, collapse_detector=detector)
+        self.collector: Collector = build_collector(agent, steps, ray_address)
+        self.observers: list[Observer] = list(observers or [])
         self.resume = resume
         self.logger: RunLogger | None = None
+        self.bar: Any = None
         self.checkpointer = Checkpointer(self) if self.run_dir is not None else None
 
     def run(self) -> dict[str, Any]:
         config, agent = self.config, self.agent
         if self.run_dir is not None:
-            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.toml").write_text(config.to_toml())
-            resume_step = None
-            if self.resume is not None:
-                resume_step = self.resume[0]["counters"]["env_steps"]
-                truncate_logs(self.run_dir, self.resume[0]["logs"])
-            self.logger = RunLogger(self.run_dir, config.tensorboard, resume_step)
-            self.observers.insert(0, self.logger)
-            plotter = DiagnosticsPlotter(
-                self.run_dir,
-                config.env_id,
-                config.preset,
-                config.seed,
-                self.target_return,
-                config.diagnostics.plot_every,
-            )
-            if self.resume is not None:
-                plotter.data = read_run_data(self.run_dir)
-            self.observers.append(plotter)
-        bar = self.bar = self._progress_bar()
-        envs = make_vector_env(config.env_id, config.num_envs, config.atari, training=True)
+            self._open_run_dir()
+        self.bar = self._progress_bar()
         start = time.perf_counter()
         try:
-            if self.checkpointer is not None:
-                with self.checkpointer.stop_on_signals():
-                    self._collect_and_learn(envs, bar)
-            else:
-                self._collect_and_learn(envs, bar)
+            signals = self.checkpointer.stop_on_signals() if self.checkpointer else contextlib.nullcontext()
+            with signals:
+                self._start()
+                self._train()
         finally:
-            envs.close()
-            if bar is not None:
-                bar.close()
+            self.collector.close()
+            if self.bar is not None:
+                self.bar.close()
             for observer in self.observers:
                 observer.close()
         wall_s = time.perf_counter() - start
@@ -133,91 +114,125 @@ class TrainingLoop:
             self.checkpointer.remove_all()  # a finished run is not resumed; best.pt and last.pt stay
         return summary
 
-    def _collect_and_learn(self, envs: Any, bar: Any) -> None:
-        config, agent, learning = self.config, self.agent, self.config.learning
-        num_envs = config.num_envs
+    def _open_run_dir(self) -> None:
+        """Writes config.toml and plugs in the CSV/TensorBoard logger and the diagnostics plotter."""
+        config, run_dir = self.config, self.run_dir
+        assert run_dir is not None
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.toml").write_text(config.to_toml())
+        resume_step = None
+        if self.resume is not None:
+            resume_step = self.resume[0]["counters"]["env_steps"]
+            truncate_logs(run_dir, self.resume[0]["logs"])
+        self.logger = RunLogger(run_dir, config.tensorboard, resume_step)
+        self.observers.insert(0, self.logger)
+        plotter = DiagnosticsPlotter(
+            run_dir, config.env_id, config.preset, config.seed, self.target_return, config.diagnostics.plot_every
+        )
+        if self.resume is not None:
+            plotter.data = read_run_data(run_dir)
+        self.observers.append(plotter)
+
+    def _start(self) -> None:
+        """Restores a checkpoint or starts fresh; a fresh run with a run directory checkpoints at once,
+        so that a fault at any time leaves a checkpoint to resume from."""
         if self.resume is None:
-            self.obs, _ = envs.reset(seed=config.seed)
+            self.collector.start(None)
             if self.checkpointer is not None:
-                self.checkpointer.save(envs)  # so that a fault at any time leaves a checkpoint to resume
-        else:
-            restore_training_state(self, envs, *self.resume)
-            self.resume = None  # the arrays it holds are no longer needed
-            assert self.checkpointer is not None
-            self.checkpointer.last_step = agent.env_steps
-            if bar is not None:
-                bar.update(agent.env_steps - self.start_step)
-        end_step = self.start_step + self.steps
-        eval_every = config.evaluation.every
+                self.checkpointer.save()
+            return
+        restore_training_state(self, *self.resume)
+        self.resume = None  # the arrays it holds are no longer needed
+        assert self.checkpointer is not None
+        self.checkpointer.last_step = self.agent.env_steps
+        if self.bar is not None:
+            self.bar.update(self.agent.env_steps - self.state.start_step)
+
+    def _train(self) -> None:
+        agent, state, collector = self.agent, self.state, self.collector
+        eval_every = self.config.evaluation.every
         started = time.perf_counter()
-        while agent.env_steps < end_step:
-            epsilon = epsilon_at(config.exploration, agent.env_steps, agent.episodes)
-            actions = agent.explore_batch(self.obs, epsilon)
+        while agent.env_steps < state.end_step:
             try:
-                next_obs, rewards, terminated, truncated, infos = envs.step(actions)
-            except Exception as exc:  # an env can fail in any way; say where, and how to resume
-                raise env_failure(self, exc) from exc
-            done = terminated | truncated
-            real_next_obs = real_next_observations(next_obs, done, infos)
-            self.replay.add(self.obs, actions, rewards, real_next_obs, terminated, truncated)
-            self.obs = next_obs
-            previous_step = agent.env_steps
-            agent.env_steps += num_envs
+                chunks = collector.collect(learning_owed=self._owed() > 0)
+            except EnvStepFailed as exc:
+                raise self._env_failure(exc.cause) from exc.cause
+            if not chunks:
+                self._learn()
+                continue
+            for chunk in chunks:
+                previous_step = agent.env_steps
+                agent.env_steps += chunk.steps
+                self._learn()
+                self._record_episodes(chunk)
+                due = eval_every > 0 and agent.env_steps // eval_every > previous_step // eval_every
+                if due or agent.env_steps >= state.end_step:
+                    train_s = time.perf_counter() - started - state.eval_seconds
+                    if self._evaluate_and_decide_stop(train_s):
+                        return
+                if self.checkpointer is not None:
+                    self.checkpointer.after_step(previous_step)
+                if agent.env_steps >= state.end_step:
+                    return
 
-            if agent.env_steps >= learning.learning_starts:
-                updates = agent.env_steps // learning.train_freq - previous_step // learning.train_freq
-                target_updates = agent.learner.target_updates
-                for _ in range(updates * learning.gradient_steps):
-                    batch = self.replay.sample(learning.batch_size)
-                    stats = agent.learner.update(batch)
-                    if not math.isfinite(stats.loss):
-                        on_nonfinite_loss(self, stats.loss)  # raises, or rolls the networks back
-                        continue
-                    if batch.indices is not None:
-                        self.replay.update_priorities(batch.indices, stats.td_abs)
-                    self.loss_sum += stats.loss
-                    self.q_sum += stats.q_mean
-                    self.update_count += 1
-                if agent.learner.target_updates != target_updates:
-                    for observer in self.observers:
-                        observer.on_target_update(agent.env_steps)
+    def _owed(self) -> int:
+        """Gradient steps owed now by the replay ratio (`gradient_steps_due`)."""
+        due = gradient_steps_due(self.agent.env_steps, self.config.learning, self.config.num_envs)
+        return due - self.agent.learner.gradient_steps
 
-            for episode_return, episode_length in finished_episodes(infos):
-                agent.episodes += 1
-                record = EpisodeRecord(
-                    step=agent.env_steps,
-                    episode=agent.episodes,
-                    episode_return=episode_return,
-                    length=episode_length,
-                    epsilon=epsilon,
-                    loss=self.loss_sum / self.update_count if self.update_count else math.nan,
-                    q_mean=self.q_sum / self.update_count if self.update_count else math.nan,
+    def _learn(self) -> None:
+        """Takes the owed gradient steps (at most the collector's `updates_per_round`)."""
+        learner, collector = self.agent.learner, self.collector
+        owed = self._owed()
+        if collector.updates_per_round is not None:
+            owed = min(owed, collector.updates_per_round)
+        target_updates = learner.target_updates
+        for _ in range(owed):
+            batch = collector.sample(self.config.learning.batch_size)
+            if batch is None:
+                break
+            stats = learner.update(batch)
+            if not math.isfinite(stats.loss):
+                self._on_nonfinite_loss(stats.loss)  # raises, or rolls the networks back
+                continue
+            collector.update_priorities(batch, stats.td_abs)
+            self.state.loss_sum += stats.loss
+            self.state.q_sum += stats.q_mean
+            self.state.update_count += 1
+            collector.after_gradient_step(learner.gradient_steps)
+        if learner.target_updates != target_updates:
+            for observer in self.observers:
+                observer.on_target_update(self.agent.env_steps)
+
+    def _record_episodes(self, chunk: Chunk) -> None:
+        agent, state = self.agent, self.state
+        for episode_return, episode_length in chunk.episodes:
+            agent.episodes += 1
+            loss, q_mean = state.take_episode_means()
+            record = EpisodeRecord(
+                step=agent.env_steps,
+                episode=agent.episodes,
+                episode_return=episode_return,
+                length=episode_length,
+                epsilon=chunk.epsilon,
+                loss=loss,
+                q_mean=q_mean,
+            )
+            for observer in self.observers:
+                observer.on_episode(record)
+            if self.bar is not None:
+                self.bar.set_postfix(
+                    ret=f"{record.episode_return:.1f}",
+                    eps=f"{chunk.epsilon:.3f}",
+                    best_eval=f"{state.best_eval_return:.1f}",
+                    refresh=False,
                 )
-                self.loss_sum = self.q_sum = 0.0
-                self.update_count = 0
-                for observer in self.observers:
-                    observer.on_episode(record)
-                if bar is not None:
-                    bar.set_postfix(
-                        ret=f"{record.episode_return:.1f}",
-                        eps=f"{epsilon:.3f}",
-                        best_eval=f"{self.best_eval_return:.1f}",
-                        refresh=False,
-                    )
-            if bar is not None:
-                bar.update(num_envs)
-
-            due = eval_every > 0 and agent.env_steps // eval_every > previous_step // eval_every
-            if due or agent.env_steps >= end_step:
-                train_s = time.perf_counter() - started - self.eval_seconds
-                if self._evaluate_and_decide_stop(train_s):
-                    break
-            if self.checkpointer is not None:
-                self.checkpointer.after_step(envs, previous_step)
+        if self.bar is not None:
+            self.bar.update(chunk.steps)
 
     def _evaluate_and_decide_stop(self, train_s: float) -> bool:
         """Evaluates greedily, keeps the best model, and says whether training should stop."""
-        config, agent = self.config, self.agent
+        config, agent, state = self.config, self.agent, self.state
         began = time.perf_counter()
         returns = evaluate(
             agent.act_batch,
@@ -227,39 +242,40 @@ class TrainingLoop:
             seed=config.seed + EVAL_SEED_OFFSET,
             atari=config.atari,
         )
-        self.eval_seconds += time.perf_counter() - began
+        state.eval_seconds += time.perf_counter() - began
         mean_return = float(returns.mean())
         for observer in self.observers:
             observer.on_evaluation(EvalRecord(agent.env_steps, mean_return, float(returns.std())))
-        if mean_return > self.best_eval_return:
-            self.best_eval_return = mean_return
-            self.evals_without_improvement = 0
+        if mean_return > state.best_eval_return:
+            state.best_eval_return = mean_return
+            state.evals_without_improvement = 0
             if self.run_dir is not None and parameters_finite(agent.q_network):  # never a broken best.pt
                 agent.save(self.run_dir / "checkpoints" / "best.pt")
             if config.diagnostics.on_collapse == "rollback":
-                self.best_weights = {k: v.detach().clone() for k, v in agent.q_network.state_dict().items()}
+                state.best_weights = {k: v.detach().clone() for k, v in agent.q_network.state_dict().items()}
         else:
-            self.evals_without_improvement += 1
-        if self.collapse_detector.update(mean_return) and self._on_collapse(mean_return):
+            state.evals_without_improvement += 1
+        if state.collapse_detector.update(mean_return) and self._on_collapse(mean_return):
             return True
         reached = self.target_return is not None and mean_return >= self.target_return
-        if reached and self.solved_at_step is None:
-            self.solved_at_step = agent.env_steps
-            self.solved_at_s = train_s
+        if reached and state.solved_at_step is None:
+            state.solved_at_step = agent.env_steps
+            state.solved_at_s = train_s
         patience = config.evaluation.patience
         return (reached and config.evaluation.stop_at_target) or (
-            patience > 0 and self.evals_without_improvement >= patience
+            patience > 0 and state.evals_without_improvement >= patience
         )
 
     def _on_collapse(self, mean_return: float) -> bool:
         """Reports a collapse (stderr, collapses.csv) and acts on it; True means stop training."""
+        state = self.state
         action = self.config.diagnostics.on_collapse
-        if action == "rollback" and self.best_weights is None:
+        if action == "rollback" and state.best_weights is None:
             action = "warn"  # pragma: no cover - a collapse always follows a best evaluation
         event = CollapseEvent(
-            self.agent.env_steps, self.agent.episodes, mean_return, self.collapse_detector.best, action
+            self.agent.env_steps, self.agent.episodes, mean_return, state.collapse_detector.best, action
         )
-        self.collapses.append(event)
+        state.collapses.append(event)
         if self.run_dir is not None:
             append_collapse(self.run_dir, event)
         consequence = {
@@ -267,47 +283,83 @@ class TrainingLoop:
             "stop": "stopping",
             "rollback": "restoring the best weights into the online and target networks",
         }[action]
-        message = (
+        self._say(
             f"dqnlab: collapse at step {event.step}: evaluation return {mean_return:.1f} "
             f"after a best of {event.best_return:.1f}; {consequence}"
         )
         if self.bar is not None:
+            self.bar.set_description(f"{self.config.env_id} [collapse x{len(state.collapses)}]", refresh=False)
+        if action == "rollback":
+            assert state.best_weights is not None
+            self.agent.learner.online.load_state_dict(state.best_weights)
+            self.agent.learner.target.load_state_dict(state.best_weights)
+            state.collapse_detector.reset()
+        return action == "stop"
+
+    def _on_nonfinite_loss(self, loss: float) -> None:
+        """A nan or inf loss: stops with the step named, or (checkpoint.on_nonfinite = "rollback") reloads
+        the networks and optimizer of the newest checkpoint and goes on, at most MAX_NONFINITE_ROLLBACKS times."""
+        agent, state, checkpointer = self.agent, self.state, self.checkpointer
+        where = f"env step {agent.env_steps}, gradient step {agent.learner.gradient_steps}"
+        if self.config.checkpoint.on_nonfinite == "rollback" and checkpointer is not None:
+            if state.nonfinite_rollbacks < MAX_NONFINITE_ROLLBACKS:
+                _, folder = latest_snapshot(checkpointer.directory)
+                _, tensors = read_snapshot(folder)
+                load_learner(agent.learner, tensors, folder.name)
+                state.nonfinite_rollbacks += 1
+                self._say(
+                    f"dqnlab: warning: non-finite loss ({loss}) at {where}; networks and optimizer rolled back to "
+                    f"{folder.name} ({state.nonfinite_rollbacks} of {MAX_NONFINITE_ROLLBACKS} rollbacks)"
+                )
+                return
+            where += f" after {MAX_NONFINITE_ROLLBACKS} rollbacks"
+        raise NonFiniteError(f"non-finite loss ({loss}) at {where}; training stopped{self._resume_hint()}")
+
+    def _env_failure(self, exc: Exception) -> EnvError:
+        """The one-line error for an env that raised while stepping."""
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return EnvError(
+            f"env {self.config.env_id} raised {type(exc).__name__}{': ' + detail if detail else ''} "
+            f"at env step {self.agent.env_steps}; training stopped{self._resume_hint()}"
+        )
+
+    def _resume_hint(self) -> str:
+        return f"; {self.checkpointer.resume_hint()}" if self.checkpointer is not None else ""
+
+    def _say(self, message: str) -> None:
+        """One line on stderr, above the progress bar when there is one."""
+        if self.bar is not None:
             from tqdm import tqdm
 
             tqdm.write(message, file=sys.stderr)
-            self.bar.set_description(f"{self.config.env_id} [collapse x{len(self.collapses)}]", refresh=False)
         else:
             print(message, file=sys.stderr)
-        if action == "rollback":
-            assert self.best_weights is not None
-            self.agent.learner.online.load_state_dict(self.best_weights)
-            self.agent.learner.target.load_state_dict(self.best_weights)
-            self.collapse_detector.reset()
-        return action == "stop"
 
     def _progress_bar(self) -> Any:
         if not self.progress:
             return None
         from tqdm import tqdm
 
-        return tqdm(total=self.steps, unit="step", dynamic_ncols=True, desc=self.config.env_id)
+        return tqdm(total=self.state.steps, unit="step", dynamic_ncols=True, desc=self.config.env_id)
 
     def _summary(self, wall_s: float) -> dict[str, Any]:
-        config = self.config
+        config, agent, state = self.config, self.agent, self.state
+        best = None if math.isinf(state.best_eval_return) else state.best_eval_return
         return {
             "env": config.env_id,
             "preset": config.preset,
             "seed": config.seed,
-            "steps": self.agent.env_steps,
-            "episodes": self.agent.episodes,
-            "gradient_steps": self.agent.learner.gradient_steps,
+            "steps": agent.env_steps,
+            "episodes": agent.episodes,
+            "gradient_steps": agent.learner.gradient_steps,
             "wall_s": round(wall_s, 3),
-            "train_s": round(wall_s - self.eval_seconds, 3),
-            "steps_per_s": round((self.agent.env_steps - self.start_step) / wall_s, 1) if wall_s > 0 else None,
-            "best_eval_return": None if math.isinf(self.best_eval_return) else self.best_eval_return,
+            "train_s": round(wall_s - state.eval_seconds, 3),
+            "steps_per_s": round((agent.env_steps - state.start_step) / wall_s, 1) if wall_s > 0 else None,
+            "best_eval_return": best,
             "target_return": self.target_return,
-            "solved_at_step": self.solved_at_step,
-            "solved_at_s": None if self.solved_at_s is None else round(self.solved_at_s, 3),
-            "collapses": len(self.collapses),
-            **atari_summary(config.env_id, None if math.isinf(self.best_eval_return) else self.best_eval_return),
+            "solved_at_step": state.solved_at_step,
+            "solved_at_s": None if state.solved_at_s is None else round(state.solved_at_s, 3),
+            "collapses": len(state.collapses),
+            **atari_summary(config.env_id, best),
+            **self.collector.summary(),
         }

@@ -79,7 +79,7 @@ def _crc_of_file(path: Path) -> tuple[int, int]:
     return crc, size
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -214,12 +214,12 @@ def write_snapshot(directory: Path, step: int, tree: dict[str, Any], tensors: di
         write("state.json", lambda w: w.write(state_json))
         manifest = json.dumps({"format": FORMAT, "step": step, "files": files}, indent=1).encode()
         write("manifest.json", lambda w: w.write(manifest))
-        _fsync_dir(tmp / "arrays")
-        _fsync_dir(tmp)
+        fsync_dir(tmp / "arrays")
+        fsync_dir(tmp)
         if final.exists():
             remove_snapshot(final)
         os.replace(tmp, final)
-        _fsync_dir(directory)
+        fsync_dir(directory)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         previous = [s for s, _ in list_snapshots(directory)]

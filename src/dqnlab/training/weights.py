@@ -1,4 +1,4 @@
-"""Checkpoints: network weights plus what is needed to rebuild them, loadable without running code."""
+"""Weight files (best.pt, last.pt): network weights plus what is needed to rebuild them, loadable without running code."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from dqnlab.errors import CheckpointError
+from dqnlab.training.snapshot import fsync_dir
 
 FORMAT = "dqnlab-checkpoint-v1"
 
@@ -26,11 +27,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself survives a power cut
-        finally:
-            os.close(directory)
+        fsync_dir(path.parent)  # the rename itself survives a power cut
     except OSError as exc:  # a full disk, say: the previous file at `path` is untouched
         tmp.unlink(missing_ok=True)
         kept = "the previous one is intact" if path.exists() else "nothing was written"
