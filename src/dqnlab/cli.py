@@ -246,8 +246,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from dqnlab.agent import Agent
-    from dqnlab.training.weights import resolve_checkpoint
     from dqnlab.training.evaluation import evaluate
+    from dqnlab.training.weights import resolve_checkpoint
 
     if args.episodes < 1:
         raise DqnlabError("--episodes must be >= 1")

@@ -89,7 +89,7 @@ class TrainingLoop:
         self.checkpointer = Checkpointer(self) if self.run_dir is not None else None
 
     def run(self) -> dict[str, Any]:
-        config, agent = self.config, self.agent
+        agent = self.agent
         if self.run_dir is not None:
             self._open_run_dir()
         self.bar = self._progress_bar()

@@ -1,4 +1,4 @@
-"""Weight files (best.pt, last.pt): network weights plus what is needed to rebuild them, loadable without running code."""
+"""Weight files (best.pt, last.pt): network weights and what rebuilds them, loadable without running code."""
 
 from __future__ import annotations
 
