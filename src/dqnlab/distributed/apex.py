@@ -56,7 +56,7 @@ class ApexCollector:
     the replay shards and the actors; hands the loop what the actors have sent, and batches from the
     shards. The learner takes one gradient step between two looks at the actors (`updates_per_round`)."""
 
-    updates_per_round = 1
+    updates_per_round: int | None = 1
 
     def __init__(self, agent: Agent, steps: int, ray_address: str | None = None) -> None:
         self.agent = agent
@@ -184,7 +184,7 @@ class ApexCollector:
                 return None
         self.last_shard, batch = self.batches.popleft()
         # arrays from Ray's object store are read-only; torch wants to own writable ones
-        return type(batch)(*(np.array(field) if isinstance(field, np.ndarray) else field for field in batch))
+        return batch._replace(**{k: np.array(v) for k, v in batch._asdict().items() if isinstance(v, np.ndarray)})
 
     def update_priorities(self, batch: Batch, priorities: np.ndarray) -> None:
         """Queued, and sent to the shards one call each before the next sample request is read."""

@@ -44,7 +44,9 @@ class EnvStepFailed(Exception):
 class Collector(Protocol):
     """Where a run's experience comes from and is kept."""
 
-    updates_per_round: int | None  # gradient steps the loop may take between two `collect` calls; None = all owed
+    @property
+    def updates_per_round(self) -> int | None:
+        """Gradient steps the loop may take between two `collect` calls; None = all that are owed."""
 
     def start(self, state: dict[str, Any] | None) -> None:
         """Opens envs or actors; `state` is this collector's part of a checkpoint when resuming."""
@@ -73,7 +75,7 @@ class LocalCollector:
     """`config.num_envs` envs in this process, stepped epsilon-greedily one vector step per `collect`,
     their transitions added to a replay memory."""
 
-    updates_per_round = None
+    updates_per_round: int | None = None
 
     def __init__(self, agent: Agent, replay: ReplayMemory) -> None:
         self.agent = agent
@@ -96,6 +98,7 @@ class LocalCollector:
 
     def collect(self, learning_owed: bool) -> list[Chunk]:
         agent = self.agent
+        assert self.obs is not None, "start() comes first"
         epsilon = epsilon_at(self.config.exploration, agent.env_steps, agent.episodes)
         actions = agent.explore_batch(self.obs, epsilon)
         try:
