@@ -20,7 +20,8 @@ import time
 
 import numpy as np
 
-from dqnlab.replay import ReplayMemory
+from dqnlab.config import ReplayConfig
+from dqnlab.replay import FrameStorage, NStepAccumulator, ReplayMemory, build_sampler
 
 FRAME = (84, 84)
 STACK = 4
@@ -61,15 +62,11 @@ def main() -> None:
     args = parser.parse_args()
 
     rss_start = rss_bytes()
-    memory = ReplayMemory(
-        args.capacity,
-        (STACK, *FRAME),
-        np.dtype(np.uint8),
-        np.random.default_rng(0),
-        n_step=args.n_step,
-        prioritized=args.prioritized,
-        frame_storage=True,
+    storage = FrameStorage(args.capacity, (STACK, *FRAME), np.dtype(np.uint8), n_step=args.n_step)
+    sampler = build_sampler(
+        ReplayConfig(capacity=args.capacity, prioritized=args.prioritized), np.random.default_rng(0), 10**5
     )
+    memory = ReplayMemory(storage, sampler, NStepAccumulator(args.n_step, 0.99, num_envs=1))
     frame_bytes = int(np.prod(FRAME))
     per_transition = memory.bytes_per_transition
     naive = 2 * STACK * frame_bytes + 16
@@ -79,13 +76,9 @@ def main() -> None:
         f"= {memory.nbytes / 1e9:.3f} GB ({memory.nbytes / 2**30:.3f} GiB) when full"
     )
     print(
-        f"  frame pool {memory.frames.capacity:,} frames x {frame_bytes} B; "
+        f"  frame pool {storage.pool.capacity:,} frames x {frame_bytes} B; "
         f"serial stacks, action, reward, discount {2 * STACK * 8 + 16} B per transition"
-        + (
-            f"; sum tree {sum(level.nbytes for level in memory.sampler.tree.levels) / args.capacity:.1f} B"
-            if args.prioritized
-            else ""
-        )
+        + (f"; sum tree {sampler.nbytes / args.capacity:.1f} B" if args.prioritized else "")
     )
     print(
         f"  stacked s and s': {naive:,} B ({naive * args.capacity / 1e9:.1f} GB); "
@@ -108,7 +101,7 @@ def main() -> None:
     )
     print(
         f"add: {seconds_per_step * 1e6:.1f} us per step; sample: {sample_us:.0f} us per batch of 32 "
-        f"(frames rebuilt); live transitions {memory.live_count():,} of {len(memory):,}"
+        f"(frames rebuilt); live transitions {storage.live_count():,} of {len(memory):,}"
     )
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dqnlab.replay import NStepAccumulator, ReplayMemory, RingStorage
+from dqnlab.replay import NStepAccumulator, ReplayMemory, RingStorage, UniformSampler
 
 GAMMA = 0.5
 
@@ -93,7 +93,8 @@ def test_one_step_transitions_pass_straight_through():
 
 
 def test_memory_stores_n_step_transitions():
-    memory = ReplayMemory(10, (1,), np.dtype(np.float32), np.random.default_rng(0), gamma=GAMMA, n_step=2)
+    storage = RingStorage(10, (1,), np.dtype(np.float32))
+    memory = ReplayMemory(storage, UniformSampler(np.random.default_rng(0)), NStepAccumulator(2, GAMMA, num_envs=1))
     for t, reward in enumerate([1.0, 2.0, 3.0]):
         memory.add(
             np.array([[t]], np.float32),
@@ -104,7 +105,6 @@ def test_memory_stores_n_step_transitions():
             np.array([False]),
         )
     assert len(memory) == 3
-    storage = memory.storage
     np.testing.assert_allclose(storage.rewards[:3], [1 + 0.5 * 2, 2 + 0.5 * 3, 3])
     np.testing.assert_allclose(storage.discounts[:3], [0.25, 0.0, 0.0])
     np.testing.assert_allclose(storage.next_obs[:3, 0], [2, 3, 3])

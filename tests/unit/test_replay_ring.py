@@ -2,7 +2,13 @@
 
 import numpy as np
 
-from dqnlab.replay import ReplayMemory, RingStorage
+from dqnlab.replay import NStepAccumulator, ReplayMemory, RingStorage, UniformSampler
+
+
+def _memory(capacity):
+    """A uniform memory of one env's 1-step transitions with observations [1]."""
+    storage = RingStorage(capacity, (1,), np.dtype(np.float32))
+    return ReplayMemory(storage, UniformSampler(np.random.default_rng(0)), NStepAccumulator(1, 0.99, 1))
 
 
 def _add(storage, values):
@@ -29,7 +35,7 @@ def test_observation_dtype_is_preserved():
 
 
 def test_capacity_one_keeps_only_the_latest_transition():
-    memory = ReplayMemory(1, (1,), np.dtype(np.float32), np.random.default_rng(0))
+    memory = _memory(1)
     for value in range(5):
         obs = np.array([[value]], dtype=np.float32)
         memory.add(obs, np.array([value]), np.array([1.0]), obs, np.array([False]), np.array([False]))
@@ -39,7 +45,7 @@ def test_capacity_one_keeps_only_the_latest_transition():
 
 
 def test_uniform_sampling_covers_only_stored_slots_evenly():
-    memory = ReplayMemory(100, (1,), np.dtype(np.float32), np.random.default_rng(0))
+    memory = _memory(100)
     obs = np.arange(10, dtype=np.float32).reshape(10, 1)
     memory.add(obs, np.arange(10), np.zeros(10), obs, np.zeros(10, bool), np.zeros(10, bool))
     counts = np.zeros(10)

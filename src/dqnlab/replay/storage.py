@@ -4,6 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from dqnlab.replay.n_step import Transitions
+
+FIELDS = Transitions._fields  # a transition's arrays: obs, actions, rewards, next_obs, discounts
+
+
+def ring_slots(serials: np.ndarray, capacity: int, reserved: int) -> np.ndarray:
+    """The slots of the `serials`-th items written (0-based) to a ring of `capacity` slots whose
+    first `reserved` slots keep the first items for good: the ring wraps around past them."""
+    return np.where(serials < capacity, serials, reserved + (serials - reserved) % (capacity - reserved))
+
+
+def check_kind(state: dict[str, object], kind: str) -> None:
+    """Refuses the state of another kind of storage: frames saved and whole observations configured, or the reverse."""
+    if state.get("kind") != kind:
+        raise ValueError(f"replay was saved with {state.get('kind')} storage; this memory is configured for {kind}")
+
 
 class RingStorage:
     """Holds the last `capacity` transitions (s, a, r, s', discount); the oldest is overwritten first.
@@ -26,8 +42,20 @@ class RingStorage:
         self.actions = np.zeros(capacity, dtype=np.int64)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.discounts = np.zeros(capacity, dtype=np.float32)
-        self.position = 0  # next slot to write
         self.size = 0  # slots holding a transition
+
+    @property
+    def position(self) -> int:
+        """The next slot to write."""
+        return int(ring_slots(np.asarray(self.written), self.capacity, self.reserved))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, name).nbytes for name in FIELDS)
+
+    def encode(self, obs: np.ndarray, next_obs: np.ndarray, ended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Observations as this storage keeps them: whole, as they are."""
+        return obs, next_obs
 
     def add(
         self,
@@ -39,59 +67,47 @@ class RingStorage:
     ) -> np.ndarray:
         """Writes a batch of N transitions (leading axis N); returns the slots written."""
         count = len(actions)
-        serial = self.written + np.arange(count)
-        ring = self.capacity - self.reserved
-        slots = np.where(serial < self.capacity, serial, self.reserved + (serial - self.reserved) % ring)
+        slots = ring_slots(self.written + np.arange(count), self.capacity, self.reserved)
         self.obs[slots] = obs
         self.next_obs[slots] = next_obs
         self.actions[slots] = actions
         self.rewards[slots] = rewards
         self.discounts[slots] = discounts
         self.written += count
-        self.position = self._slot(self.written)
         self.size = min(self.size + count, self.capacity)
         return slots
 
-    def _slot(self, serial: int) -> int:
-        """The slot of the `serial`-th transition written (0-based)."""
-        if serial < self.capacity:
-            return serial
-        return self.reserved + (serial - self.reserved) % (self.capacity - self.reserved)
-
-    def gather(self, slots: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The transitions at `slots`, as (obs, actions, rewards, next_obs, discounts)."""
-        return (
-            self.obs[slots],
-            self.actions[slots],
-            self.rewards[slots],
-            self.next_obs[slots],
-            self.discounts[slots],
+    def gather(self, slots: np.ndarray) -> Transitions:
+        """The transitions at `slots`."""
+        return Transitions(
+            self.obs[slots], self.actions[slots], self.rewards[slots], self.next_obs[slots], self.discounts[slots]
         )
+
+    def live(self, slots: np.ndarray) -> None:
+        """Whether each slot can be replayed: all can (None), since a ring never evicts a stored transition."""
+        return None
 
     def state_dict(self) -> dict[str, object]:
         """The filled slots [0, size) and the write counters: numpy arrays and ints (no pickle needed)."""
         return {
+            "kind": "ring",
             "capacity": self.capacity,
             "reserved": self.reserved,
             "written": self.written,
-            "position": self.position,
             "size": self.size,
-            "obs": self.obs[: self.size],
-            "next_obs": self.next_obs[: self.size],
-            "actions": self.actions[: self.size],
-            "rewards": self.rewards[: self.size],
-            "discounts": self.discounts[: self.size],
+            **{name: getattr(self, name)[: self.size] for name in FIELDS},
         }
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         """Copies a `state_dict` into this storage, which must have the same capacity, reserve and shapes."""
+        check_kind(state, "ring")
         if (state["capacity"], state["reserved"]) != (self.capacity, self.reserved):
             raise ValueError(
                 f"replay storage of capacity {state['capacity']} (reserve {state['reserved']}) "
                 f"does not fit one of capacity {self.capacity} (reserve {self.reserved})"
             )
         size = int(state["size"])  # type: ignore[call-overload]
-        for name in ("obs", "next_obs", "actions", "rewards", "discounts"):
+        for name in FIELDS:
             array = getattr(self, name)
             saved = np.asarray(state[name])
             if saved.shape != (size, *array.shape[1:]) or saved.dtype != array.dtype:
@@ -99,5 +115,4 @@ class RingStorage:
                 raise ValueError(f"replay {name} is {saved.dtype}{list(saved.shape)}; expected {array.dtype}{expected}")
             array[:size] = saved  # copied slot by slot from a memory map: no second full copy in memory
         self.written = int(state["written"])  # type: ignore[call-overload]
-        self.position = int(state["position"])  # type: ignore[call-overload]
         self.size = size

@@ -14,7 +14,7 @@ from dqnlab.diagnostics.figure import DiagnosticsPlotter, read_run_data
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
 from dqnlab.envs import finished_episodes, make_vector_env, real_next_observations, reward_threshold
 from dqnlab.envs.atari_scores import atari_summary
-from dqnlab.replay import ReplayMemory
+from dqnlab.replay import build_replay
 from dqnlab.schedules import epsilon_at
 from dqnlab.training.evaluation import evaluate
 from dqnlab.training.observers import Observer
@@ -53,16 +53,8 @@ class TrainingLoop:
         self.progress = progress
         threshold = self.config.evaluation.target_return
         self.target_return = threshold if threshold is not None else reward_threshold(self.config.env_id)
-        space = agent.spaces.observation_space
-        self.replay = ReplayMemory.from_config(
-            self.config.replay,
-            space.shape,
-            space.dtype,
-            agent.replay_rng,
-            gamma=self.config.learning.gamma,
-            num_envs=self.config.num_envs,
-            beta_steps=steps,  # prioritized replay's beta reaches 1 at the end of this run
-        )
+        # prioritized replay's beta reaches 1 at the end of this run
+        self.replay = build_replay(self.config, agent.spaces.observation_space, agent.replay_rng, beta_steps=steps)
         self.best_eval_return = -math.inf
         self.evals_without_improvement = 0
         self.solved_at_step: int | None = None
