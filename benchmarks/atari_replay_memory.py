@@ -68,17 +68,20 @@ def main() -> None:
     )
     memory = ReplayMemory(storage, sampler, NStepAccumulator(args.n_step, 0.99, num_envs=1))
     frame_bytes = int(np.prod(FRAME))
-    per_transition = memory.bytes_per_transition
+    tree = getattr(sampler, "tree", None)
+    tree_bytes = 0 if tree is None else sum(level.nbytes for level in tree.levels)
+    nbytes = storage.nbytes + tree_bytes
+    per_transition = nbytes / args.capacity
     naive = 2 * STACK * frame_bytes + 16
     sb3 = STACK * frame_bytes + 16  # SB3's optimize_memory_usage: s' read from the next slot
     print(
         f"frame storage, capacity {args.capacity:,}: {per_transition:,.1f} bytes per transition "
-        f"= {memory.nbytes / 1e9:.3f} GB ({memory.nbytes / 2**30:.3f} GiB) when full"
+        f"= {nbytes / 1e9:.3f} GB ({nbytes / 2**30:.3f} GiB) when full"
     )
     print(
         f"  frame pool {storage.pool.capacity:,} frames x {frame_bytes} B; "
         f"serial stacks, action, reward, discount {2 * STACK * 8 + 16} B per transition"
-        + (f"; sum tree {sampler.nbytes / args.capacity:.1f} B" if args.prioritized else "")
+        + (f"; sum tree {tree_bytes / args.capacity:.1f} B" if tree_bytes else "")
     )
     print(
         f"  stacked s and s': {naive:,} B ({naive * args.capacity / 1e9:.1f} GB); "

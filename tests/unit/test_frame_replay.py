@@ -223,15 +223,15 @@ def test_prioritized_replay_drops_evicted_transitions_from_the_tree():
 
 def test_bytes_per_transition_add_up_to_one_frame_plus_slack_and_fit_a_million_in_7_5_gb():
     capacity, frame_bytes = 10_000, 84 * 84
-    frames = memory(FrameStorage(capacity, (4, 84, 84), np.dtype(np.uint8)))
+    frames = FrameStorage(capacity, (4, 84, 84), np.dtype(np.uint8))
     pool = frame_pool_capacity(capacity, num_envs=1, n_step=1, stack=4, episode_start_share=0.03)
     assert pool == capacity + 5 + 300
     # frames + two stacks of 4 int64 serials + action int64 + reward and discount float32
     expected = pool * frame_bytes + capacity * (2 * 4 * 8 + 8 + 4 + 4)
     assert frames.nbytes == expected
-    stacked = memory(RingStorage(capacity, (4, 84, 84), np.dtype(np.uint8)))
+    stacked = RingStorage(capacity, (4, 84, 84), np.dtype(np.uint8))
     assert stacked.nbytes == capacity * (2 * 4 * frame_bytes + 16)
-    assert stacked.bytes_per_transition / frames.bytes_per_transition > 7.5  # almost the 8 frames of s and s'
+    assert stacked.nbytes / frames.nbytes > 7.5  # almost the 8 frames of s and s'
     # 1M transitions with prioritized replay: the same layout, plus the sum tree's float64 levels
     million = frame_pool_capacity(1_000_000, 1, 1, 4, 0.03) * frame_bytes + 1_000_000 * (2 * 4 * 8 + 16)
     million += sum(level.nbytes for level in SumTree(1_000_000).levels)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dqnlab.replay import NStepAccumulator, ReplayMemory, RingStorage, UniformSampler
+from dqnlab.replay import NStepAccumulator, ReplayMemory, RingStorage, Transitions, UniformSampler
 
 GAMMA = 0.5
 
@@ -114,7 +114,7 @@ def test_reserve_fraction_keeps_the_first_transitions():
     storage = RingStorage(capacity=4, obs_shape=(1,), obs_dtype=np.dtype(np.float32), reserve_fraction=0.5)
     for value in range(7):
         obs = np.array([[value]], np.float32)
-        storage.add(obs, np.array([value]), np.zeros(1, np.float32), obs, np.ones(1, np.float32))
+        storage.add(Transitions(obs, np.array([value]), np.zeros(1, np.float32), obs, np.ones(1, np.float32)))
     # slots 0 and 1 keep transitions 0 and 1; 2 and 3 cycle: 2, 3, then 4 -> slot 2, 5 -> 3, 6 -> 2
     np.testing.assert_array_equal(storage.actions, [0, 1, 6, 5])
-    assert storage.size == 4 and storage.position == 3
+    assert storage.size == 4 and storage.written == 7

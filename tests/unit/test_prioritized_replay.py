@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dqnlab.replay import NStepAccumulator, PrioritizedSampler, ReplayMemory, RingStorage, UniformSampler
-from dqnlab.replay.prioritized import importance_weights, priorities_from_errors
+from dqnlab.replay.prioritized import priorities_from_errors
 
 
 def _memory(capacity=8, sampler=None, *, alpha=0.6, eps=1e-6, beta_start=0.4, beta_steps=100_000):
@@ -19,6 +19,12 @@ def _add(memory, values):
     obs = np.array(values, np.float32).reshape(-1, 1)
     count = len(values)
     memory.add(obs, np.array(values), np.zeros(count), obs, np.zeros(count, bool), np.zeros(count, bool))
+
+
+def importance_weights(probabilities, size, beta):
+    """The textbook weights: w_i = (N * P(i))^-beta, divided by the batch's largest (Schaul et al. 2016)."""
+    weights = (size * probabilities) ** -beta
+    return (weights / weights.max()).astype(np.float32)
 
 
 def test_priority_is_error_plus_eps_to_the_alpha():

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dqnlab.replay import NStepAccumulator, ReplayMemory, RingStorage, UniformSampler
+from dqnlab.replay import NStepAccumulator, ReplayMemory, RingStorage, Transitions, UniformSampler
 
 
 def _memory(capacity):
@@ -14,15 +14,17 @@ def _memory(capacity):
 def _add(storage, values):
     count = len(values)
     obs = np.array(values, dtype=np.uint8).reshape(count, 1)
-    storage.add(obs, np.array(values), np.array(values, dtype=np.float32), obs + 1, np.full(count, 0.9, np.float32))
+    storage.add(
+        Transitions(obs, np.array(values), np.array(values, dtype=np.float32), obs + 1, np.full(count, 0.9, np.float32))
+    )
 
 
 def test_wraps_around_and_overwrites_the_oldest():
     storage = RingStorage(capacity=4, obs_shape=(1,), obs_dtype=np.dtype(np.uint8))
     _add(storage, [0, 1, 2])
-    assert storage.size == 3 and storage.position == 3
+    assert storage.size == 3
     _add(storage, [3, 4, 5])  # 4 and 5 overwrite slots 0 and 1
-    assert storage.size == 4 and storage.position == 2
+    assert storage.size == 4
     np.testing.assert_array_equal(storage.actions, [4, 5, 2, 3])
     np.testing.assert_array_equal(storage.obs[:, 0], [4, 5, 2, 3])
     np.testing.assert_array_equal(storage.next_obs[:, 0], [5, 6, 3, 4])

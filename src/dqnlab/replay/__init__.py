@@ -3,7 +3,7 @@
 `build_replay` makes a memory from a `Config`. Each part saves and loads its own state:
 `state_dict()` returns a nested dict of numpy arrays and plain scalars (int, float, bool, str),
 and `load_state_dict(state)` restores it into a part built from the same config. Checkpoints
-write the arrays as .npy files, never pickled.
+write the arrays as .npy files (training/snapshot.py), never pickled.
 """
 
 from dqnlab.replay.build import build_replay, build_sampler

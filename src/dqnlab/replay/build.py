@@ -21,13 +21,20 @@ def build_replay(
     """The replay memory `config` describes, for `config.num_envs` envs with these observations.
 
     `rng` draws the samples; prioritized replay's beta reaches 1 after `beta_steps` env steps.
+    `replay.frame_storage` "auto" stores frames once for stacked uint8 frames [k, H, W].
     `learning.gamma` enters replay here, and only here: the n-step accumulator sums discounted
     rewards and stores each transition's discount gamma^k (0 after a termination) for the target.
     """
     replay = config.replay
     shape, dtype = tuple(observation_space.shape or ()), np.dtype(observation_space.dtype)
+    frames = len(shape) == 3 and dtype == np.uint8
+    if replay.frame_storage == "on" and not frames:
+        raise ConfigError(
+            f'replay.frame_storage = "on" needs stacked uint8 frames [k, H, W]; '
+            f"this env's observations are {dtype} {shape}"
+        )
     storage: Storage
-    if use_frame_storage(replay, shape, dtype):
+    if replay.frame_storage == "on" or (replay.frame_storage == "auto" and frames):
         storage = FrameStorage(
             replay.capacity,
             shape,
@@ -54,15 +61,3 @@ def build_sampler(replay: ReplayConfig, rng: np.random.Generator, beta_steps: in
         beta_steps=beta_steps,
         eps=replay.priority_eps,
     )
-
-
-def use_frame_storage(config: ReplayConfig, obs_shape: tuple[int, ...], obs_dtype: np.dtype) -> bool:
-    """Whether `config` asks for frame storage with these observations: "auto" picks it for stacked
-    uint8 frames [k, H, W]; "on" requires such frames."""
-    frames = len(obs_shape) == 3 and np.dtype(obs_dtype) == np.uint8
-    if config.frame_storage == "on" and not frames:
-        raise ConfigError(
-            f'replay.frame_storage = "on" needs stacked uint8 frames [k, H, W]; '
-            f"this env's observations are {np.dtype(obs_dtype)} {tuple(obs_shape)}"
-        )
-    return config.frame_storage == "on" or (config.frame_storage == "auto" and frames)

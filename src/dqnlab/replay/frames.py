@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from dqnlab.replay.n_step import Transitions
-from dqnlab.replay.storage import RingStorage, check_kind, ring_slots
+from dqnlab.replay.storage import RingStorage, ring_slots
 
 
 def frame_pool_capacity(capacity: int, num_envs: int, n_step: int, stack: int, episode_start_share: float) -> int:
@@ -74,10 +74,6 @@ class FramePool:
         self.frames = np.zeros((capacity, *frame_shape), dtype=dtype)
         self.written = 0  # frames written since the start; the next frame's serial
         self.reserved = 0  # frames [0, reserved) are never overwritten
-
-    @property
-    def nbytes(self) -> int:
-        return self.frames.nbytes
 
     def write(self, frames: np.ndarray) -> np.ndarray:
         """Stores frames [M, *frame_shape], overwriting the oldest ones; returns their serials [M] int64."""
@@ -206,18 +202,14 @@ class FrameStorage:
         if len(obs_shape) != 3:
             raise ValueError(f"frame storage needs stacked frames [k, H, W], got observations {obs_shape}")
         stack = obs_shape[0]
+        self.capacity = capacity
         self.ring = RingStorage(capacity, (stack,), np.dtype(np.int64), reserve_fraction)
         reserved = self.ring.reserved
         # the reserved transitions and the ring of the others each get their own allowance
-        pool_size = frame_pool_capacity(capacity - reserved, num_envs, n_step, stack, episode_start_share)
-        if reserved:
-            pool_size += frame_pool_capacity(reserved, num_envs, n_step, stack, episode_start_share)
+        parts = [count for count in (capacity - reserved, reserved) if count]
+        pool_size = sum(frame_pool_capacity(count, num_envs, n_step, stack, episode_start_share) for count in parts)
         self.pool = FramePool(pool_size, tuple(obs_shape[1:]), obs_dtype)
         self.stacker = FrameStacker(self.pool, num_envs, stack)
-
-    @property
-    def capacity(self) -> int:
-        return self.ring.capacity
 
     @property
     def size(self) -> int:
@@ -225,19 +217,16 @@ class FrameStorage:
 
     @property
     def nbytes(self) -> int:
-        return self.ring.nbytes + self.pool.nbytes
+        return self.ring.nbytes + self.pool.frames.nbytes
 
     def encode(self, obs: np.ndarray, next_obs: np.ndarray, ended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Writes one step's new frames ([N, k, H, W] observations) and returns their serial stacks [N, k]."""
-        ring, pool = self.ring, self.pool
-        # the reserve of frames is fixed at the latest when the pool first wraps around
-        if ring.reserved > 0 and pool.reserved == 0 and pool.written <= pool.capacity:
-            self._reserve_frames(len(obs))
+        self._reserve_frames(len(obs))
         return self.stacker.add(obs, next_obs, ended)
 
-    def add(self, *transition: np.ndarray) -> np.ndarray:
+    def add(self, transitions: Transitions) -> np.ndarray:
         """Writes transitions of serial stacks (`RingStorage.add`); returns the slots written."""
-        return self.ring.add(*transition)
+        return self.ring.add(transitions)
 
     def gather(self, slots: np.ndarray) -> Transitions:
         """The transitions at `slots`, their serial stacks [B, k] rebuilt as frames [B, k, H, W]."""
@@ -260,6 +249,8 @@ class FrameStorage:
         first (a reserved transition written later then keeps only frames still in the ring, and
         is evicted when it loses one)."""
         ring, pool = self.ring, self.pool
+        if ring.reserved == 0 or pool.reserved > 0 or pool.written > pool.capacity:
+            return  # no reserve, or its frames fixed already (at the latest when the pool first wrapped around)
         written = min(ring.written, ring.reserved)
         about_to_wrap = pool.written + num_envs * (self.stacker.stack + 1) > pool.capacity
         if written < ring.reserved and not about_to_wrap:
@@ -268,16 +259,11 @@ class FrameStorage:
         pool.keep_first(int(newest) + 1)
 
     def state_dict(self) -> dict[str, object]:
-        """The ring of serial stacks, the frame pool and the acting side's current stacks."""
-        return {
-            "kind": "frames",
-            "ring": self.ring.state_dict(),
-            "pool": self.pool.state_dict(),
-            "stacker": self.stacker.state_dict(),
-        }
+        """The ring of serial stacks (whose [N, k] int64 arrays no ring of whole observations takes), the
+        frame pool and the acting side's current stacks."""
+        return {**self.ring.state_dict(), "pool": self.pool.state_dict(), "stacker": self.stacker.state_dict()}
 
     def load_state_dict(self, state: dict[str, object]) -> None:
-        check_kind(state, "frames")
-        self.ring.load_state_dict(state["ring"])  # type: ignore[arg-type]
+        self.ring.load_state_dict(state)
         self.pool.load_state_dict(state["pool"])  # type: ignore[arg-type]
         self.stacker.load_state_dict(state["stacker"])  # type: ignore[arg-type]

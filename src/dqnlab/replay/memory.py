@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
 from dqnlab.replay.n_step import NStepAccumulator, Transitions
+from dqnlab.replay.storage import Live
 from dqnlab.types import Batch
-
-Live = Callable[[np.ndarray], "np.ndarray | None"]  # slots [B] -> whether each can be replayed; None: all can
 
 
 class Storage(Protocol):
     """Where transitions live: `RingStorage` (whole observations) or `FrameStorage` (each frame once)."""
 
     @property
-    def capacity(self) -> int: ...
-    @property
     def size(self) -> int: ...
-    @property
-    def nbytes(self) -> int: ...
     def encode(self, obs: np.ndarray, next_obs: np.ndarray, ended: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-    def add(
-        self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray, discounts: np.ndarray, /
-    ) -> np.ndarray: ...
+    def add(self, transitions: Transitions) -> np.ndarray: ...
     def gather(self, slots: np.ndarray) -> Transitions: ...
     def live(self, slots: np.ndarray) -> np.ndarray | None: ...
     def state_dict(self) -> dict[str, object]: ...
@@ -35,8 +27,6 @@ class Storage(Protocol):
 class Sampler(Protocol):
     """Which slots to replay: `UniformSampler`, or `PrioritizedSampler` with importance weights."""
 
-    @property
-    def nbytes(self) -> int: ...
     def on_add(self, slots: np.ndarray, env_steps: int, errors: np.ndarray | None = None) -> None: ...
     def sample(self, batch_size: int, size: int, live: Live | None = None) -> tuple[np.ndarray, np.ndarray | None]: ...
     def update_priorities(self, slots: np.ndarray, errors: np.ndarray) -> None: ...
@@ -78,21 +68,21 @@ class ReplayMemory:
         if self.accumulator is None:
             raise ValueError("this replay memory has no n-step accumulator; give it complete transitions")
         obs, next_obs = self.storage.encode(obs, next_obs, np.logical_or(terminated, truncated))
-        self._store(self.accumulator.add(obs, actions, rewards, next_obs, terminated, truncated), len(actions))
+        transitions = self.accumulator.add(obs, actions, rewards, next_obs, terminated, truncated)
+        self.add_transitions(transitions, env_steps=len(actions))
 
-    def add_transitions(self, transitions: Transitions, errors: np.ndarray | None = None) -> np.ndarray:
-        """Stores n-step transitions made elsewhere, e.g. by Ape-X actors that run their own
-        `NStepAccumulator` (Horgan et al. 2018); returns the slots written.
+    def add_transitions(
+        self, transitions: Transitions, errors: np.ndarray | None = None, *, env_steps: int | None = None
+    ) -> np.ndarray:
+        """Stores n-step transitions, e.g. made by Ape-X actors that run their own `NStepAccumulator`
+        (Horgan et al. 2018); returns the slots written.
 
         With prioritized replay, `errors` [M] are the transitions' initial |TD errors| (or losses),
         turned into priorities as `update_priorities` does; without them a transition enters with
-        the largest priority so far, as in `add`. Each transition counts as one env step for beta.
+        the largest priority so far. They took `env_steps` env steps (for beta), by default one each.
         """
-        return self._store(transitions, len(transitions.actions), errors)
-
-    def _store(self, transitions: Transitions, env_steps: int, errors: np.ndarray | None = None) -> np.ndarray:
-        slots = self.storage.add(*transitions) if len(transitions.actions) else np.empty(0, np.int64)
-        self.sampler.on_add(slots, env_steps, errors)
+        slots = self.storage.add(transitions)
+        self.sampler.on_add(slots, len(transitions.actions) if env_steps is None else env_steps, errors)
         return slots
 
     def sample(self, batch_size: int) -> Batch:
@@ -104,23 +94,8 @@ class ReplayMemory:
         """New priorities from the errors |delta| (or losses) of sampled transitions; a no-op when uniform."""
         self.sampler.update_priorities(indices, errors)
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the memory's arrays: storage (frame pool included) and sum tree (not Python overhead)."""
-        return self.storage.nbytes + self.sampler.nbytes
-
-    @property
-    def bytes_per_transition(self) -> float:
-        """`nbytes` over the capacity: what one stored transition costs when the memory is full."""
-        return self.nbytes / self.storage.capacity
-
     def state_dict(self) -> dict[str, object]:
-        """Everything needed to go on sampling exactly as before: each part's own `state_dict`.
-
-        Every part of replay follows one protocol: `state_dict()` returns a nested dict of numpy
-        arrays and plain scalars, and `load_state_dict(state)` copies it back into a part built
-        from the same config. Arrays are written as .npy files (training/snapshot.py), never pickled.
-        """
+        """Everything needed to go on sampling exactly as before: each part's own `state_dict` (see `dqnlab.replay`)."""
         return {name: part.state_dict() for name, part in self._parts().items()}
 
     def load_state_dict(self, state: dict[str, object]) -> None:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from dqnlab.replay.storage import Live
 from dqnlab.replay.sum_tree import SumTree
-
-if TYPE_CHECKING:
-    from dqnlab.replay.memory import Live
 
 
 def priorities_from_errors(errors: np.ndarray, alpha: float, eps: float) -> np.ndarray:
@@ -17,22 +13,14 @@ def priorities_from_errors(errors: np.ndarray, alpha: float, eps: float) -> np.n
     return (np.abs(errors).astype(np.float64) + eps) ** alpha
 
 
-def importance_weights(probabilities: np.ndarray, size: int, beta: float) -> np.ndarray:
-    """w_i = (N * P(i))^-beta, divided by the batch's largest weight so that weights only scale updates down.
+def importance_weights_from_priorities(priorities: np.ndarray, beta: float) -> np.ndarray:
+    """Importance weights w_i = (N P(i))^-beta over the batch's largest, from the sampled slots'
+    priorities p_i^alpha alone: N and the total cancel,
+
+        (N P_i)^-beta / max_j (N P_j)^-beta = (min_j p_j / p_i)^beta.
 
     Schaul et al. (2016, Algorithm 1 line 10) divide by the largest weight; like most
     implementations (Dopamine's among them) we take it over the batch rather than the memory.
-    """
-    weights = (size * probabilities) ** -beta
-    return (weights / weights.max()).astype(np.float32)
-
-
-def importance_weights_from_priorities(priorities: np.ndarray, beta: float) -> np.ndarray:
-    """`importance_weights` from the sampled slots' priorities p_i^alpha alone: N and the total cancel,
-
-        (N P_i)^-beta / max_j (N P_j)^-beta = (min_j p_j / p_i)^beta,
-
-    three numpy calls on [B] instead of a division by the total and two by N.
     """
     return ((priorities.min() / priorities) ** beta).astype(np.float32)
 
@@ -46,14 +34,7 @@ class PrioritizedSampler:
     """
 
     def __init__(
-        self,
-        capacity: int,
-        rng: np.random.Generator,
-        *,
-        alpha: float,
-        beta_start: float,
-        beta_steps: int,
-        eps: float,
+        self, capacity: int, rng: np.random.Generator, *, alpha: float, beta_start: float, beta_steps: int, eps: float
     ) -> None:
         self.tree = SumTree(capacity)
         self.rng = rng
@@ -69,10 +50,6 @@ class PrioritizedSampler:
         """The importance-sampling exponent now: beta_start, annealed linearly to 1."""
         fraction = min(self.env_steps / self.beta_steps, 1.0)
         return self.beta_start + fraction * (1.0 - self.beta_start)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(level.nbytes for level in self.tree.levels)
 
     def on_add(self, slots: np.ndarray, env_steps: int, errors: np.ndarray | None = None) -> None:
         """Counts `env_steps` for beta and gives freshly written `slots` their priorities: from

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from dqnlab.replay.n_step import Transitions
 
 FIELDS = Transitions._fields  # a transition's arrays: obs, actions, rewards, next_obs, discounts
+Live = Callable[[np.ndarray], "np.ndarray | None"]  # slots [B] -> whether each can be replayed; None: all can
 
 
 def ring_slots(serials: np.ndarray, capacity: int, reserved: int) -> np.ndarray:
     """The slots of the `serials`-th items written (0-based) to a ring of `capacity` slots whose
     first `reserved` slots keep the first items for good: the ring wraps around past them."""
     return np.where(serials < capacity, serials, reserved + (serials - reserved) % (capacity - reserved))
-
-
-def check_kind(state: dict[str, object], kind: str) -> None:
-    """Refuses the state of another kind of storage: frames saved and whole observations configured, or the reverse."""
-    if state.get("kind") != kind:
-        raise ValueError(f"replay was saved with {state.get('kind')} storage; this memory is configured for {kind}")
 
 
 class RingStorage:
@@ -45,43 +42,27 @@ class RingStorage:
         self.size = 0  # slots holding a transition
 
     @property
-    def position(self) -> int:
-        """The next slot to write."""
-        return int(ring_slots(np.asarray(self.written), self.capacity, self.reserved))
-
-    @property
     def nbytes(self) -> int:
+        """Bytes held by the arrays (not Python overhead)."""
         return sum(getattr(self, name).nbytes for name in FIELDS)
 
     def encode(self, obs: np.ndarray, next_obs: np.ndarray, ended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Observations as this storage keeps them: whole, as they are."""
         return obs, next_obs
 
-    def add(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        discounts: np.ndarray,
-    ) -> np.ndarray:
-        """Writes a batch of N transitions (leading axis N); returns the slots written."""
-        count = len(actions)
+    def add(self, transitions: Transitions) -> np.ndarray:
+        """Writes M transitions (leading axis M, possibly 0); returns the slots written."""
+        count = len(transitions.actions)
         slots = ring_slots(self.written + np.arange(count), self.capacity, self.reserved)
-        self.obs[slots] = obs
-        self.next_obs[slots] = next_obs
-        self.actions[slots] = actions
-        self.rewards[slots] = rewards
-        self.discounts[slots] = discounts
+        for name, values in zip(FIELDS, transitions, strict=True):
+            getattr(self, name)[slots] = values
         self.written += count
         self.size = min(self.size + count, self.capacity)
         return slots
 
     def gather(self, slots: np.ndarray) -> Transitions:
         """The transitions at `slots`."""
-        return Transitions(
-            self.obs[slots], self.actions[slots], self.rewards[slots], self.next_obs[slots], self.discounts[slots]
-        )
+        return Transitions(*(getattr(self, name)[slots] for name in FIELDS))
 
     def live(self, slots: np.ndarray) -> None:
         """Whether each slot can be replayed: all can (None), since a ring never evicts a stored transition."""
@@ -90,7 +71,6 @@ class RingStorage:
     def state_dict(self) -> dict[str, object]:
         """The filled slots [0, size) and the write counters: numpy arrays and ints (no pickle needed)."""
         return {
-            "kind": "ring",
             "capacity": self.capacity,
             "reserved": self.reserved,
             "written": self.written,
@@ -100,7 +80,6 @@ class RingStorage:
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         """Copies a `state_dict` into this storage, which must have the same capacity, reserve and shapes."""
-        check_kind(state, "ring")
         if (state["capacity"], state["reserved"]) != (self.capacity, self.reserved):
             raise ValueError(
                 f"replay storage of capacity {state['capacity']} (reserve {state['reserved']}) "

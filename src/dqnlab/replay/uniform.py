@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from dqnlab.replay.memory import Live
+from dqnlab.replay.storage import Live
 
 
 class UniformSampler:
     """Every stored transition is equally likely: no importance weights, and priorities are ignored."""
-
-    nbytes = 0  # no arrays of its own
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.rng = rng
