@@ -304,3 +304,12 @@ def test_a_reserve_keeps_the_first_transitions_and_their_frames_for_good(mean_le
         np.testing.assert_array_equal(got, expected)
     batch = frames.sample(64)
     np.testing.assert_array_equal(batch.next_obs, stacks.storage.gather(batch.indices)[3])
+
+
+def test_a_frame_memory_state_does_not_load_into_whole_observation_storage_nor_the_reverse():
+    frames, stacks = memories(50, num_envs=1)
+    drive(frame_envs(1, mean_length=10, time_limit=20), 30, frames, stacks)
+    with pytest.raises(ValueError, match="replay obs is int64"):
+        memory(RingStorage(50, (4, *FRAME), np.dtype(np.uint8))).load_state_dict(frames.state_dict())
+    with pytest.raises(ValueError, match="replay obs is uint8"):
+        memory(FrameStorage(50, (4, *FRAME), np.dtype(np.uint8))).load_state_dict(stacks.state_dict())

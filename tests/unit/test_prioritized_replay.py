@@ -93,3 +93,11 @@ def test_weights_from_priorities_alone_equal_the_textbook_formula():
         importance_weights(priorities / total, size, 0.6),
         rtol=1e-6,
     )
+
+
+def test_beta_counts_env_steps_even_before_the_n_step_accumulator_emits_a_transition():
+    sampler = PrioritizedSampler(8, np.random.default_rng(0), alpha=1.0, beta_start=0.4, beta_steps=10, eps=1e-6)
+    memory = ReplayMemory(RingStorage(8, (1,), np.dtype(np.float32)), sampler, NStepAccumulator(3, 0.99, num_envs=2))
+    _add(memory, [0, 1])  # one step of 2 envs: 3-step queues still filling, nothing stored
+    assert len(memory) == 0
+    assert memory.sampler.beta == pytest.approx(0.4 + 0.6 * 2 / 10)  # 2 env steps of 10
