@@ -20,7 +20,8 @@ import time
 
 import numpy as np
 
-from dqnlab.replay import ReplayMemory
+from dqnlab.config import ReplayConfig
+from dqnlab.replay import FrameStorage, NStepAccumulator, ReplayMemory, build_sampler
 
 FRAME = (84, 84)
 STACK = 4
@@ -61,31 +62,26 @@ def main() -> None:
     args = parser.parse_args()
 
     rss_start = rss_bytes()
-    memory = ReplayMemory(
-        args.capacity,
-        (STACK, *FRAME),
-        np.dtype(np.uint8),
-        np.random.default_rng(0),
-        n_step=args.n_step,
-        prioritized=args.prioritized,
-        frame_storage=True,
+    storage = FrameStorage(args.capacity, (STACK, *FRAME), np.dtype(np.uint8), n_step=args.n_step)
+    sampler = build_sampler(
+        ReplayConfig(capacity=args.capacity, prioritized=args.prioritized), np.random.default_rng(0), 10**5
     )
+    memory = ReplayMemory(storage, sampler, NStepAccumulator(args.n_step, 0.99, num_envs=1))
     frame_bytes = int(np.prod(FRAME))
-    per_transition = memory.bytes_per_transition
+    tree = getattr(sampler, "tree", None)
+    tree_bytes = 0 if tree is None else sum(level.nbytes for level in tree.levels)
+    nbytes = storage.nbytes + tree_bytes
+    per_transition = nbytes / args.capacity
     naive = 2 * STACK * frame_bytes + 16
     sb3 = STACK * frame_bytes + 16  # SB3's optimize_memory_usage: s' read from the next slot
     print(
         f"frame storage, capacity {args.capacity:,}: {per_transition:,.1f} bytes per transition "
-        f"= {memory.nbytes / 1e9:.3f} GB ({memory.nbytes / 2**30:.3f} GiB) when full"
+        f"= {nbytes / 1e9:.3f} GB ({nbytes / 2**30:.3f} GiB) when full"
     )
     print(
-        f"  frame pool {memory.frames.capacity:,} frames x {frame_bytes} B; "
+        f"  frame pool {storage.pool.capacity:,} frames x {frame_bytes} B; "
         f"serial stacks, action, reward, discount {2 * STACK * 8 + 16} B per transition"
-        + (
-            f"; sum tree {sum(level.nbytes for level in memory.sampler.tree.levels) / args.capacity:.1f} B"
-            if args.prioritized
-            else ""
-        )
+        + (f"; sum tree {tree_bytes / args.capacity:.1f} B" if tree_bytes else "")
     )
     print(
         f"  stacked s and s': {naive:,} B ({naive * args.capacity / 1e9:.1f} GB); "
@@ -108,7 +104,7 @@ def main() -> None:
     )
     print(
         f"add: {seconds_per_step * 1e6:.1f} us per step; sample: {sample_us:.0f} us per batch of 32 "
-        f"(frames rebuilt); live transitions {memory.live_count():,} of {len(memory):,}"
+        f"(frames rebuilt); live transitions {storage.live_count():,} of {len(memory):,}"
     )
 
 

@@ -37,17 +37,17 @@ def _prioritized_row(
     capacity: int, batch: int, branching: int, repeats: int, rng: np.random.Generator
 ) -> tuple[str, float, float, float]:
     """Sample, update, and both, for a full prioritized sampler over a tree of this branching."""
-    sampler = PrioritizedSampler(capacity, alpha=0.5, beta=0.4, eps=1e-6, rng=rng)
+    sampler = PrioritizedSampler(capacity, rng, alpha=0.5, beta_start=0.4, beta_steps=1, eps=1e-6)
     sampler.tree = SumTree(capacity, branching)
     sampler.tree.update(np.arange(capacity), rng.random(capacity) + 0.01)
     errors = rng.random(batch)
     drawn = [np.arange(batch)]
 
     def sample() -> None:
-        drawn[0] = sampler.sample(capacity, batch)[0]
+        drawn[0] = sampler.sample(batch, capacity)[0]
 
     def update() -> None:
-        sampler.update(drawn[0], errors)
+        sampler.update_priorities(drawn[0], errors)
 
     def both() -> None:
         sample()
@@ -67,7 +67,7 @@ def main() -> None:
     rows: list[tuple[str, float, float, float]] = []
 
     uniform = UniformSampler(rng)
-    us = _time_us(lambda: uniform.sample(args.capacity, args.batch), args.repeats)
+    us = _time_us(lambda: uniform.sample(args.batch, args.capacity), args.repeats)
     rows.append(("uniform", us, 0.0, us))
 
     for branching in (2, 16, 32):

@@ -14,11 +14,12 @@ import argparse
 import time
 
 import numpy as np
+from gymnasium.spaces import Box
 
 from dqnlab import Agent
-from dqnlab.config import apply_overrides
+from dqnlab.config import Config, ReplayConfig, apply_overrides
 from dqnlab.presets import preset_config
-from dqnlab.replay import ReplayMemory
+from dqnlab.replay import build_replay
 
 
 def env_steps_per_s(num_envs: int, steps: int, learn: bool) -> float:
@@ -40,7 +41,8 @@ def env_steps_per_s(num_envs: int, steps: int, learn: bool) -> float:
 def replay_us(capacity: int, prioritized: bool, batches: int = 500) -> float:
     rng = np.random.default_rng(0)
     chunk = min(capacity, 10_000)  # filled 10,000 "envs" at a time
-    memory = ReplayMemory(capacity, (4,), np.dtype(np.float32), rng, num_envs=chunk, prioritized=prioritized)
+    config = Config(num_envs=chunk, replay=ReplayConfig(capacity=capacity, prioritized=prioritized))
+    memory = build_replay(config, Box(-1, 1, (4,), np.float32), rng, beta_steps=100_000)
     obs = rng.normal(size=(chunk, 4)).astype(np.float32)
     flags = np.zeros(chunk, dtype=bool)
     for _ in range(capacity // chunk):

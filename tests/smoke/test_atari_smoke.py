@@ -13,6 +13,7 @@ from dqnlab.cli import main
 from dqnlab.config import apply_overrides
 from dqnlab.envs.atari_scores import human_normalized_score
 from dqnlab.presets import preset_config
+from dqnlab.replay import FrameStorage
 from dqnlab.training.loop import TrainingLoop
 
 SPACE_INVADERS = "ALE/SpaceInvaders-v5"
@@ -32,7 +33,7 @@ def test_atari_presets_train_space_invaders_from_frames_and_report_the_normalize
     agent = Agent(config)
     loop = TrainingLoop(agent, 300, tmp_path / "run", progress=False)
     summary = loop.run()
-    assert loop.collector.replay.frames is not None  # image observations chose frame storage
+    assert isinstance(loop.collector.replay.storage, FrameStorage)  # image observations chose frame storage
     assert summary["steps"] == 300 and summary["gradient_steps"] == (300 - 100) // 4 + 1
     assert summary["best_eval_score"] == summary["best_eval_return"]
     expected = human_normalized_score(SPACE_INVADERS, summary["best_eval_score"])

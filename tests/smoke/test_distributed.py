@@ -25,7 +25,7 @@ from dqnlab.envs import env_spaces
 from dqnlab.errors import TrainingInterrupted
 from dqnlab.learner import DQNLearner, batch_priorities
 from dqnlab.networks import build_q_network
-from dqnlab.replay import ReplayMemory
+from dqnlab.replay import PrioritizedSampler, ReplayMemory, RingStorage
 from dqnlab.replay.n_step import Transitions
 from dqnlab.types import Batch
 
@@ -67,9 +67,8 @@ def test_actor_priorities_match_the_learners(distributional, double):
 
 
 def test_replay_takes_transitions_with_their_priorities():
-    memory = ReplayMemory(
-        8, (1,), np.dtype(np.float32), np.random.default_rng(0), prioritized=True, alpha=0.5, priority_eps=0.0
-    )
+    sampler = PrioritizedSampler(8, np.random.default_rng(0), alpha=0.5, beta_start=0.4, beta_steps=1, eps=0.0)
+    memory = ReplayMemory(RingStorage(8, (1,), np.dtype(np.float32)), sampler)  # no accumulator: complete transitions
     obs = np.arange(3, dtype=np.float32)[:, None]
     transitions = Transitions(obs, np.zeros(3, np.int64), np.ones(3, np.float32), obs + 1, np.full(3, 0.9, np.float32))
     slots = memory.add_transitions(transitions, np.array([4.0, -9.0, 1.0]))

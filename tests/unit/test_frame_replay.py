@@ -12,10 +12,19 @@ import pytest
 from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers import FrameStackObservation, TimeLimit
 
-from dqnlab.config import ReplayConfig
+from dqnlab.config import Config, ReplayConfig
 from dqnlab.envs import make_vector_env, real_next_observations
 from dqnlab.errors import ConfigError
-from dqnlab.replay import ReplayMemory, SumTree
+from dqnlab.replay import (
+    FrameStorage,
+    NStepAccumulator,
+    PrioritizedSampler,
+    ReplayMemory,
+    RingStorage,
+    SumTree,
+    UniformSampler,
+    build_replay,
+)
 from dqnlab.replay.frames import FramePool, frame_pool_capacity
 
 FRAME = (12, 12)  # small frames: the layout does not depend on their size
@@ -59,14 +68,30 @@ def frame_envs(num_envs: int, mean_length: int, time_limit: int) -> gym.vector.S
     return gym.vector.SyncVectorEnv([make(i) for i in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
 
 
-def memories(capacity: int, num_envs: int, **kwargs):  # type: ignore[no-untyped-def]
-    """A frame memory and its oracle (whole stacks), with samplers seeded alike."""
-    shape = (4, *FRAME)
-    frames = ReplayMemory(
-        capacity, shape, np.dtype(np.uint8), np.random.default_rng(1), num_envs=num_envs, frame_storage=True, **kwargs
+def memory(storage, num_envs=1, n_step=1, gamma=0.99, prioritized=False, alpha=0.6, seed=1):  # type: ignore[no-untyped-def]
+    """A memory over `storage`, its sampler seeded with `seed`."""
+    rng = np.random.default_rng(seed)
+    capacity = storage.capacity
+    sampler = PrioritizedSampler(capacity, rng, alpha=alpha, beta_start=0.4, beta_steps=10**5, eps=1e-6)
+    return ReplayMemory(
+        storage, sampler if prioritized else UniformSampler(rng), NStepAccumulator(n_step, gamma, num_envs)
     )
-    stacks = ReplayMemory(capacity, shape, np.dtype(np.uint8), np.random.default_rng(1), num_envs=num_envs, **kwargs)
-    return frames, stacks
+
+
+def memories(capacity: int, num_envs: int, reserve_fraction=0.0, episode_start_share=0.03, **kwargs):  # type: ignore[no-untyped-def]
+    """A frame memory and its oracle (whole stacks), with samplers seeded alike."""
+    shape, uint8, n_step = (4, *FRAME), np.dtype(np.uint8), kwargs.get("n_step", 1)
+    pool = FrameStorage(
+        capacity,
+        shape,
+        uint8,
+        num_envs=num_envs,
+        n_step=n_step,
+        reserve_fraction=reserve_fraction,
+        episode_start_share=episode_start_share,
+    )
+    stacks = RingStorage(capacity, shape, uint8, reserve_fraction)
+    return memory(pool, num_envs, **kwargs), memory(stacks, num_envs, **kwargs)
 
 
 def drive(envs, steps: int, *targets: ReplayMemory, seed: int = 0) -> list:  # type: ignore[no-untyped-def]
@@ -90,13 +115,9 @@ def assert_same_contents(frames: ReplayMemory, stacks: ReplayMemory) -> None:
     """Every stored transition of `frames`, rebuilt, equals the oracle's."""
     assert len(frames) == len(stacks)
     slots = np.arange(len(stacks))
-    assert frames.live_count() == len(stacks)
-    expected = stacks.storage.gather(slots)
-    got = frames.storage.gather(slots)
-    np.testing.assert_array_equal(frames.frames.read(got[0]), expected[0])
-    np.testing.assert_array_equal(frames.frames.read(got[3]), expected[3])
-    for got_column, expected_column in zip(got[1:3] + got[4:], expected[1:3] + expected[4:], strict=True):
-        np.testing.assert_array_equal(got_column, expected_column)
+    assert frames.storage.live_count() == len(stacks)
+    for got, expected in zip(frames.storage.gather(slots), stacks.storage.gather(slots), strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 def episode_of(stack: np.ndarray) -> np.ndarray:
@@ -127,15 +148,16 @@ def test_an_episodes_first_stack_is_its_reset_frame_four_times_and_truncation_ke
     envs = frame_envs(1, mean_length=10**6, time_limit=6)  # every episode is truncated after 6 steps
     endings = drive(envs, 12, frames)
     assert [truncated for _, truncated in endings] == [True, True]
-    first = frames.frames.read(frames.storage.obs[0])
+    stored = frames.storage.gather(np.arange(7))
+    first = stored.obs[0]
     assert (first == first[0]).all() and first[0, 0, 2] == 0  # the reset frame (t = 0), repeated
     truncated_slot = 5  # the 6th step of the first episode
-    np.testing.assert_array_equal(frames.frames.read(frames.storage.next_obs[truncated_slot]), endings[0][0])
-    assert frames.storage.discounts[truncated_slot] > 0  # a truncation keeps its bootstrap
-    second = frames.frames.read(frames.storage.obs[truncated_slot + 1])
+    np.testing.assert_array_equal(stored.next_obs[truncated_slot], endings[0][0])
+    assert stored.discounts[truncated_slot] > 0  # a truncation keeps its bootstrap
+    second = stored.obs[truncated_slot + 1]
     assert second[0, 0, 1] == 1 and (second == second[0]).all()  # episode 1 starts afresh
     # frames written: 1 reset frame + 6 step frames per episode, each frame once
-    assert frames.frames.written == 14
+    assert frames.storage.pool.written == 14
 
 
 def test_prioritized_replay_with_frames_samples_the_same_transitions_and_updates_priorities():
@@ -155,15 +177,13 @@ def test_prioritized_replay_with_frames_samples_the_same_transitions_and_updates
 
 def test_a_real_ale_game_is_rebuilt_exactly_through_life_losses():
     envs = make_vector_env("ALE/Breakout-v5", 1, training=True)  # episodic life: a random player loses lives fast
-    frames = ReplayMemory(
-        300, (4, 84, 84), np.dtype(np.uint8), np.random.default_rng(0), frame_storage=True, episode_start_share=0.1
-    )  # lives of a few dozen steps
-    stacks = ReplayMemory(300, (4, 84, 84), np.dtype(np.uint8), np.random.default_rng(0))
+    frames = memory(FrameStorage(300, (4, 84, 84), np.dtype(np.uint8), episode_start_share=0.1))  # short lives
+    stacks = memory(RingStorage(300, (4, 84, 84), np.dtype(np.uint8)))
     try:
         drive(envs, 400, frames, stacks)
     finally:
         envs.close()
-    assert (stacks.storage.discounts == 0).any()  # at least one life was lost
+    assert (stacks.storage.discounts[: len(stacks)] == 0).any()  # at least one life was lost
     assert_same_contents(frames, stacks)
 
 
@@ -171,7 +191,7 @@ def test_the_pool_bound_keeps_every_stored_transition_live_when_episodes_are_lon
     # 1 / 0.03 = 33 steps per episode is the default allowance; episodes here last about 100 steps
     frames, stacks = memories(200, num_envs=3, n_step=5)
     drive(frame_envs(3, mean_length=100, time_limit=400), 2000, frames, stacks)
-    assert frames.frames.written > 5 * frames.frames.capacity  # the pool wrapped around many times
+    assert frames.storage.pool.written > 5 * frames.storage.pool.capacity  # the pool wrapped around many times
     assert_same_contents(frames, stacks)
 
 
@@ -179,7 +199,7 @@ def test_too_many_episode_starts_evict_transitions_but_never_return_an_overwritt
     # episodes of ~2 steps write a reset frame every other step, far beyond the 3% allowance
     frames, stacks = memories(200, num_envs=2, n_step=3)
     drive(frame_envs(2, mean_length=2, time_limit=400), 1000, frames, stacks)
-    live = frames.live_count()
+    live = frames.storage.live_count()
     assert 0 < live < len(frames)  # some transitions lost a frame ...
     for _ in range(20):  # ... and are never sampled: every sampled stack is the one the agent saw
         batch = frames.sample(32)
@@ -191,7 +211,7 @@ def test_too_many_episode_starts_evict_transitions_but_never_return_an_overwritt
 def test_prioritized_replay_drops_evicted_transitions_from_the_tree():
     frames, stacks = memories(200, num_envs=1, prioritized=True)
     drive(frame_envs(1, mean_length=2, time_limit=400), 1000, frames, stacks)
-    dead = np.flatnonzero(~frames._live(np.arange(len(frames))))
+    dead = np.flatnonzero(~frames.storage.live(np.arange(len(frames))))
     assert len(dead)
     mass_before = frames.sampler.tree.get(dead).sum()
     for _ in range(50):
@@ -203,15 +223,15 @@ def test_prioritized_replay_drops_evicted_transitions_from_the_tree():
 
 def test_bytes_per_transition_add_up_to_one_frame_plus_slack_and_fit_a_million_in_7_5_gb():
     capacity, frame_bytes = 10_000, 84 * 84
-    memory = ReplayMemory(capacity, (4, 84, 84), np.dtype(np.uint8), np.random.default_rng(0), frame_storage=True)
+    frames = FrameStorage(capacity, (4, 84, 84), np.dtype(np.uint8))
     pool = frame_pool_capacity(capacity, num_envs=1, n_step=1, stack=4, episode_start_share=0.03)
     assert pool == capacity + 5 + 300
     # frames + two stacks of 4 int64 serials + action int64 + reward and discount float32
     expected = pool * frame_bytes + capacity * (2 * 4 * 8 + 8 + 4 + 4)
-    assert memory.nbytes == expected
-    stacked = ReplayMemory(capacity, (4, 84, 84), np.dtype(np.uint8), np.random.default_rng(0))
+    assert frames.nbytes == expected
+    stacked = RingStorage(capacity, (4, 84, 84), np.dtype(np.uint8))
     assert stacked.nbytes == capacity * (2 * 4 * frame_bytes + 16)
-    assert stacked.bytes_per_transition / memory.bytes_per_transition > 7.5  # almost the 8 frames of s and s'
+    assert stacked.nbytes / frames.nbytes > 7.5  # almost the 8 frames of s and s'
     # 1M transitions with prioritized replay: the same layout, plus the sum tree's float64 levels
     million = frame_pool_capacity(1_000_000, 1, 1, 4, 0.03) * frame_bytes + 1_000_000 * (2 * 4 * 8 + 16)
     million += sum(level.nbytes for level in SumTree(1_000_000).levels)
@@ -219,43 +239,24 @@ def test_bytes_per_transition_add_up_to_one_frame_plus_slack_and_fit_a_million_i
 
 
 def test_config_chooses_frame_storage_for_uint8_stacks():
-    rng = np.random.default_rng(0)
-    auto = ReplayMemory.from_config(
-        ReplayConfig(capacity=10), (4, 84, 84), np.dtype(np.uint8), rng, gamma=0.99, num_envs=1, beta_steps=1
-    )
-    assert auto.frames is not None
-    vector = ReplayMemory.from_config(
-        ReplayConfig(capacity=10), (4,), np.dtype(np.float32), rng, gamma=0.99, num_envs=1, beta_steps=1
-    )
-    assert vector.frames is None
-    off = ReplayMemory.from_config(
-        ReplayConfig(capacity=10, frame_storage="off"),
-        (4, 84, 84),
-        np.dtype(np.uint8),
-        rng,
-        gamma=0.99,
-        num_envs=1,
-        beta_steps=1,
-    )
-    assert off.frames is None
+    def storage(frame_storage: str, space: gym.spaces.Box) -> object:
+        config = Config(replay=ReplayConfig(capacity=100, frame_storage=frame_storage))  # type: ignore[arg-type]
+        return build_replay(config, space, np.random.default_rng(0), beta_steps=1).storage
+
+    frames, vector = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), gym.spaces.Box(-1, 1, (4,), np.float32)
+    assert isinstance(storage("auto", frames), FrameStorage)
+    assert isinstance(storage("auto", vector), RingStorage)
+    assert isinstance(storage("off", frames), RingStorage)
     with pytest.raises(ConfigError, match="frame_storage"):
-        ReplayMemory.from_config(
-            ReplayConfig(capacity=10, frame_storage="on"),
-            (4,),
-            np.dtype(np.float32),
-            rng,
-            gamma=0.99,
-            num_envs=1,
-            beta_steps=1,
-        )
+        storage("on", vector)
 
 
 def test_observations_that_are_not_a_frame_stack_are_refused():
-    memory = ReplayMemory(10, (4, *FRAME), np.dtype(np.uint8), np.random.default_rng(0), frame_storage=True)
+    frames = memory(FrameStorage(10, (4, *FRAME), np.dtype(np.uint8)))
     obs = np.random.default_rng(0).integers(0, 255, (1, 4, *FRAME), dtype=np.uint8)
     unrelated = np.random.default_rng(1).integers(0, 255, (1, 4, *FRAME), dtype=np.uint8)
     with pytest.raises(ValueError, match="next_obs"):
-        memory.add(obs, np.array([0]), np.array([0.0]), unrelated, np.array([False]), np.array([False]))
+        frames.add(obs, np.array([0]), np.array([0.0]), unrelated, np.array([False]), np.array([False]))
 
 
 def test_frame_pool_holds_only_its_last_capacity_frames():
@@ -277,8 +278,8 @@ def test_frame_storage_state_round_trips_and_sampling_goes_on_identically():
     frames.sampler.rng = np.random.default_rng(5)
     for a, b in zip(frames.sample(16), copy.sample(16), strict=True):
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(copy.stacker.current, frames.stacker.current)
-    assert copy.frames.written == frames.frames.written
+    np.testing.assert_array_equal(copy.storage.stacker.current, frames.storage.stacker.current)
+    assert copy.storage.pool.written == frames.storage.pool.written
 
 
 @pytest.mark.parametrize("mean_length", [60, 3])
@@ -287,20 +288,28 @@ def test_a_reserve_keeps_the_first_transitions_and_their_frames_for_good(mean_le
     # so ring transitions get evicted, but the reserve stays whole and nothing stale is returned
     frames, stacks = memories(200, num_envs=2, n_step=3, reserve_fraction=0.25)
     drive(frame_envs(2, mean_length=mean_length, time_limit=500), 1500, frames, stacks)
-    assert frames.storage.written > 5 * frames.storage.capacity
-    assert frames.frames.reserved > 0
-    reserved = np.arange(frames.storage.reserved)
-    assert frames._live(reserved).all()
-    np.testing.assert_array_equal(frames.frames.read(frames.storage.obs[reserved]), stacks.storage.obs[reserved])
-    np.testing.assert_array_equal(
-        frames.frames.read(frames.storage.next_obs[reserved]), stacks.storage.next_obs[reserved]
-    )
+    ring, pool = frames.storage.ring, frames.storage.pool
+    assert ring.written > 5 * ring.capacity
+    assert pool.reserved > 0
+    reserved = np.arange(ring.reserved)
+    assert frames.storage.live(reserved).all()
+    for got, expected in zip(frames.storage.gather(reserved), stacks.storage.gather(reserved), strict=True):
+        np.testing.assert_array_equal(got, expected)
     if mean_length == 60:
         assert_same_contents(frames, stacks)
     else:
-        assert frames.live_count() < len(frames)
-    live = np.flatnonzero(frames._live(np.arange(len(frames))))
-    np.testing.assert_array_equal(frames.frames.read(frames.storage.obs[live]), stacks.storage.obs[live])
-    np.testing.assert_array_equal(frames.frames.read(frames.storage.next_obs[live]), stacks.storage.next_obs[live])
+        assert frames.storage.live_count() < len(frames)
+    live = np.flatnonzero(frames.storage.live(np.arange(len(frames))))
+    for got, expected in zip(frames.storage.gather(live), stacks.storage.gather(live), strict=True):
+        np.testing.assert_array_equal(got, expected)
     batch = frames.sample(64)
     np.testing.assert_array_equal(batch.next_obs, stacks.storage.gather(batch.indices)[3])
+
+
+def test_a_frame_memory_state_does_not_load_into_whole_observation_storage_nor_the_reverse():
+    frames, stacks = memories(50, num_envs=1)
+    drive(frame_envs(1, mean_length=10, time_limit=20), 30, frames, stacks)
+    with pytest.raises(ValueError, match="replay obs is int64"):
+        memory(RingStorage(50, (4, *FRAME), np.dtype(np.uint8))).load_state_dict(frames.state_dict())
+    with pytest.raises(ValueError, match="replay obs is uint8"):
+        memory(FrameStorage(50, (4, *FRAME), np.dtype(np.uint8))).load_state_dict(stacks.state_dict())

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dqnlab.replay import NStepAccumulator, ReplayMemory, RingStorage
+from dqnlab.replay import NStepAccumulator, ReplayMemory, RingStorage, Transitions, UniformSampler
 
 GAMMA = 0.5
 
@@ -93,7 +93,8 @@ def test_one_step_transitions_pass_straight_through():
 
 
 def test_memory_stores_n_step_transitions():
-    memory = ReplayMemory(10, (1,), np.dtype(np.float32), np.random.default_rng(0), gamma=GAMMA, n_step=2)
+    storage = RingStorage(10, (1,), np.dtype(np.float32))
+    memory = ReplayMemory(storage, UniformSampler(np.random.default_rng(0)), NStepAccumulator(2, GAMMA, num_envs=1))
     for t, reward in enumerate([1.0, 2.0, 3.0]):
         memory.add(
             np.array([[t]], np.float32),
@@ -104,7 +105,6 @@ def test_memory_stores_n_step_transitions():
             np.array([False]),
         )
     assert len(memory) == 3
-    storage = memory.storage
     np.testing.assert_allclose(storage.rewards[:3], [1 + 0.5 * 2, 2 + 0.5 * 3, 3])
     np.testing.assert_allclose(storage.discounts[:3], [0.25, 0.0, 0.0])
     np.testing.assert_allclose(storage.next_obs[:3, 0], [2, 3, 3])
@@ -114,7 +114,7 @@ def test_reserve_fraction_keeps_the_first_transitions():
     storage = RingStorage(capacity=4, obs_shape=(1,), obs_dtype=np.dtype(np.float32), reserve_fraction=0.5)
     for value in range(7):
         obs = np.array([[value]], np.float32)
-        storage.add(obs, np.array([value]), np.zeros(1, np.float32), obs, np.ones(1, np.float32))
+        storage.add(Transitions(obs, np.array([value]), np.zeros(1, np.float32), obs, np.ones(1, np.float32)))
     # slots 0 and 1 keep transitions 0 and 1; 2 and 3 cycle: 2, 3, then 4 -> slot 2, 5 -> 3, 6 -> 2
     np.testing.assert_array_equal(storage.actions, [0, 1, 6, 5])
-    assert storage.size == 4 and storage.position == 3
+    assert storage.size == 4 and storage.written == 7

@@ -2,21 +2,29 @@
 
 import numpy as np
 
-from dqnlab.replay import ReplayMemory, RingStorage
+from dqnlab.replay import NStepAccumulator, ReplayMemory, RingStorage, Transitions, UniformSampler
+
+
+def _memory(capacity):
+    """A uniform memory of one env's 1-step transitions with observations [1]."""
+    storage = RingStorage(capacity, (1,), np.dtype(np.float32))
+    return ReplayMemory(storage, UniformSampler(np.random.default_rng(0)), NStepAccumulator(1, 0.99, 1))
 
 
 def _add(storage, values):
     count = len(values)
     obs = np.array(values, dtype=np.uint8).reshape(count, 1)
-    storage.add(obs, np.array(values), np.array(values, dtype=np.float32), obs + 1, np.full(count, 0.9, np.float32))
+    storage.add(
+        Transitions(obs, np.array(values), np.array(values, dtype=np.float32), obs + 1, np.full(count, 0.9, np.float32))
+    )
 
 
 def test_wraps_around_and_overwrites_the_oldest():
     storage = RingStorage(capacity=4, obs_shape=(1,), obs_dtype=np.dtype(np.uint8))
     _add(storage, [0, 1, 2])
-    assert storage.size == 3 and storage.position == 3
+    assert storage.size == 3
     _add(storage, [3, 4, 5])  # 4 and 5 overwrite slots 0 and 1
-    assert storage.size == 4 and storage.position == 2
+    assert storage.size == 4
     np.testing.assert_array_equal(storage.actions, [4, 5, 2, 3])
     np.testing.assert_array_equal(storage.obs[:, 0], [4, 5, 2, 3])
     np.testing.assert_array_equal(storage.next_obs[:, 0], [5, 6, 3, 4])
@@ -29,7 +37,7 @@ def test_observation_dtype_is_preserved():
 
 
 def test_capacity_one_keeps_only_the_latest_transition():
-    memory = ReplayMemory(1, (1,), np.dtype(np.float32), np.random.default_rng(0))
+    memory = _memory(1)
     for value in range(5):
         obs = np.array([[value]], dtype=np.float32)
         memory.add(obs, np.array([value]), np.array([1.0]), obs, np.array([False]), np.array([False]))
@@ -39,7 +47,7 @@ def test_capacity_one_keeps_only_the_latest_transition():
 
 
 def test_uniform_sampling_covers_only_stored_slots_evenly():
-    memory = ReplayMemory(100, (1,), np.dtype(np.float32), np.random.default_rng(0))
+    memory = _memory(100)
     obs = np.arange(10, dtype=np.float32).reshape(10, 1)
     memory.add(obs, np.arange(10), np.zeros(10), obs, np.zeros(10, bool), np.zeros(10, bool))
     counts = np.zeros(10)

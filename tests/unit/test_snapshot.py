@@ -10,11 +10,13 @@ from collections import deque
 import numpy as np
 import pytest
 import torch
+from gymnasium.spaces import Box
 
+from dqnlab.config import Config, LearningConfig, ReplayConfig
 from dqnlab.envs import make_vector_env
 from dqnlab.envs.state import EnvStateError, env_state, restore_vector_env_state, vector_env_state
 from dqnlab.errors import CheckpointError
-from dqnlab.replay import ReplayMemory
+from dqnlab.replay import ReplayMemory, RingStorage, UniformSampler, build_replay
 from dqnlab.training import snapshot
 from dqnlab.training.snapshot import latest_snapshot, list_snapshots, read_snapshot, write_snapshot
 
@@ -161,17 +163,12 @@ def test_an_env_with_uncapturable_state_is_refused_by_name():
 @pytest.mark.parametrize("prioritized, n_step", [(False, 1), (True, 3)])
 def test_replay_memory_samples_the_same_after_a_round_trip(tmp_path, prioritized, n_step):
     def memory(seed):
-        return ReplayMemory(
-            50,
-            (3,),
-            np.float32,
-            np.random.default_rng(seed),
+        config = Config(
             num_envs=2,
-            n_step=n_step,
-            prioritized=prioritized,
-            reserve_fraction=0.1,
-            beta_steps=100,
+            replay=ReplayConfig(capacity=50, n_step=n_step, prioritized=prioritized, reserve_fraction=0.1),
+            learning=LearningConfig(batch_size=8),
         )
+        return build_replay(config, Box(-10, 10, (3,), np.float32), np.random.default_rng(seed), beta_steps=100)
 
     rng = np.random.default_rng(0)
     original = memory(0)
@@ -206,8 +203,8 @@ def test_replay_memory_samples_the_same_after_a_round_trip(tmp_path, prioritized
 
 
 def test_replay_of_another_capacity_is_refused():
-    small = ReplayMemory(10, (3,), np.float32, np.random.default_rng(0))
-    large = ReplayMemory(20, (3,), np.float32, np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    small, large = (ReplayMemory(RingStorage(n, (3,), np.dtype(np.float32)), UniformSampler(rng)) for n in (10, 20))
     with pytest.raises(ValueError, match="capacity 10 .* does not fit one of capacity 20"):
         large.load_state_dict(small.state_dict())
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dqnlab.losses import q_learning_target, td_loss, transition_discount
+from dqnlab.losses import q_learning_target, td_loss
+from dqnlab.replay.n_step import transition_discount
 
 # Two transitions, three actions. Worked by hand below.
 REWARDS = torch.tensor([1.0, -0.5])

@@ -24,8 +24,7 @@ from dqnlab.config import Config
 from dqnlab.envs import env_spaces, finished_episodes, make_vector_env, real_next_observations
 from dqnlab.learner import batch_priorities
 from dqnlab.networks import build_q_network
-from dqnlab.replay import NStepAccumulator, ReplayMemory
-from dqnlab.replay.n_step import Transitions
+from dqnlab.replay import NStepAccumulator, ReplayMemory, RingStorage, Transitions, build_sampler
 from dqnlab.types import Batch
 
 
@@ -121,23 +120,16 @@ class ReplayShard:
     """A prioritized (or uniform) replay memory of `capacity` transitions, filled by actors.
 
     Transitions arrive complete, with their initial errors (`ReplayMemory.add_transitions`), so
-    the shard's own n-step accumulator stays unused; observations are stored whole, never as
+    the shard's memory has no n-step accumulator; observations are stored whole, never as
     frame serials. Beta is annealed over `beta_steps` transitions received by this shard.
     """
 
     def __init__(
         self, config: Config, obs_shape: tuple[int, ...], obs_dtype: str, capacity: int, beta_steps: int, seed: int
     ) -> None:
-        replay = dataclasses.replace(config.replay, capacity=capacity, frame_storage="off")
-        self.memory = ReplayMemory.from_config(
-            replay,
-            tuple(obs_shape),
-            np.dtype(obs_dtype),
-            np.random.default_rng(seed),
-            gamma=config.learning.gamma,
-            num_envs=1,
-            beta_steps=beta_steps,
-        )
+        replay = dataclasses.replace(config.replay, capacity=capacity)
+        storage = RingStorage(capacity, tuple(obs_shape), np.dtype(obs_dtype), replay.reserve_fraction)
+        self.memory = ReplayMemory(storage, build_sampler(replay, np.random.default_rng(seed), beta_steps))
 
     def add(self, transitions: Transitions, errors: np.ndarray | None) -> int:
         self.memory.add_transitions(Transitions(*transitions), errors)

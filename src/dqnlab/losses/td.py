@@ -5,17 +5,8 @@ Shapes: B = batch, A = actions.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-
-
-def transition_discount(gamma: float, terminated: np.ndarray, n: int = 1) -> np.ndarray:
-    """gamma**n where the episode goes on or was truncated, 0 where it terminated.
-
-    Truncation (a time limit) is not a terminal state: the target still bootstraps from s'.
-    """
-    return np.where(terminated, 0.0, gamma**n).astype(np.float32)
 
 
 def q_learning_target(

@@ -23,7 +23,7 @@ saw, as the acting side (`FrameStacker`) recorded them.
   (`FramePool.holds`). `frame_pool_capacity` sizes the pool so that, as long as episode starts
   stay within the allowance, every stored transition is live (the proof is in its docstring);
   beyond it, the memory never returns a transition with an overwritten frame: such a
-  transition counts as evicted and is not sampled (see `ReplayMemory.sample`).
+  transition counts as evicted and is not sampled (`FrameStorage.live`).
 - Reserve: the frames of the transitions a memory keeps for good (`replay.reserve_fraction`)
   are kept for good too (`FramePool.keep_first`), and the ring wraps around past them.
 """
@@ -33,6 +33,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from dqnlab.replay.n_step import Transitions
+from dqnlab.replay.storage import RingStorage, ring_slots
 
 
 def frame_pool_capacity(capacity: int, num_envs: int, n_step: int, stack: int, episode_start_share: float) -> int:
@@ -72,14 +75,10 @@ class FramePool:
         self.written = 0  # frames written since the start; the next frame's serial
         self.reserved = 0  # frames [0, reserved) are never overwritten
 
-    @property
-    def nbytes(self) -> int:
-        return self.frames.nbytes
-
     def write(self, frames: np.ndarray) -> np.ndarray:
         """Stores frames [M, *frame_shape], overwriting the oldest ones; returns their serials [M] int64."""
         serials = self.written + np.arange(len(frames), dtype=np.int64)
-        self.frames[self._slots(serials)] = frames
+        self.frames[ring_slots(serials, self.capacity, self.reserved)] = frames
         self.written += len(frames)
         return serials
 
@@ -89,10 +88,6 @@ class FramePool:
             raise ValueError(f"cannot keep {count} frames of a pool of {self.capacity} that wrote {self.written}")
         self.reserved = count
 
-    def _slots(self, serials: np.ndarray) -> np.ndarray:
-        ring = self.capacity - self.reserved
-        return np.where(serials < self.capacity, serials, self.reserved + (serials - self.reserved) % ring)
-
     def holds(self, serials: np.ndarray) -> np.ndarray:
         """Whether each serial's frame is still in the pool (not yet overwritten), elementwise."""
         in_ring = serials >= self.written - (self.capacity - self.reserved)
@@ -100,7 +95,7 @@ class FramePool:
 
     def read(self, serials: np.ndarray) -> np.ndarray:
         """The frames of `serials` [...], as [..., *frame_shape]; the caller checks `holds` first."""
-        return self.frames[self._slots(serials)]
+        return self.frames[ring_slots(serials, self.capacity, self.reserved)]
 
     def state_dict(self) -> dict[str, object]:
         """The filled slots and the write counter (numpy arrays and ints)."""
@@ -183,3 +178,92 @@ class FrameStacker:
             else:
                 serials[i] = self.pool.write(stack[i][None])[0]
         return serials
+
+
+class FrameStorage:
+    """Transitions of stacked frames [k, H, W]: a `RingStorage` of serial stacks [k] over a `FramePool`.
+
+    `encode` writes the acting side's new frames and turns observations into serial stacks (before
+    the n-step accumulator, which handles them as any observation); `gather` rebuilds the frames.
+    `episode_start_share` sizes the pool's allowance for episode starts (`frame_pool_capacity`).
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: np.dtype,
+        *,
+        num_envs: int = 1,
+        n_step: int = 1,
+        reserve_fraction: float = 0.0,
+        episode_start_share: float = 0.03,
+    ) -> None:
+        if len(obs_shape) != 3:
+            raise ValueError(f"frame storage needs stacked frames [k, H, W], got observations {obs_shape}")
+        stack = obs_shape[0]
+        self.capacity = capacity
+        self.ring = RingStorage(capacity, (stack,), np.dtype(np.int64), reserve_fraction)
+        reserved = self.ring.reserved
+        # the reserved transitions and the ring of the others each get their own allowance
+        parts = [count for count in (capacity - reserved, reserved) if count]
+        pool_size = sum(frame_pool_capacity(count, num_envs, n_step, stack, episode_start_share) for count in parts)
+        self.pool = FramePool(pool_size, tuple(obs_shape[1:]), obs_dtype)
+        self.stacker = FrameStacker(self.pool, num_envs, stack)
+
+    @property
+    def size(self) -> int:
+        return self.ring.size
+
+    @property
+    def nbytes(self) -> int:
+        return self.ring.nbytes + self.pool.frames.nbytes
+
+    def encode(self, obs: np.ndarray, next_obs: np.ndarray, ended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Writes one step's new frames ([N, k, H, W] observations) and returns their serial stacks [N, k]."""
+        self._reserve_frames(len(obs))
+        return self.stacker.add(obs, next_obs, ended)
+
+    def add(self, transitions: Transitions) -> np.ndarray:
+        """Writes transitions of serial stacks (`RingStorage.add`); returns the slots written."""
+        return self.ring.add(transitions)
+
+    def gather(self, slots: np.ndarray) -> Transitions:
+        """The transitions at `slots`, their serial stacks [B, k] rebuilt as frames [B, k, H, W]."""
+        stored = self.ring.gather(slots)
+        return stored._replace(obs=self.pool.read(stored.obs), next_obs=self.pool.read(stored.next_obs))
+
+    def live(self, slots: np.ndarray) -> np.ndarray:
+        """Whether every frame of the transitions at `slots` is still in the pool; a transition that
+        lost one (more episode starts than the pool allows for) is evicted: never replayed."""
+        oldest = np.minimum(self.ring.obs[slots].min(axis=1), self.ring.next_obs[slots].min(axis=1))
+        return self.pool.holds(oldest)
+
+    def live_count(self) -> int:
+        """Stored transitions that can be replayed: all of them, except those evicted."""
+        return int(self.live(np.arange(self.size)).sum())
+
+    def _reserve_frames(self, num_envs: int) -> None:
+        """Keeps for good the frames the reserved transitions (slots [0, ring.reserved)) refer to:
+        fixed once they are all written, or before the frame pool first wraps around if that comes
+        first (a reserved transition written later then keeps only frames still in the ring, and
+        is evicted when it loses one)."""
+        ring, pool = self.ring, self.pool
+        if ring.reserved == 0 or pool.reserved > 0 or pool.written > pool.capacity:
+            return  # no reserve, or its frames fixed already (at the latest when the pool first wrapped around)
+        written = min(ring.written, ring.reserved)
+        about_to_wrap = pool.written + num_envs * (self.stacker.stack + 1) > pool.capacity
+        if written < ring.reserved and not about_to_wrap:
+            return
+        newest = max(ring.obs[:written].max(initial=-1), ring.next_obs[:written].max(initial=-1))
+        pool.keep_first(int(newest) + 1)
+
+    def state_dict(self) -> dict[str, object]:
+        """The ring of serial stacks (whose [N, k] int64 arrays no ring of whole observations takes), the
+        frame pool and the acting side's current stacks."""
+        return {**self.ring.state_dict(), "pool": self.pool.state_dict(), "stacker": self.stacker.state_dict()}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.ring.load_state_dict(state)
+        self.pool.load_state_dict(state["pool"])  # type: ignore[arg-type]
+        self.stacker.load_state_dict(state["stacker"])  # type: ignore[arg-type]

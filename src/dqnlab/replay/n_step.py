@@ -20,7 +20,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dqnlab.losses.td import transition_discount
+
+def transition_discount(gamma: float, terminated: np.ndarray, n: int = 1) -> np.ndarray:
+    """gamma**n where the episode goes on or was truncated (a time limit is not a terminal state:
+    the target still bootstraps from s'), 0 where it terminated."""
+    return np.where(terminated, 0.0, gamma**n).astype(np.float32)
 
 
 class Transitions(NamedTuple):

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from dqnlab.replay.n_step import Transitions
+
+FIELDS = Transitions._fields  # a transition's arrays: obs, actions, rewards, next_obs, discounts
+Live = Callable[[np.ndarray], "np.ndarray | None"]  # slots [B] -> whether each can be replayed; None: all can
+
+
+def ring_slots(serials: np.ndarray, capacity: int, reserved: int) -> np.ndarray:
+    """The slots of the `serials`-th items written (0-based) to a ring of `capacity` slots whose
+    first `reserved` slots keep the first items for good: the ring wraps around past them."""
+    return np.where(serials < capacity, serials, reserved + (serials - reserved) % (capacity - reserved))
 
 
 class RingStorage:
@@ -26,47 +39,34 @@ class RingStorage:
         self.actions = np.zeros(capacity, dtype=np.int64)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.discounts = np.zeros(capacity, dtype=np.float32)
-        self.position = 0  # next slot to write
         self.size = 0  # slots holding a transition
 
-    def add(
-        self,
-        obs: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: np.ndarray,
-        discounts: np.ndarray,
-    ) -> np.ndarray:
-        """Writes a batch of N transitions (leading axis N); returns the slots written."""
-        count = len(actions)
-        serial = self.written + np.arange(count)
-        ring = self.capacity - self.reserved
-        slots = np.where(serial < self.capacity, serial, self.reserved + (serial - self.reserved) % ring)
-        self.obs[slots] = obs
-        self.next_obs[slots] = next_obs
-        self.actions[slots] = actions
-        self.rewards[slots] = rewards
-        self.discounts[slots] = discounts
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (not Python overhead)."""
+        return sum(getattr(self, name).nbytes for name in FIELDS)
+
+    def encode(self, obs: np.ndarray, next_obs: np.ndarray, ended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Observations as this storage keeps them: whole, as they are."""
+        return obs, next_obs
+
+    def add(self, transitions: Transitions) -> np.ndarray:
+        """Writes M transitions (leading axis M, possibly 0); returns the slots written."""
+        count = len(transitions.actions)
+        slots = ring_slots(self.written + np.arange(count), self.capacity, self.reserved)
+        for name, values in zip(FIELDS, transitions, strict=True):
+            getattr(self, name)[slots] = values
         self.written += count
-        self.position = self._slot(self.written)
         self.size = min(self.size + count, self.capacity)
         return slots
 
-    def _slot(self, serial: int) -> int:
-        """The slot of the `serial`-th transition written (0-based)."""
-        if serial < self.capacity:
-            return serial
-        return self.reserved + (serial - self.reserved) % (self.capacity - self.reserved)
+    def gather(self, slots: np.ndarray) -> Transitions:
+        """The transitions at `slots`."""
+        return Transitions(*(getattr(self, name)[slots] for name in FIELDS))
 
-    def gather(self, slots: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The transitions at `slots`, as (obs, actions, rewards, next_obs, discounts)."""
-        return (
-            self.obs[slots],
-            self.actions[slots],
-            self.rewards[slots],
-            self.next_obs[slots],
-            self.discounts[slots],
-        )
+    def live(self, slots: np.ndarray) -> None:
+        """Whether each slot can be replayed: all can (None), since a ring never evicts a stored transition."""
+        return None
 
     def state_dict(self) -> dict[str, object]:
         """The filled slots [0, size) and the write counters: numpy arrays and ints (no pickle needed)."""
@@ -74,13 +74,8 @@ class RingStorage:
             "capacity": self.capacity,
             "reserved": self.reserved,
             "written": self.written,
-            "position": self.position,
             "size": self.size,
-            "obs": self.obs[: self.size],
-            "next_obs": self.next_obs[: self.size],
-            "actions": self.actions[: self.size],
-            "rewards": self.rewards[: self.size],
-            "discounts": self.discounts[: self.size],
+            **{name: getattr(self, name)[: self.size] for name in FIELDS},
         }
 
     def load_state_dict(self, state: dict[str, object]) -> None:
@@ -91,7 +86,7 @@ class RingStorage:
                 f"does not fit one of capacity {self.capacity} (reserve {self.reserved})"
             )
         size = int(state["size"])  # type: ignore[call-overload]
-        for name in ("obs", "next_obs", "actions", "rewards", "discounts"):
+        for name in FIELDS:
             array = getattr(self, name)
             saved = np.asarray(state[name])
             if saved.shape != (size, *array.shape[1:]) or saved.dtype != array.dtype:
@@ -99,5 +94,4 @@ class RingStorage:
                 raise ValueError(f"replay {name} is {saved.dtype}{list(saved.shape)}; expected {array.dtype}{expected}")
             array[:size] = saved  # copied slot by slot from a memory map: no second full copy in memory
         self.written = int(state["written"])  # type: ignore[call-overload]
-        self.position = int(state["position"])  # type: ignore[call-overload]
         self.size = size

@@ -55,9 +55,6 @@ class SumTree:
     def get(self, slots: np.ndarray) -> np.ndarray:
         return self.levels[-1][slots]
 
-    def max(self) -> float:
-        return float(self.leaves.max())
-
     def update(self, slots: np.ndarray, priorities: np.ndarray) -> None:
         """Sets the priorities of `slots` [B] and recomputes their ancestors, level by level.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dqnlab.replay import ReplayMemory
+from dqnlab.replay import build_replay
 from dqnlab.training.collectors import Collector, LocalCollector
 
 if TYPE_CHECKING:
@@ -19,14 +19,5 @@ def build_collector(agent: Agent, steps: int, ray_address: str | None = None) ->
         from dqnlab.distributed.apex import ApexCollector
 
         return ApexCollector(agent, steps, ray_address)
-    space = agent.spaces.observation_space
-    replay = ReplayMemory.from_config(
-        config.replay,
-        space.shape,
-        space.dtype,
-        agent.replay_rng,
-        gamma=config.learning.gamma,
-        num_envs=config.num_envs,
-        beta_steps=steps,
-    )
+    replay = build_replay(config, agent.spaces.observation_space, agent.replay_rng, beta_steps=steps)
     return LocalCollector(agent, replay)
