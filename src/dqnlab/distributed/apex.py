@@ -263,7 +263,7 @@ class ApexLoop(TrainingLoop):
         if not math.isfinite(stats.loss):
             on_nonfinite_loss(self, stats.loss)  # raises, or rolls the networks back
             return
-        self.new_priorities.append((shard, batch.indices, stats.td_abs))
+        self.new_priorities.append((shard, batch.indices, stats.priorities))
         self.loss_sum += stats.loss
         self.q_sum += stats.q_mean
         self.update_count += 1

@@ -174,7 +174,7 @@ class TrainingLoop:
                         on_nonfinite_loss(self, stats.loss)  # raises, or rolls the networks back
                         continue
                     if batch.indices is not None:
-                        self.replay.update_priorities(batch.indices, stats.td_abs)
+                        self.replay.update_priorities(batch.indices, stats.priorities)
                     self.loss_sum += stats.loss
                     self.q_sum += stats.q_mean
                     self.update_count += 1
