@@ -88,7 +88,7 @@ class LearningConfig:
     gamma: float = 0.99  # discount factor, in (0, 1]
     lr: float = 1e-3  # optimizer learning rate
     optimizer: Literal["adam", "rmsprop", "rmsprop_centered", "sgd"] = "adam"  # sgd on mse = semi-gradient Q-learning
-    optimizer_eps: float | None = None  # ε added to the denominator; none = default (1e-8; centered 1e-5)
+    optimizer_eps: float | None = None  # ε of the denominator (under the root if centered); none: 1e-8, centered 1e-5
     lr_end: float | None = None  # learning rate reached by linear decay from lr; none = constant lr
     lr_decay_steps: int = 100_000  # gradient steps over which lr decays linearly to lr_end
     batch_size: int = 64  # transitions per gradient step

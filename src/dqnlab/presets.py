@@ -171,7 +171,7 @@ PRESETS: dict[str, Preset] = {
     ),
     # Mnih et al. (2015), Extended Data Table 1. The target period is 10k agent steps (2.5k
     # gradient steps at one update every 4 steps), as DeepMind's released code counts it. The
-    # optimizer is DeepMind's centered RMSProp as Dopamine configures it (learner.py explains
+    # optimizer is DeepMind's centered RMSProp as Dopamine configures it (optimizers.py explains
     # how it differs from Nature's). Huber loss = Nature's clipping of the TD error to [-1, 1].
     # Evaluation follows Dopamine (epsilon 0.001); Nature DQN evaluated with epsilon 0.05.
     "atari-dqn": Preset(
