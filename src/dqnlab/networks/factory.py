@@ -38,10 +38,11 @@ class QNetwork(nn.Module):
         self.kind = kind
         self.noisy_layers = [module for module in self.modules() if isinstance(module, NoisyLinear)]
 
-    def reset_noise(self) -> None:
-        """Draws new noise for every noisy layer; nothing to do without them."""
+    def reset_noise(self, generator: torch.Generator | None = None) -> None:
+        """Draws new noise for every noisy layer, from `generator` or torch's global one; nothing to
+        do without them."""
         for layer in self.noisy_layers:
-            layer.reset_noise()
+            layer.reset_noise(generator)
 
     def forward(self, obs):  # type: ignore[no-untyped-def]
         return self.head(self.torso(obs))

@@ -152,6 +152,7 @@ def capture_training_state(loop: TrainingLoop, envs: Any) -> tuple[dict[str, Any
     tree["replay"] = loop.replay.state_dict()
     tree["envs"] = vector_env_state(envs)
     tensors["torch_rng"] = torch.get_rng_state()
+    tensors["evaluation_noise_rng"] = agent.evaluation_noise.get_state()
     tensors["cuda_rng"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
     return tree, tensors
 
@@ -210,6 +211,7 @@ def _restore(loop: TrainingLoop, envs: Any, tree: dict[str, Any], tensors: dict[
     agent.replay_rng.bit_generator.state = tree["rng"]["replay"]
     agent.evaluation_rng.bit_generator.state = tree["rng"]["evaluation"]
     torch.set_rng_state(tensors["torch_rng"])
+    agent.evaluation_noise.set_state(tensors["evaluation_noise_rng"])
     if tensors["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(tensors["cuda_rng"])
 
