@@ -12,7 +12,7 @@ $DQNLAB experiment CartPole-v1 --preset cartpole-rainbow \
   --variant no-prioritized:replay.prioritized=false \
   --variant no-n-step:replay.n_step=1 \
   --variant no-dueling:network.dueling=false \
-  --variant no-distributional:network.distributional=none \
+  --variant no-distributional:network.distributional=expected \
   --variant "no-noisy:network.noisy=false,exploration.schedule=linear,exploration.start=1.0,exploration.end=0.02,exploration.decay_steps=5000" \
   --seeds "${SEEDS:-5}" --steps "${STEPS:-30000}" \
   --set tensorboard=false --set device=cpu \

@@ -48,12 +48,15 @@ class Agent:
         torch.set_num_threads(config.torch_threads)
         random.seed(config.seed)
         torch.manual_seed(config.seed)
-        acting_seed, replay_seed, evaluation_seed = np.random.SeedSequence(config.seed).spawn(3)
+        seeds = np.random.SeedSequence(config.seed).spawn(4)
+        acting_seed, replay_seed, evaluation_seed, evaluation_noise_seed = seeds
         self.acting_rng = np.random.default_rng(acting_seed)
         self.replay_rng = np.random.default_rng(replay_seed)
-        # Evaluation draws from its own stream, so how often and how long a run evaluates never
-        # changes what it collects and learns.
+        # Evaluation draws from streams of its own, for its ε-greedy choices and for its noisy nets'
+        # noise (on the CPU, the same on every device), so how often and how long a run evaluates
+        # never changes what it collects and learns.
         self.evaluation_rng = np.random.default_rng(evaluation_seed)
+        self.evaluation_noise = torch.Generator().manual_seed(int(evaluation_noise_seed.generate_state(1)[0]))
         q_network = build_q_network(config.network, self.spaces.observation_space, self.num_actions)
         self.learner = DQNLearner(config.learning, q_network, self.device)
         self.env_steps = 0  # env steps collected by `learn`, all envs counted
@@ -81,7 +84,7 @@ class Agent:
         network = self.q_network
         on_mean_weights = bool(network.noisy_layers) and self.config.evaluation.mean_weights
         if network.noisy_layers and not on_mean_weights:
-            network.reset_noise()  # from torch's generator, which training's noise also draws from
+            network.reset_noise(self.evaluation_noise)
         if on_mean_weights:
             network.eval()  # NoisyLinear uses its mean weights in eval mode
         try:

@@ -35,9 +35,10 @@ class NetworkConfig:
     rbf_width: float | None = None  # linear rbf: Gaussian σ in normalized [0, 1] units; none = centre spacing
     obs_bounds: tuple[tuple[float, float], ...] = ()  # linear, table: [low, high] per dimension; [] = env's
     dueling: bool = False  # dueling head, Q = V + A - mean(A) (Wang et al. 2016)
+    dueling_hidden: int | None = None  # hidden units per dueling stream (cnn: replaces its 512 layer); none: no layer
     noisy: bool = False  # factorized Gaussian noisy head layers (Fortunato et al. 2018); default epsilon becomes 0
     noisy_sigma0: float = 0.5  # initial noise scale sigma0 of noisy layers; sigma starts at sigma0 / sqrt(inputs)
-    distributional: Literal["none", "c51", "qr"] = "none"  # c51: Bellemare et al. 2017; qr: Dabney et al. 2018
+    distributional: Literal["expected", "c51", "qr"] = "expected"  # expected Q; c51: Bellemare 2017; qr: Dabney 2018
     atoms: int = 51  # c51: atoms of the categorical support
     v_min: float = -10.0  # c51: lowest return on the support, in reward units
     v_max: float = 10.0  # c51: highest return on the support, in reward units
@@ -50,6 +51,14 @@ class NetworkConfig:
         _require(self.atoms >= 2, f"network.atoms must be >= 2, got {self.atoms}")
         _require(self.v_min < self.v_max, f"network.v_min ({self.v_min}) must be below network.v_max ({self.v_max})")
         _require(self.quantiles >= 1, f"network.quantiles must be >= 1, got {self.quantiles}")
+        _require(
+            self.dueling_hidden is None or self.dueling_hidden >= 1,
+            f"network.dueling_hidden must be >= 1 or none, got {self.dueling_hidden}",
+        )
+        _require(
+            self.dueling or self.dueling_hidden is None,
+            "network.dueling_hidden needs network.dueling = true; set it to none for a head without dueling",
+        )
         _require(self.order >= 1, f"network.order must be >= 1, got {self.order}")
         _require(len(self.bins) > 0 and min(self.bins) >= 1, f"network.bins must be >= 1, got {list(self.bins)}")
         _require(self.tilings >= 1, f"network.tilings must be >= 1, got {self.tilings}")
@@ -67,7 +76,7 @@ class NetworkConfig:
             f"got {[list(p) for p in self.obs_bounds]}",
         )
         _require(
-            self.q_function in ("mlp", "cnn") or not (self.dueling or self.noisy or self.distributional != "none"),
+            self.q_function in ("mlp", "cnn") or not (self.dueling or self.noisy or self.distributional != "expected"),
             f"network.q_function '{self.q_function}' takes a plain Q head; turn off dueling, noisy and distributional",
         )
 
@@ -79,7 +88,7 @@ class LearningConfig:
     gamma: float = 0.99  # discount factor, in (0, 1]
     lr: float = 1e-3  # optimizer learning rate
     optimizer: Literal["adam", "rmsprop", "rmsprop_centered", "sgd"] = "adam"  # sgd on mse = semi-gradient Q-learning
-    optimizer_eps: float | None = None  # ε added to the denominator; none = default (1e-8; centered 1e-5)
+    optimizer_eps: float | None = None  # ε of the denominator (under the root if centered); none: 1e-8, centered 1e-5
     lr_end: float | None = None  # learning rate reached by linear decay from lr; none = constant lr
     lr_decay_steps: int = 100_000  # gradient steps over which lr decays linearly to lr_end
     batch_size: int = 64  # transitions per gradient step

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -26,24 +27,9 @@ from dqnlab.losses import (
 )
 from dqnlab.networks import QNetwork
 from dqnlab.networks.flat import clip_grad_norm_, flatten_parameters
+from dqnlab.optimizers import OPTIMIZERS
 from dqnlab.schedules import learning_rate_at
 from dqnlab.types import Batch, NetworkOutput, UpdateStats
-
-# Fused Adam runs the whole update as one kernel: about 4x faster than the loop for small nets on CPU.
-# Each builder takes (params, lr, eps); eps None keeps the optimizer's default ε.
-OPTIMIZERS = {
-    "adam": lambda params, lr, eps: torch.optim.Adam(params, lr=lr, eps=1e-8 if eps is None else eps, fused=True),
-    "rmsprop": lambda params, lr, eps: torch.optim.RMSprop(params, lr=lr, eps=1e-8 if eps is None else eps),
-    # DeepMind's RMSProp for DQN as Dopamine sets it: centered (divides by the gradient's standard
-    # deviation, not its root mean square), decay 0.95, ε 1e-5. Nature DQN adds its "min squared
-    # gradient" 0.01 under the square root, PyTorch adds ε after it: we keep Dopamine's ε, not 0.01.
-    "rmsprop_centered": lambda params, lr, eps: torch.optim.RMSprop(
-        params, lr=lr, alpha=0.95, centered=True, eps=1e-5 if eps is None else eps
-    ),
-    # Plain SGD on the "mse" loss 0.5*δ² with a fixed target is semi-gradient Q-learning,
-    # θ <- θ + lr·δ·∇Q(s, a) (Sutton & Barto 2018, eq. 10.3): the update of linear and tabular Q.
-    "sgd": lambda params, lr, eps: torch.optim.SGD(params, lr=lr),
-}
 
 
 class TensorBatch(NamedTuple):
@@ -53,6 +39,21 @@ class TensorBatch(NamedTuple):
     rewards_B: torch.Tensor  # n-step returns
     discounts_B: torch.Tensor  # gamma^k, 0 after a termination
     weights_B: torch.Tensor | None  # importance-sampling weights; None = uniform replay
+
+
+def to_tensors(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, TensorBatch]:
+    """(obs, next_obs, the rest) of a replay batch as tensors on `device`: the one numpy -> torch step."""
+
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(array, device=device)
+
+    transitions = TensorBatch(
+        actions_B=tensor(batch.actions).long(),
+        rewards_B=tensor(batch.rewards).float(),
+        discounts_B=tensor(batch.discounts).float(),
+        weights_B=None if batch.weights is None else tensor(batch.weights).float(),
+    )
+    return tensor(batch.obs), tensor(batch.next_obs), transitions
 
 
 class Outputs(NamedTuple):
@@ -87,24 +88,22 @@ def _taken(values_BA_: torch.Tensor, actions_B: torch.Tensor) -> torch.Tensor:
     return values_BA_[torch.arange(len(actions_B), device=actions_B.device), actions_B]
 
 
-def expected_objective(
-    outputs: Outputs, batch: TensorBatch, config: LearningConfig, support_Z: torch.Tensor | None
-) -> Objective:
-    """DQN and Double DQN: regress Q(s, a) on r + discount * Q_target(s', a*); priority |TD error|."""
+def expected_objective(outputs: Outputs, batch: TensorBatch, loss: str) -> Objective:
+    """DQN and Double DQN: regress Q(s, a) on r + discount * Q_target(s', a*) with the `loss` ("huber"
+    or "mse") of the TD error; priority |TD error|."""
     with torch.no_grad():
         target_B = q_learning_target(
             batch.rewards_B, batch.discounts_B, outputs.next_target.q_values, outputs.next_online_q_BA
         )
     q_taken_B = _taken(outputs.online.q_values, batch.actions_B)
-    loss, td_error_B = td_loss(q_taken_B, target_B, config.loss, batch.weights_B)
-    return Objective(loss, q_taken_B, td_error_B.abs())
+    mean_loss, td_error_B = td_loss(q_taken_B, target_B, loss, batch.weights_B)
+    return Objective(mean_loss, q_taken_B, td_error_B.abs())
 
 
-def categorical_objective(
-    outputs: Outputs, batch: TensorBatch, config: LearningConfig, support_Z: torch.Tensor | None
-) -> Objective:
-    """C51: cross-entropy from the projected target distribution at (s', a*); priority the cross-entropy."""
-    assert support_Z is not None and outputs.online.logits is not None and outputs.next_target.logits is not None
+def categorical_objective(outputs: Outputs, batch: TensorBatch, support_Z: torch.Tensor) -> Objective:
+    """C51: cross-entropy from the target distribution at (s', a*), projected onto the atoms
+    `support_Z`, to the online distribution at (s, a); priority the cross-entropy."""
+    assert outputs.online.logits is not None and outputs.next_target.logits is not None, "C51 outputs logits"
     with torch.no_grad():
         next_probs_BZ = _taken(outputs.next_target.logits, _next_actions(outputs)).softmax(dim=1)
         target_BZ = categorical_target(batch.rewards_B, batch.discounts_B, next_probs_BZ, support_Z)
@@ -113,11 +112,9 @@ def categorical_objective(
     return Objective(_weighted_mean(per_sample_B, batch.weights_B), q_taken_B, per_sample_B.detach())
 
 
-def quantile_objective(
-    outputs: Outputs, batch: TensorBatch, config: LearningConfig, support_Z: torch.Tensor | None
-) -> Objective:
+def quantile_objective(outputs: Outputs, batch: TensorBatch) -> Objective:
     """QR-DQN: quantile Huber loss against r + discount * theta_target(s', a*); priority the loss."""
-    assert outputs.online.quantiles is not None and outputs.next_target.quantiles is not None
+    assert outputs.online.quantiles is not None and outputs.next_target.quantiles is not None, "QR outputs quantiles"
     with torch.no_grad():
         next_quantiles_BM = _taken(outputs.next_target.quantiles, _next_actions(outputs))
         targets_BM = quantile_target(batch.rewards_B, batch.discounts_B, next_quantiles_BM)
@@ -126,14 +123,18 @@ def quantile_objective(
     return Objective(_weighted_mean(per_sample_B, batch.weights_B), q_taken_B, per_sample_B.detach())
 
 
-ObjectiveFn = Callable[[Outputs, TensorBatch, LearningConfig, "torch.Tensor | None"], Objective]
+ObjectiveFn = Callable[[Outputs, TensorBatch], Objective]
 
-# the network's kind -> how its output is fitted
-OBJECTIVES: dict[str, ObjectiveFn] = {
-    "none": expected_objective,
-    "c51": categorical_objective,
-    "qr": quantile_objective,
-}
+
+def objective_for(network: QNetwork, config: LearningConfig) -> ObjectiveFn:
+    """The objective that fits `network`'s kind of output, bound to what it needs beyond the batch."""
+    if network.kind == "c51":
+        support_Z = network.head.support  # the categorical head's atoms z_1 < ... < z_Z
+        assert isinstance(support_Z, torch.Tensor)
+        return partial(categorical_objective, support_Z=support_Z)
+    if network.kind == "qr":
+        return quantile_objective
+    return partial(expected_objective, loss=config.loss)
 
 
 def network_outputs(
@@ -164,16 +165,9 @@ def batch_priorities(
     holds a priority of another formula than the learner's. Importance weights do not enter the
     per-sample priority. Noisy layers use whatever noise the networks hold.
     """
-
-    def tensor(array: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(array, device=device)
-
-    outputs = network_outputs(online, target, tensor(batch.obs), tensor(batch.next_obs), config.double)
-    tensors = TensorBatch(
-        tensor(batch.actions).long(), tensor(batch.rewards).float(), tensor(batch.discounts).float(), None
-    )
-    support_Z = getattr(online.head, "support", None)
-    return OBJECTIVES[online.kind](outputs, tensors, config, support_Z).priorities_B.cpu().numpy()
+    obs, next_obs, transitions = to_tensors(batch._replace(weights=None), device)
+    outputs = network_outputs(online, target, obs, next_obs, config.double)
+    return objective_for(online, config)(outputs, transitions).priorities_B.cpu().numpy()
 
 
 class DQNLearner:
@@ -192,11 +186,7 @@ class DQNLearner:
         self.optimizer = OPTIMIZERS[config.optimizer]([self.flat_online], config.lr, config.optimizer_eps)
         self.gradient_steps = 0
         self.target_updates = 0
-        self.objective = OBJECTIVES[self.online.kind]
-        self.support_Z: torch.Tensor | None = getattr(self.online.head, "support", None)  # C51's atoms
-
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(array, device=self.device)
+        self.objective = objective_for(self.online, config)
 
     def update(self, batch: Batch) -> UpdateStats:
         """One gradient step on `batch`; updates the target network when its interval comes.
@@ -213,19 +203,12 @@ class DQNLearner:
             torch.set_flush_denormal(False)
 
     def _gradient_step(self, batch: Batch) -> UpdateStats:
-        obs = self._tensor(batch.obs)
-        next_obs = self._tensor(batch.next_obs)
-        actions_B = self._tensor(batch.actions).long()
-        rewards_B = self._tensor(batch.rewards).float()
-        discounts_B = self._tensor(batch.discounts).float()
-        weights_B = None if batch.weights is None else self._tensor(batch.weights).float()
-
+        obs, next_obs, transitions = to_tensors(batch, self.device)
         # Noisy nets draw fresh noise for each update, independently for the two networks.
         self.online.reset_noise()
         self.target.reset_noise()
         outputs = network_outputs(self.online, self.target, obs, next_obs, self.config.double)
-        tensors = TensorBatch(actions_B, rewards_B, discounts_B, weights_B)
-        loss, q_taken_B, priorities_B = self.objective(outputs, tensors, self.config, self.support_Z)
+        loss, q_taken_B, priorities_B = self.objective(outputs, transitions)
 
         gradient = self.flat_online.grad
         assert gradient is not None, "the flat gradient is kept defined"
@@ -244,7 +227,7 @@ class DQNLearner:
         return UpdateStats(
             loss=loss.item(),
             q_mean=q_taken_B.detach().mean().item(),
-            td_abs=priorities_B.cpu().numpy(),
+            priorities=priorities_B.cpu().numpy(),
         )
 
     @torch.no_grad()

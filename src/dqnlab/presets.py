@@ -15,9 +15,9 @@ class Preset:
     overrides: dict[str, Any]
 
 
-# Rainbow's network on pixels (Hessel et al. 2018): the Nature CNN under a dueling, noisy C51 head
-# with sigma0 0.5 and 51 atoms on [-10, 10], which fits Atari's clipped rewards. Shared by
-# `atari-rainbow` and `atari100k`.
+# A dueling, noisy C51 head on the Nature CNN, with sigma0 0.5 and 51 atoms on [-10, 10], which
+# fits Atari's clipped rewards. Shared by `atari-rainbow` (which adds the paper's hidden layers
+# per stream) and `atari100k`.
 ATARI_RAINBOW_NETWORK: dict[str, Any] = {
     "q_function": "cnn",
     "dueling": True,
@@ -171,7 +171,7 @@ PRESETS: dict[str, Preset] = {
     ),
     # Mnih et al. (2015), Extended Data Table 1. The target period is 10k agent steps (2.5k
     # gradient steps at one update every 4 steps), as DeepMind's released code counts it. The
-    # optimizer is DeepMind's centered RMSProp as Dopamine configures it (learner.py explains
+    # optimizer is DeepMind's centered RMSProp as Dopamine configures it (optimizers.py explains
     # how it differs from Nature's). Huber loss = Nature's clipping of the TD error to [-1, 1].
     # Evaluation follows Dopamine (epsilon 0.001); Nature DQN evaluated with epsilon 0.05.
     "atari-dqn": Preset(
@@ -199,12 +199,14 @@ PRESETS: dict[str, Preset] = {
     ),
     # Hessel et al. (2018), Table 1: Adam 6.25e-5 with eps 1.5e-4; n = 3; alpha 0.5, beta 0.4 -> 1;
     # 51 atoms on [-10, 10]; sigma0 0.5 and no epsilon; target every 32k frames = 8k agent steps =
-    # 2k gradient steps; learning from 80k frames = 20k steps; 200M frames.
+    # 2k gradient steps; learning from 80k frames = 20k steps; 200M frames. The network is the
+    # dueling one (Wang et al. 2016) with every linear layer noisy: the Nature CNN's convolutions,
+    # then a value and an advantage stream, each a noisy 512-unit hidden layer and a noisy output.
     "atari-rainbow": Preset(
         "Rainbow on Atari (Hessel et al. 2018): Nature CNN with dueling, noisy C51 head, PER, 3-step, 200M frames",
         {
             "steps": 50_000_000,  # 200M frames
-            "network": ATARI_RAINBOW_NETWORK,
+            "network": {**ATARI_RAINBOW_NETWORK, "dueling_hidden": 512},
             "learning": {
                 "optimizer": "adam",
                 "lr": 6.25e-5,

@@ -42,4 +42,4 @@ class UpdateStats(NamedTuple):
 
     loss: float
     q_mean: float  # mean Q(s, a) of the actions taken in the batch
-    td_abs: np.ndarray  # [B] per-sample priority for prioritized replay: |TD error|; C51, QR: the sample's loss
+    priorities: np.ndarray  # [B] raw priority of each sample for prioritized replay: |TD error|; C51, QR: its loss

@@ -161,10 +161,17 @@ def test_atari_with_frame_storage_resumes_bit_identically(tmp_path, monkeypatch,
 
 
 @pytest.mark.parametrize(
-    "preset, env_id",
-    [("cartpole-rainbow", "CartPole-v1"), ("cartpole-linear", "CartPole-v1"), ("mountaincar-linear", "MountainCar-v0")],
+    "preset, env_id, extra",
+    [
+        ("cartpole-rainbow", "CartPole-v1", {}),
+        # evaluating on noise from evaluation's own generator, which the checkpoint at 300 carries
+        # from the evaluation at 200 to the one at 400
+        ("cartpole-rainbow", "CartPole-v1", {"evaluation": {"every": 200, "mean_weights": False}}),
+        ("cartpole-linear", "CartPole-v1", {}),
+        ("mountaincar-linear", "MountainCar-v0", {}),
+    ],
 )
-def test_presets_resume_bit_identically(tmp_path, monkeypatch, preset, env_id):
+def test_presets_resume_bit_identically(tmp_path, monkeypatch, preset, env_id, extra):
     """Noisy nets, dueling and C51 heads; linear Q with its feature map and SGD; a time-limited env."""
     from dqnlab.presets import preset_config
 
@@ -174,7 +181,7 @@ def test_presets_resume_bit_identically(tmp_path, monkeypatch, preset, env_id):
         "evaluation": {"every": 400, "episodes": 2, "stop_at_target": False},
         "diagnostics": {"plot_every": 0}, "checkpoint": {"every": 300},
     }  # fmt: skip
-    config = apply_overrides(preset_config(preset, env_id), small)
+    config = apply_overrides(apply_overrides(preset_config(preset, env_id), small), extra)
     reference = tmp_path / "reference"
     Agent(config).learn(run_dir=reference)
     stopped = tmp_path / "stopped"

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dqnlab import Agent, Config
+from dqnlab.config import apply_overrides
 from dqnlab.presets import preset_config
 
 
@@ -62,6 +63,22 @@ def test_evaluation_does_not_change_what_training_collects_and_learns():
         assert agent.learner.gradient_steps > 0
         weights.append(agent.learner.flat_online.detach().clone())
     assert torch.equal(weights[0], weights[1]) and torch.equal(weights[0], weights[2])
+
+
+@pytest.mark.parametrize("mean_weights", [True, False])
+def test_evaluation_does_not_change_what_noisy_nets_learn(mean_weights):
+    """Noisy nets evaluate on their mean weights, or on noise drawn from evaluation's own generator,
+    never from torch's global one that training's noise draws from: evaluating every 250 steps
+    or never leaves the learned weights exactly as they are."""
+    weights = []
+    for every in (250, 0):
+        evaluation = {"every": every, "episodes": 2, "mean_weights": mean_weights, "stop_at_target": False}
+        config = apply_overrides(_short_config(3), {"network": {"noisy": True}, "evaluation": evaluation})
+        agent = Agent(config)
+        agent.learn(1000)
+        assert agent.learner.gradient_steps > 0
+        weights.append(agent.learner.flat_online.detach().clone())
+    assert torch.equal(weights[0], weights[1])
 
 
 def test_training_leaves_subnormal_floats_alone_outside_its_gradient_steps():

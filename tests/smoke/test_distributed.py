@@ -39,7 +39,7 @@ def test_actor_epsilons_follow_apex_formula():
     assert actor_epsilons(1, 0.4, 7.0) == [0.4]
 
 
-@pytest.mark.parametrize("distributional", ["none", "c51", "qr"])
+@pytest.mark.parametrize("distributional", ["expected", "c51", "qr"])
 @pytest.mark.parametrize("double", [True, False])
 def test_actor_priorities_match_the_learners(distributional, double):
     """What an actor computes with `batch_priorities` is what the learner's update returns as
@@ -61,7 +61,7 @@ def test_actor_priorities_match_the_learners(distributional, double):
         discounts=np.array([0.99, 0.0] * 4, np.float32),
     )
     from_actor = batch_priorities(learner.online, learner.target, batch, config, torch.device("cpu"))
-    from_learner = learner.update(batch).td_abs
+    from_learner = learner.update(batch).priorities
     assert from_actor.shape == (8,)
     np.testing.assert_allclose(from_actor, from_learner, rtol=1e-5, atol=1e-6)
 

@@ -145,13 +145,14 @@ def test_centered_rmsprop_and_the_adam_epsilon_reach_the_optimizer():
     from dqnlab.config import LearningConfig, NetworkConfig
     from dqnlab.learner import DQNLearner
     from dqnlab.networks import build_q_network
+    from dqnlab.optimizers import CenteredRMSprop
 
     space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
     network = build_q_network(NetworkConfig(hidden_sizes=(8,)), space, 2)
     rmsprop = DQNLearner(LearningConfig(optimizer="rmsprop_centered"), network, torch.device("cpu")).optimizer
-    assert isinstance(rmsprop, torch.optim.RMSprop)
+    assert isinstance(rmsprop, CenteredRMSprop)
     group = rmsprop.param_groups[0]
-    assert (group["centered"], group["alpha"], group["eps"]) == (True, 0.95, 1e-5)
+    assert (group["decay"], group["eps"]) == (0.95, 1e-5)
     network = build_q_network(NetworkConfig(hidden_sizes=(8,)), space, 2)
     adam = DQNLearner(LearningConfig(optimizer="adam", optimizer_eps=1.5e-4), network, torch.device("cpu")).optimizer
     assert adam.param_groups[0]["eps"] == 1.5e-4

@@ -62,7 +62,7 @@ def test_linear_q_update_is_semi_gradient_q_learning(double):
     expected = theta.clone()
     expected[1] += alpha * delta * phi_s
     torch.testing.assert_close(learner.online.head.linear.weight.detach(), expected)
-    assert stats.td_abs[0] == pytest.approx(delta, rel=1e-6)
+    assert stats.priorities[0] == pytest.approx(delta, rel=1e-6)
     assert stats.loss == pytest.approx(0.5 * delta**2, rel=1e-6)
 
 

@@ -31,13 +31,13 @@ def test_double_c51_projects_the_target_distribution_of_the_online_nets_action()
     online_next_q = torch.tensor([[0.0, 5.0]])
     online = _c51_output([[[0.2, 0.3, 0.5], [0.5, 0.25, 0.25]]])
     batch = TensorBatch(torch.tensor([0]), torch.tensor([1.0]), torch.tensor([0.5]), None)
-    double = categorical_objective(Outputs(online, next_target, online_next_q), batch, LearningConfig(), SUPPORT)
+    double = categorical_objective(Outputs(online, next_target, online_next_q), batch, SUPPORT)
     # a* = 1: T z = 1 + 0.5 * [0, 1, 2] = [1, 1.5, 2] with probs [.8, .2, 0] -> [0, .8 + .1, .1]
     expected_target = torch.tensor([[0.0, 0.9, 0.1]])
     expected = categorical_cross_entropy(online.logits[:, 0], expected_target)
     assert double.loss.item() == pytest.approx(expected.item(), rel=1e-5)
     torch.testing.assert_close(double.priorities_B, expected)
-    plain = categorical_objective(Outputs(online, next_target, None), batch, LearningConfig(), SUPPORT)
+    plain = categorical_objective(Outputs(online, next_target, None), batch, SUPPORT)
     target_a0 = categorical_target(batch.rewards_B, batch.discounts_B, next_target.logits[:, 0].softmax(1), SUPPORT)
     expected_plain = categorical_cross_entropy(online.logits[:, 0], target_a0)
     assert plain.loss.item() == pytest.approx(expected_plain.item(), rel=1e-5)
@@ -50,7 +50,7 @@ def test_double_qr_bootstraps_from_the_online_nets_action():
     online_quantiles = torch.tensor([[[0.0, 2.0], [5.0, 5.0]]])
     online = NetworkOutput(q_values=online_quantiles.mean(2), quantiles=online_quantiles)
     batch = TensorBatch(torch.tensor([0]), torch.tensor([1.0]), torch.tensor([0.5]), None)
-    result = quantile_objective(Outputs(online, next_target, torch.tensor([[0.0, 1.0]])), batch, LearningConfig(), None)
+    result = quantile_objective(Outputs(online, next_target, torch.tensor([[0.0, 1.0]])), batch)
     # a* = 1: targets 1 + 0.5 * [0, 2] = [1, 2]; theta = [0, 2] at tau [.25, .75]
     # i=0: u = 1, 2 -> .25 * (.5, 1.5) mean .25; i=1: u = -1, 0 -> .25 * .5, 0 -> mean .0625
     assert result.loss.item() == pytest.approx(0.3125, rel=1e-6)
@@ -65,7 +65,7 @@ def test_importance_weights_scale_each_samples_loss_and_priorities_are_unweighte
     next_target = NetworkOutput(q_values=torch.zeros(2, 2))
     weights = torch.tensor([1.0, 0.0])
     batch = TensorBatch(torch.tensor([0, 1]), torch.tensor([0.5, 3.0]), torch.tensor([0.9, 0.9]), weights)
-    result = expected_objective(Outputs(online, next_target, None), batch, LearningConfig(loss="mse"), None)
+    result = expected_objective(Outputs(online, next_target, None), batch, "mse")
     # sample 0: 0.5 * 0.5^2 = 0.125, weight 1; sample 1 (error 3) has weight 0; mean over 2 samples
     assert result.loss.item() == pytest.approx(0.0625)
     torch.testing.assert_close(result.priorities_B, torch.tensor([0.5, 3.0]))
@@ -86,7 +86,7 @@ def _batch(rng, size=8):
     )
 
 
-@pytest.mark.parametrize("distributional", ["none", "c51", "qr"])
+@pytest.mark.parametrize("distributional", ["expected", "c51", "qr"])
 def test_update_resamples_noise_and_returns_one_priority_per_sample(distributional):
     import gymnasium as gym
 
@@ -99,7 +99,7 @@ def test_update_resamples_noise_and_returns_one_priority_per_sample(distribution
     noise_before = learner.online.noisy_layers[0].epsilon.clone()
     stats = learner.update(_batch(np.random.default_rng(0)))
     assert not torch.equal(learner.online.noisy_layers[0].epsilon, noise_before)
-    assert stats.td_abs.shape == (8,) and np.all(stats.td_abs >= 0) and np.isfinite(stats.loss)
+    assert stats.priorities.shape == (8,) and np.all(stats.priorities >= 0) and np.isfinite(stats.loss)
 
 
 def test_agent_evaluates_on_mean_weights_and_explores_with_fresh_noise():

@@ -63,7 +63,7 @@ def test_noisy_output_changes_after_a_reset_and_is_fixed_on_mean_weights():
     torch.testing.assert_close(layer(x), mean_output)
 
 
-@pytest.mark.parametrize("distributional", ["none", "c51", "qr"])
+@pytest.mark.parametrize("distributional", ["expected", "c51", "qr"])
 @pytest.mark.parametrize("dueling", [False, True])
 @pytest.mark.parametrize("noisy", [False, True])
 def test_factory_builds_every_combination(distributional, dueling, noisy):
@@ -134,6 +134,43 @@ def test_bad_replay_values_are_config_errors(key, value):
         apply_overrides(Config(), {"replay": {key: value}})
 
 
-def test_unknown_distributional_kind_is_a_config_error():
+@pytest.mark.parametrize("kind", ["iqn", "none"])  # "none" was the plain head's old name: no alias
+def test_unknown_distributional_kind_is_a_config_error(kind):
     with pytest.raises(ConfigError, match="network.distributional"):
-        apply_overrides(Config(), {"network": {"distributional": "iqn"}})
+        apply_overrides(Config(), {"network": {"distributional": kind}})
+
+
+def test_dueling_hidden_gives_each_stream_a_hidden_layer_and_needs_dueling():
+    config = NetworkConfig(hidden_sizes=(16,), dueling=True, dueling_hidden=8)
+    streams = build_q_network(config, SPACE, num_actions=3).head.streams
+    assert [type(m) for m in streams.value] == [torch.nn.Linear, torch.nn.ReLU, torch.nn.Linear]
+    assert streams.value[0].in_features == 16 and streams.value[0].out_features == 8
+    assert streams.advantage[2].out_features == 3
+    default = build_q_network(NetworkConfig(hidden_sizes=(16,), dueling=True), SPACE, num_actions=3).head.streams
+    assert isinstance(default.value, torch.nn.Linear) and default.value.in_features == 16  # one layer, as before
+    with pytest.raises(ConfigError, match="network.dueling_hidden needs network.dueling"):
+        apply_overrides(Config(), {"network": {"dueling_hidden": 8}})
+    with pytest.raises(ConfigError, match="network.dueling_hidden must be >= 1"):
+        apply_overrides(Config(), {"network": {"dueling": True, "dueling_hidden": 0}})
+
+
+def test_atari_rainbow_has_the_papers_noisy_512_unit_layer_per_stream_on_the_convolutions():
+    """Hessel et al. (2018) on Wang et al. (2016): conv features go to a value and an advantage
+    stream, each a noisy 512-unit hidden layer and a noisy output; no shared 512-unit layer."""
+    from dqnlab.presets import preset_config
+
+    config = preset_config("atari-rainbow").network
+    network = build_q_network(config, gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), num_actions=6)
+    assert network.torso.output_size == 64 * 7 * 7  # the flattened convolutions
+    assert not any(isinstance(m, torch.nn.Linear) for m in network.torso.modules())
+    streams = network.head.streams
+    for stream, outputs in ((streams.value, 51), (streams.advantage, 6 * 51)):
+        hidden, output = stream[0], stream[2]
+        assert isinstance(hidden, NoisyLinear) and (hidden.in_features, hidden.out_features) == (3136, 512)
+        assert isinstance(output, NoisyLinear) and (output.in_features, output.out_features) == (512, outputs)
+    assert len(network.noisy_layers) == 4
+    output = network(torch.zeros(2, 4, 84, 84, dtype=torch.uint8))
+    assert output.logits.shape == (2, 6, 51)
+    # atari100k keeps the one-layer streams on the Nature CNN's shared 512 units
+    der = build_q_network(preset_config("atari100k").network, gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), 6)
+    assert der.torso.output_size == 512 and isinstance(der.head.streams.value, NoisyLinear)

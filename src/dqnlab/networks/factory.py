@@ -1,4 +1,4 @@
-"""Builds the configured Q-network from registries of torsos, layers, streams and heads."""
+"""Builds the configured Q-network: a torso named by `network.q_function`, then its head."""
 
 from __future__ import annotations
 
@@ -26,19 +26,23 @@ from dqnlab.types import NetworkOutput
 
 
 class QNetwork(nn.Module):
-    """torso + head; returns a `NetworkOutput` whose `q_values` are [B, A]."""
+    """torso + head; returns a `NetworkOutput` whose `q_values` are [B, A].
 
-    def __init__(self, torso: nn.Module, head: nn.Module) -> None:
+    `kind` ("expected", "c51" or "qr", as `network.distributional`) says which loss fits the output.
+    """
+
+    def __init__(self, torso: nn.Module, head: nn.Module, kind: str) -> None:
         super().__init__()
         self.torso = torso
         self.head = head
-        self.kind: str = getattr(head, "kind", "none")  # "none", "c51" or "qr": which loss fits the output
+        self.kind = kind
         self.noisy_layers = [module for module in self.modules() if isinstance(module, NoisyLinear)]
 
-    def reset_noise(self) -> None:
-        """Draws new noise for every noisy layer; nothing to do without them."""
+    def reset_noise(self, generator: torch.Generator | None = None) -> None:
+        """Draws new noise for every noisy layer, from `generator` or torch's global one; nothing to
+        do without them."""
         for layer in self.noisy_layers:
-            layer.reset_noise()
+            layer.reset_noise(generator)
 
     def forward(self, obs):  # type: ignore[no-untyped-def]
         return self.head(self.torso(obs))
@@ -58,40 +62,14 @@ class Torso(Protocol):
 
 TorsoBuilder = Callable[[NetworkConfig, gym.spaces.Box], Torso]
 
+# network.q_function -> its torso
 TORSOS: dict[str, TorsoBuilder] = {
     "mlp": lambda config, space: MLPTorso(space.shape, config.hidden_sizes),
-    "cnn": lambda config, space: NatureCNNTorso(space.shape),  # stacked frames [C, 84, 84], Mnih et al. 2015
+    # stacked frames [C, 84, 84] (Mnih et al. 2015); dueling streams with hidden layers of their
+    # own take the place of its shared 512-unit layer, as in Wang et al. (2016)
+    "cnn": lambda config, space: NatureCNNTorso(space.shape, 512 if config.dueling_hidden is None else None),
     "linear": build_linear_torso,  # normalized state -> polynomial, Fourier, RBF or tile features
     "table": build_table_torso,  # normalized state -> one-hot cell of a grid
-}
-
-HeadBuilder = Callable[[int, int], nn.Module]  # (features, actions) -> head returning NetworkOutput
-
-# Q-functions whose head is part of the model: linear and tabular Q are θ·φ(s), bias-free, θ = 0 at start.
-FIXED_HEADS: dict[str, HeadBuilder] = {"linear": LinearQHead, "table": LinearQHead}
-
-
-# network.noisy -> the layer the head is built from
-LAYERS: dict[bool, Callable[[NetworkConfig], LinearFactory]] = {
-    False: lambda config: nn.Linear,
-    True: lambda config: partial(NoisyLinear, sigma0=config.noisy_sigma0),
-}
-
-StreamsBuilder = Callable[[int], nn.Module]  # outputs per action -> module [B, F] -> [B, A, K]
-
-# network.dueling -> how features become K outputs per action
-STREAMS: dict[bool, Callable[[int, int, int, LinearFactory], nn.Module]] = {
-    False: LinearStreams,
-    True: DuelingStreams,
-}
-
-# network.distributional -> (config, features, actions, streams builder) -> head
-HEADS: dict[str, Callable[[NetworkConfig, int, int, StreamsBuilder], nn.Module]] = {
-    "none": lambda config, features, actions, streams: QHead(features, actions, streams(1)),
-    "c51": lambda config, features, actions, streams: CategoricalHead(
-        features, actions, torch.linspace(config.v_min, config.v_max, config.atoms), streams(config.atoms)
-    ),
-    "qr": lambda config, features, actions, streams: QuantileHead(features, actions, streams(config.quantiles)),
 }
 
 
@@ -101,19 +79,29 @@ def build_head(config: NetworkConfig, in_features: int, num_actions: int) -> nn.
     Noisy layers replace the head's linear layers, the torso staying deterministic, as Rainbow
     makes the fully connected layers after its convolutional torso noisy (Hessel et al. 2018).
     """
-    linear = LAYERS[config.noisy](config)
+    linear: LinearFactory = partial(NoisyLinear, sigma0=config.noisy_sigma0) if config.noisy else nn.Linear
 
     def streams(outputs: int) -> nn.Module:
-        return STREAMS[config.dueling](in_features, num_actions, outputs, linear)
+        """Features [B, F] -> `outputs` values per action [B, A, outputs]."""
+        if config.dueling:
+            return DuelingStreams(in_features, num_actions, outputs, linear, config.dueling_hidden)
+        return LinearStreams(in_features, num_actions, outputs, linear)
 
-    return HEADS[config.distributional](config, in_features, num_actions, streams)
+    if config.distributional == "c51":
+        support_Z = torch.linspace(config.v_min, config.v_max, config.atoms)
+        return CategoricalHead(in_features, num_actions, support_Z, streams(config.atoms))
+    if config.distributional == "qr":
+        return QuantileHead(in_features, num_actions, streams(config.quantiles))
+    return QHead(in_features, num_actions, streams(1))
 
 
 def build_q_network(config: NetworkConfig, observation_space: gym.spaces.Box, num_actions: int) -> QNetwork:
     """The Q-network named by `config.q_function` for these spaces."""
     torso = TORSOS[config.q_function](config, observation_space)
     assert isinstance(torso, nn.Module)
-    fixed_head = FIXED_HEADS.get(config.q_function)
-    if fixed_head is not None:
-        return QNetwork(torso, fixed_head(torso.output_size, num_actions))
-    return QNetwork(torso, build_head(config, torso.output_size, num_actions))
+    if config.q_function in ("linear", "table"):
+        # linear and tabular Q are θ·φ(s): the head is part of the model, bias-free, θ = 0 at start
+        head: nn.Module = LinearQHead(torso.output_size, num_actions)
+    else:
+        head = build_head(config, torso.output_size, num_actions)
+    return QNetwork(torso, head, config.distributional)

@@ -41,10 +41,10 @@ class DuelingStreams(nn.Module):
     whichever action it was for. With K outputs per action (C51 logits, quantiles) the
     combination is done per output k, as in Rainbow (Hessel et al. 2018, section 3).
 
-    Deviation: the paper gives each stream a hidden layer (512 units after the Atari torso).
-    By default here each stream is one layer on the torso's last hidden layer, which the
-    streams share; that keeps the head, and its noisy layers, half as costly for the small
-    MLPs of classic-control envs. Pass `hidden` for the paper's per-stream hidden layers.
+    The paper gives each stream a hidden layer of its own (512 units on the Atari torso's
+    convolutions): pass its width as `hidden` (`network.dueling_hidden`). Without it each stream
+    is one layer on the torso's last hidden layer, which the streams share; that keeps the head,
+    and its noisy layers, half as costly for the small MLPs of classic-control envs.
     """
 
     def __init__(
@@ -78,8 +78,6 @@ class DuelingStreams(nn.Module):
 class QHead(nn.Module):
     """One Q-value per action (Mnih et al. 2015); plain linear streams unless others are given."""
 
-    kind = "none"
-
     def __init__(self, in_features: int, num_actions: int, streams: nn.Module | None = None) -> None:
         super().__init__()
         self.streams = streams if streams is not None else LinearStreams(in_features, num_actions, 1)
@@ -93,8 +91,6 @@ class CategoricalHead(nn.Module):
 
     Q(s, a) = sum_i z_i p_i(s, a), the mean of the categorical return distribution.
     """
-
-    kind = "c51"
 
     def __init__(self, in_features: int, num_actions: int, support_Z: torch.Tensor, streams: nn.Module) -> None:
         super().__init__()
@@ -112,8 +108,6 @@ class QuantileHead(nn.Module):
 
     Q(s, a) = the mean of the quantiles (eq. 8's expectation of the uniform mixture of Diracs).
     """
-
-    kind = "qr"
 
     def __init__(self, in_features: int, num_actions: int, streams: nn.Module) -> None:
         super().__init__()

@@ -44,9 +44,13 @@ class NoisyLinear(nn.Module):
         return self.epsilon[self.in_features :]
 
     @torch.no_grad()
-    def reset_noise(self) -> None:
-        """Draws new factorized noise: in + out Gaussian samples x, stored as f(x) = sgn(x) sqrt(|x|) (eq. 11)."""
-        x = torch.randn(self.epsilon.shape, device=self.epsilon.device)
+    def reset_noise(self, generator: torch.Generator | None = None) -> None:
+        """Draws new factorized noise: in + out Gaussian samples x, stored as f(x) = sgn(x) sqrt(|x|) (eq. 11).
+
+        From `generator` when given (drawn on its device, then moved), else from torch's global one.
+        """
+        device = self.epsilon.device if generator is None else generator.device
+        x = torch.randn(self.epsilon.shape, generator=generator, device=device).to(self.epsilon.device)
         torch.mul(x.sign(), x.abs().sqrt_(), out=self.epsilon)
 
     def weight_noise(self) -> torch.Tensor:

@@ -28,11 +28,12 @@ class MLPTorso(nn.Module):
 class NatureCNNTorso(nn.Module):
     """The convolutional torso of Nature DQN (Mnih et al. 2015): 3 conv layers, then 512 units.
 
-    Takes uint8 frames [B, C, 84, 84] as they come from replay, so only bytes cross to the
-    device, and scales them to [0, 1] there.
+    `hidden_size` None ends the torso at the flattened convolutions, for heads that bring their
+    own hidden layers (dueling streams, Wang et al. 2016). Takes uint8 frames [B, C, 84, 84] as
+    they come from replay, so only bytes cross to the device, and scales them to [0, 1] there.
     """
 
-    def __init__(self, obs_shape: tuple[int, ...], hidden_size: int = 512) -> None:
+    def __init__(self, obs_shape: tuple[int, ...], hidden_size: int | None = 512) -> None:
         super().__init__()
         channels = obs_shape[0]
         self.convs = nn.Sequential(
@@ -46,8 +47,8 @@ class NatureCNNTorso(nn.Module):
         )
         with torch.no_grad():
             flat = self.convs(torch.zeros(1, *obs_shape)).shape[1]
-        self.fc = nn.Sequential(nn.Linear(flat, hidden_size), nn.ReLU())
-        self.output_size = hidden_size
+        self.fc = nn.Identity() if hidden_size is None else nn.Sequential(nn.Linear(flat, hidden_size), nn.ReLU())
+        self.output_size = flat if hidden_size is None else hidden_size
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         scaled = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()

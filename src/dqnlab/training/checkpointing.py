@@ -100,6 +100,7 @@ def capture_training_state(loop: TrainingLoop) -> tuple[dict[str, Any], dict[str
         "optimizer": learner.optimizer.state_dict(),
         "best_weights": best_weights,
         "torch_rng": torch.get_rng_state(),
+        "evaluation_noise_rng": agent.evaluation_noise.get_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
     return tree, tensors
@@ -137,6 +138,7 @@ def _restore(loop: TrainingLoop, tree: dict[str, Any], tensors: dict[str, Any]) 
     agent.replay_rng.bit_generator.state = tree["rng"]["replay"]
     agent.evaluation_rng.bit_generator.state = tree["rng"]["evaluation"]
     torch.set_rng_state(tensors["torch_rng"])
+    agent.evaluation_noise.set_state(tensors["evaluation_noise_rng"])
     if tensors["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(tensors["cuda_rng"])
 

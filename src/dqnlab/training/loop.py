@@ -195,7 +195,7 @@ class TrainingLoop:
             if not math.isfinite(stats.loss):
                 self._on_nonfinite_loss(stats.loss)  # raises, or rolls the networks back
                 continue
-            collector.update_priorities(batch, stats.td_abs)
+            collector.update_priorities(batch, stats.priorities)
             self.state.loss_sum += stats.loss
             self.state.q_sum += stats.q_mean
             self.state.update_count += 1
