@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dqnlab.config import resolved_config
 from dqnlab.diagnostics.collapse import CollapseDetector, CollapseEvent, append_collapse
 from dqnlab.diagnostics.figure import DiagnosticsPlotter, read_run_data
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
@@ -91,7 +92,9 @@ class TrainingLoop:
         config, agent = self.config, self.agent
         if self.run_dir is not None:
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.toml").write_text(config.to_toml())
+            (self.run_dir / "config.toml").write_text(
+                resolved_config(config, device=agent.device.type, target_return=self.target_return).to_toml()
+            )
             resume_step = None
             if self.resume is not None:
                 resume_step = self.resume[0]["counters"]["env_steps"]
@@ -151,7 +154,7 @@ class TrainingLoop:
         eval_every = config.evaluation.every
         started = time.perf_counter()
         while agent.env_steps < end_step:
-            epsilon = epsilon_at(config.exploration, agent.env_steps, agent.episodes)
+            epsilon = epsilon_at(config, agent.env_steps, agent.episodes)
             actions = agent.explore_batch(self.obs, epsilon)
             try:
                 next_obs, rewards, terminated, truncated, infos = envs.step(actions)
