@@ -333,12 +333,8 @@ def resolved_config(config: Config, *, device: str, target_return: float | None)
     """`config` with what its "auto" and "none" stand for in this run written out: the device the networks live
     on, the target return in use (still none when the env has none) and the exploration schedule. A run
     directory's config.toml holds it."""
-    return dataclasses.replace(
-        config,
-        device=device,
-        evaluation=dataclasses.replace(config.evaluation, target_return=target_return),
-        exploration=dataclasses.replace(config.exploration, schedule=exploration_schedule(config)),
-    )
+    resolved = {"device": device, "evaluation": {"target_return": target_return}}
+    return apply_overrides(config, {**resolved, "exploration": {"schedule": exploration_schedule(config)}})
 
 
 def _require(condition: bool, message: str) -> None:

@@ -98,3 +98,19 @@ def markdown_table() -> str:
 
 def _escape(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+README_START = "<!-- config table: written by scripts/readme_config_table.py from the docs in src/dqnlab/config.py -->"
+README_END = "<!-- end of config table -->"
+
+
+def readme_table(readme: str) -> str:
+    """The table between the README's markers (README_START, README_END), as it stands."""
+    start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
+    return readme[start:end].strip("\n")
+
+
+def with_readme_table(readme: str) -> str:
+    """`readme` with the table between its markers replaced by `markdown_table()`."""
+    start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
+    return f"{readme[:start]}\n{markdown_table()}\n{readme[end:]}"
