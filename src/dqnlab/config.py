@@ -1,8 +1,10 @@
 """Typed, validated configuration: one frozen dataclass per concern, nested in `Config`.
 
-Units are stated on each field: *env steps* count every step of every parallel env,
-*gradient steps* count optimizer updates. Values reach a config from, in order:
-defaults, a preset, a TOML file, then `--set section.key=value` overrides.
+Each field's one-line doc, with its unit, is data (the field's metadata "doc"), which `dqnlab config`
+prints and the README's table is written from (config_docs.py). *env steps* count every step of every
+parallel env, *gradient steps* count optimizer updates. Values reach a config from, in order:
+defaults, a preset, a TOML file, then `--set section.key=value` overrides; none is rewritten afterwards
+(what "auto" values stand for is computed when they are used: `exploration_schedule`, `resolved_config`).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from dqnlab.errors import ConfigError
 
 
 def _doc(default: Any, doc: str) -> Any:
-    """A field with `default` and its one-line doc, unit included, kept as data (`field_doc`): `dqnlab config`
-    and the README's configuration table show it."""
+    """A field with `default` and its one-line doc, unit included, kept as data in the field's metadata:
+    `dqnlab config` and the README's configuration table show it."""
     return field(default=default, metadata={"doc": doc})
 
 
