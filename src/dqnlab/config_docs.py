@@ -40,7 +40,7 @@ def _keys(obj: Any, default: Any, prefix: str) -> list[ConfigKey]:
         if dataclasses.is_dataclass(value):
             sections += _keys(value, default_value, f"{prefix}{f.name}.")
         else:
-            plain.append(ConfigKey(f"{prefix}{f.name}", value, default_value, f.metadata["doc"]))
+            plain.append(ConfigKey(f"{prefix}{f.name}", value, default_value, f.metadata.get("doc", "")))
     return plain + sections
 
 
