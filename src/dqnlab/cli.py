@@ -11,11 +11,31 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
+from dqnlab import __version__
+from dqnlab.config import Config
 from dqnlab.errors import DqnlabError, TrainingInterrupted
+
+DEFAULTS = Config()
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Ends each flag's help with its default, when it has one to show (not None, False or [])."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        shown = default is not None and default is not False and default != [] and default != argparse.SUPPRESS
+        if shown and action.option_strings and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
 
 
 class _Parser(argparse.ArgumentParser):
-    """Reports a bad flag in one line, without the usage block."""
+    """Reports a bad flag in one line, without the usage block; every command's --help shows the defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"dqnlab: error: {message} (see {self.prog} --help)\n")
@@ -23,11 +43,16 @@ class _Parser(argparse.ArgumentParser):
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dqnlab", description="Value-based deep RL: train, evaluate and inspect DQN agents.")
+    parser.add_argument("--version", action="version", version=f"dqnlab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train an agent on a Gymnasium env")
     train.add_argument("env_id", nargs="?", help="Gymnasium env id, e.g. CartPole-v1 (not with --resume)")
-    train.add_argument("--preset", default=None, help="named config to start from (see `dqnlab presets`)")
+    train.add_argument(
+        "--preset",
+        default=None,
+        help="named config to start from (see `dqnlab presets`; default: the file's, else dqn)",
+    )
     train.add_argument("--config", default=None, help="TOML file of config values, applied after the preset")
     train.add_argument(
         "--set",
@@ -37,10 +62,15 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one config value, e.g. --set learning.lr=5e-4 (repeatable)",
     )
-    train.add_argument("--steps", type=int, default=None, help="env steps to train, at most")
-    train.add_argument("--seed", type=int, default=None, help="random seed")
-    train.add_argument("--num-envs", type=int, default=None, help="parallel envs collecting experience")
-    train.add_argument("--device", default=None, help="cpu, cuda or auto")
+    train.add_argument("--steps", type=int, default=None, help="env steps to train, at most (default: the preset's)")
+    train.add_argument("--seed", type=int, default=None, help=f"random seed (default: the config's, {DEFAULTS.seed})")
+    train.add_argument(
+        "--num-envs",
+        type=int,
+        default=None,
+        help=f"parallel envs collecting experience (default: the config's, {DEFAULTS.num_envs})",
+    )
+    train.add_argument("--device", default=None, help=f"cpu, cuda or auto (default: the config's, {DEFAULTS.device})")
     train.add_argument("--run-dir", default=None, help="where to write the run (default runs/ENV-PRESET-SEED-TIME)")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.add_argument(
@@ -48,7 +78,8 @@ def _build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="K",
-        help="env steps between full checkpoints for --resume (checkpoint.every); 0 = only on stop",
+        help="env steps between full checkpoints for --resume (checkpoint.every); 0 = only on stop "
+        f"(default: the config's, {DEFAULTS.checkpoint.every})",
     )
     train.add_argument(
         "--resume",
@@ -61,7 +92,8 @@ def _build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="Ape-X: N Ray actors collect, one learner learns (distributed.actors; needs dqnlab[distributed])",
+        help="Ape-X: N Ray actors collect, one learner learns (distributed.actors; needs dqnlab[distributed]); "
+        "turns replay.prioritized on unless the config file or --set sets it",
     )
     train.add_argument(
         "--ray-address",
@@ -81,6 +113,7 @@ def _build_parser() -> argparse.ArgumentParser:
     env_info.add_argument("env_id", help="Gymnasium env id")
 
     commands.add_parser("presets", help="list the presets")
+    _add_config_command(commands)
 
     plot = commands.add_parser("plot", help="redraw a run's diagnostics.png from its CSV files")
     plot.add_argument("run_dir", help="a run directory")
@@ -143,24 +176,69 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_config_command(commands: Any) -> None:
+    config = commands.add_parser("config", help="show every config key with its value, default and doc")
+    config.add_argument("env_id", nargs="?", default=None, help="Gymnasium env id (default: the config's)")
+    config.add_argument("--preset", default=None, help="named config to start from (default: the file's, else dqn)")
+    config.add_argument("--config", default=None, help="TOML file of config values, applied after the preset")
+    config.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set learning.lr=5e-4 (repeatable)",
+    )
+
+
+def _config(args: argparse.Namespace) -> int:
+    """`dqnlab config`: the config `train` would run with these values, key by key."""
+    from dqnlab.config import exploration_schedule
+    from dqnlab.config_docs import console_table
+
+    config = _resolve_config(args)
+    print("* = differs from the default; set a key with --set KEY=VALUE or in a --config TOML file\n")
+    print(console_table(config))
+    if config.exploration.schedule == "auto":
+        print(f"\nexploration.schedule auto stands for {exploration_schedule(config)} here")
+    return 0
+
+
 def _resolve_config(args: argparse.Namespace) -> Any:
+    """The config `train` (or `config`) runs with: defaults, the preset, the config file, --set, then the flags."""
     from dqnlab.config import apply_overrides, load_toml, parse_assignments
     from dqnlab.presets import preset_config
 
+    given = vars(args)  # `config` takes only env_id, --preset, --config and --set of train's flags
     file_values = load_toml(args.config) if args.config else {}
+    overrides = parse_assignments(args.overrides)
     preset = args.preset or file_values.get("preset", "dqn")
     config = preset_config(preset, args.env_id)
-    if args.actors:  # Ape-X replays by priority, unless the config file or --set says otherwise
-        config = apply_overrides(config, {"replay": {"prioritized": True}})
-    config = apply_overrides(config, {**file_values, "env_id": args.env_id, "preset": preset})
-    config = apply_overrides(config, parse_assignments(args.overrides))
-    flags = {"steps": args.steps, "seed": args.seed, "num_envs": args.num_envs, "device": args.device}
+    if given.get("actors"):
+        config = _apex_replay(config, file_values, overrides)
+    config = apply_overrides(config, {**file_values, "preset": preset})
+    if args.env_id is not None:
+        config = apply_overrides(config, {"env_id": args.env_id})
+    config = apply_overrides(config, overrides)
+    flags = {key: given.get(key) for key in ("steps", "seed", "num_envs", "device")}
     config = apply_overrides(config, {key: value for key, value in flags.items() if value is not None})
-    if args.checkpoint_every is not None:
-        config = apply_overrides(config, {"checkpoint": {"every": args.checkpoint_every}})
-    if args.actors is not None:
-        config = apply_overrides(config, {"distributed": {"actors": args.actors}})
+    if given.get("checkpoint_every") is not None:
+        config = apply_overrides(config, {"checkpoint": {"every": given["checkpoint_every"]}})
+    if given.get("actors") is not None:
+        config = apply_overrides(config, {"distributed": {"actors": given["actors"]}})
     return config
+
+
+def _apex_replay(config: Any, file_values: dict[str, Any], overrides: dict[str, Any]) -> Any:
+    """Ape-X replays by priority: `--actors` turns replay.prioritized on, unless the config file or --set
+    sets it, and says so in one line (config.toml then holds it)."""
+    from dqnlab.config import apply_overrides
+
+    chosen = any("prioritized" in values.get("replay", {}) for values in (file_values, overrides))
+    if chosen or config.replay.prioritized:
+        return config
+    print("--actors: replay.prioritized = true, as in Ape-X (--set replay.prioritized=false to keep uniform replay)")
+    return apply_overrides(config, {"replay": {"prioritized": True}})
 
 
 def _default_run_dir(config: Any) -> Path:
@@ -334,6 +412,7 @@ COMMANDS = {
     "evaluate": _evaluate,
     "env-info": _env_info,
     "presets": _presets,
+    "config": _config,
     "plot": _plot,
     "experiment": _experiment,
     "compare": _compare,

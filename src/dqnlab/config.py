@@ -1,13 +1,16 @@
 """Typed, validated configuration: one frozen dataclass per concern, nested in `Config`.
 
-Units are stated on each field: *env steps* count every step of every parallel env,
-*gradient steps* count optimizer updates. Values reach a config from, in order:
-defaults, a preset, a TOML file, then `--set section.key=value` overrides.
+Each field's one-line doc, with its unit, is data (the field's metadata "doc"), which `dqnlab config`
+prints and the README's table is written from (config_docs.py). *env steps* count every step of every
+parallel env, *gradient steps* count optimizer updates. Values reach a config from, in order:
+defaults, a preset, a TOML file, then `--set section.key=value` overrides; none is rewritten afterwards
+(what "auto" values stand for is computed when they are used: `exploration_schedule`, `resolved_config`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import tomllib
 import types
@@ -21,28 +24,49 @@ import tomli_w
 from dqnlab.errors import ConfigError
 
 
+def _doc(default: Any, doc: str) -> Any:
+    """A field with `default` and its one-line doc, unit included, kept as data in the field's metadata:
+    `dqnlab config` and the README's configuration table show it."""
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """The Q-function: which model, and its size."""
 
-    q_function: Literal["mlp", "cnn", "linear", "table"] = "mlp"  # Q model: MLP, Nature CNN (frames), linear, table
-    hidden_sizes: tuple[int, ...] = (256, 256)  # widths of the MLP's hidden layers
-    features: Literal["fourier", "polynomial", "rbf", "tiles"] = "fourier"  # linear: basis φ(s) of the normalized s
-    order: int = 3  # linear: fourier order n, (n+1)^K features; polynomial degree d, C(K+d, d) features
-    fourier_scaling: bool = False  # linear fourier: φ_i / sqrt(‖c_i‖), so SGD's rate is α/‖c_i‖ (Konidaris 2011)
-    bins: tuple[int, ...] = (10,)  # per state dimension (one value = all): table bins, tiles, or rbf centres
-    tilings: int = 8  # linear tiles: offset tilings, each adding one active feature
-    rbf_width: float | None = None  # linear rbf: Gaussian σ in normalized [0, 1] units; none = centre spacing
-    obs_bounds: tuple[tuple[float, float], ...] = ()  # linear, table: [low, high] per dimension; [] = env's
-    dueling: bool = False  # dueling head, Q = V + A - mean(A) (Wang et al. 2016)
-    dueling_hidden: int | None = None  # hidden units per dueling stream (cnn: replaces its 512 layer); none: no layer
-    noisy: bool = False  # factorized Gaussian noisy head layers (Fortunato et al. 2018); default epsilon becomes 0
-    noisy_sigma0: float = 0.5  # initial noise scale sigma0 of noisy layers; sigma starts at sigma0 / sqrt(inputs)
-    distributional: Literal["expected", "c51", "qr"] = "expected"  # expected Q; c51: Bellemare 2017; qr: Dabney 2018
-    atoms: int = 51  # c51: atoms of the categorical support
-    v_min: float = -10.0  # c51: lowest return on the support, in reward units
-    v_max: float = 10.0  # c51: highest return on the support, in reward units
-    quantiles: int = 200  # qr: quantiles per action
+    q_function: Literal["mlp", "cnn", "linear", "table"] = _doc(
+        "mlp", "Q model: mlp, cnn (Nature CNN on stacked frames), linear (on features φ(s)) or table"
+    )
+    hidden_sizes: tuple[int, ...] = _doc((256, 256), "units in each hidden layer of the MLP, input side first")
+    features: Literal["fourier", "polynomial", "rbf", "tiles"] = _doc(
+        "fourier", "linear: basis φ(s) over the state normalized to [0, 1]"
+    )
+    order: int = _doc(3, "linear: fourier order n, (n+1)^K features; polynomial degree d, C(K+d, d) features")
+    fourier_scaling: bool = _doc(False, "linear fourier: φ_i / sqrt(‖c_i‖), so SGD's rate is α/‖c_i‖ (Konidaris 2011)")
+    bins: tuple[int, ...] = _doc(
+        (10,), "count per state dimension (one value = all): table bins, tiles per tiling, or rbf centres"
+    )
+    tilings: int = _doc(8, "linear tiles: offset tilings, each adding one active feature")
+    rbf_width: float | None = _doc(None, "linear rbf: Gaussian σ in normalized [0, 1] units; none = centre spacing")
+    obs_bounds: tuple[tuple[float, float], ...] = _doc((), "linear, table: [low, high] per dimension; [] = env's")
+    dueling: bool = _doc(False, "dueling head, Q = V + A - mean(A) (Wang et al. 2016)")
+    dueling_hidden: int | None = _doc(
+        None, "hidden units per dueling stream (cnn: replaces its shared 512 layer); none = no hidden layer"
+    )
+    noisy: bool = _doc(
+        False, "factorized Gaussian noisy layers in the head (Fortunato et al. 2018); see exploration.schedule"
+    )
+    noisy_sigma0: float = _doc(
+        0.5, "initial noise scale σ0 of noisy layers; each layer's σ starts at σ0 / sqrt(inputs)"
+    )
+    distributional: Literal["expected", "c51", "qr"] = _doc(
+        "expected",
+        "expected: Q values; c51: return atoms (Bellemare et al. 2017); qr: quantiles (Dabney et al. 2018)",
+    )
+    atoms: int = _doc(51, "c51: number of atoms of the categorical support")
+    v_min: float = _doc(-10.0, "c51: lowest return on the support, in reward units")
+    v_max: float = _doc(10.0, "c51: highest return on the support, in reward units")
+    quantiles: int = _doc(200, "qr: number of quantiles per action")
 
     def __post_init__(self) -> None:
         _require(len(self.hidden_sizes) > 0, "network.hidden_sizes must name at least one layer")
@@ -85,21 +109,25 @@ class NetworkConfig:
 class LearningConfig:
     """How Q is fitted to its TD target (Mnih et al. 2015; van Hasselt et al. 2016)."""
 
-    gamma: float = 0.99  # discount factor, in (0, 1]
-    lr: float = 1e-3  # optimizer learning rate
-    optimizer: Literal["adam", "rmsprop", "rmsprop_centered", "sgd"] = "adam"  # sgd on mse = semi-gradient Q-learning
-    optimizer_eps: float | None = None  # ε of the denominator (under the root if centered); none: 1e-8, centered 1e-5
-    lr_end: float | None = None  # learning rate reached by linear decay from lr; none = constant lr
-    lr_decay_steps: int = 100_000  # gradient steps over which lr decays linearly to lr_end
-    batch_size: int = 64  # transitions per gradient step
-    loss: Literal["huber", "mse"] = "huber"  # huber clips the TD error's gradient to [-1, 1]
-    double: bool = True  # Double DQN: online net picks a', target net evaluates it
-    target_update_interval: int = 500  # gradient steps between target-network updates
-    tau: float = 1.0  # target <- tau*online + (1-tau)*target at each update; 1 = hard copy
-    max_grad_norm: float | None = 10.0  # clip the global gradient norm; none = off
-    learning_starts: int = 1000  # env steps of pure collection before the first update
-    train_freq: int = 1  # env steps between updates
-    gradient_steps: int = 1  # gradient steps per update
+    gamma: float = _doc(0.99, "discount factor per env step, in (0, 1]")
+    lr: float = _doc(1e-3, "optimizer step size (per gradient step); the start of the decay when lr_end is set")
+    optimizer: Literal["adam", "rmsprop", "rmsprop_centered", "sgd"] = _doc(
+        "adam", "adam, rmsprop, rmsprop_centered (DeepMind's) or sgd; sgd on mse = semi-gradient Q-learning"
+    )
+    optimizer_eps: float | None = _doc(
+        None, "ε of the denominator (under the root if centered); none = default (1e-8; centered 1e-5)"
+    )
+    lr_end: float | None = _doc(None, "learning rate reached by linear decay from lr; none = constant lr")
+    lr_decay_steps: int = _doc(100_000, "gradient steps over which lr decays linearly to lr_end")
+    batch_size: int = _doc(64, "transitions sampled per gradient step")
+    loss: Literal["huber", "mse"] = _doc("huber", "huber clips the TD error's gradient to [-1, 1]; mse does not")
+    double: bool = _doc(True, "Double DQN: online net picks a', target net evaluates it")
+    target_update_interval: int = _doc(500, "gradient steps between target-network updates")
+    tau: float = _doc(1.0, "target <- tau·online + (1 - tau)·target at each target update; 1 = hard copy")
+    max_grad_norm: float | None = _doc(10.0, "clip of the global gradient L2 norm at each gradient step; none = off")
+    learning_starts: int = _doc(1000, "env steps of pure collection before the first update")
+    train_freq: int = _doc(1, "env steps between updates")
+    gradient_steps: int = _doc(1, "gradient steps per update")
 
     def __post_init__(self) -> None:
         _require(0.0 < self.gamma <= 1.0, f"learning.gamma must be in (0, 1], got {self.gamma}")
@@ -126,14 +154,18 @@ class LearningConfig:
 class ReplayConfig:
     """Experience replay memory (Lin 1992; Mnih et al. 2015)."""
 
-    capacity: int = 100_000  # transitions kept; 1 = no replay (online Q-learning)
-    reserve_fraction: float = 0.0  # share of capacity keeping the first transitions, never overwritten; in [0, 1)
-    n_step: int = 1  # env steps summed into one transition's return (Sutton 1988; Hessel et al. 2018 use 3)
-    prioritized: bool = False  # proportional prioritized replay (Schaul et al. 2016)
-    alpha: float = 0.6  # prioritized: priority exponent, P(i) ~ (|delta_i| + eps)^alpha; 0 = uniform
-    beta_start: float = 0.4  # prioritized: importance-sampling exponent at step 0, annealed linearly to 1 by the end
-    priority_eps: float = 1e-6  # prioritized: added to |delta| so no transition gets probability 0
-    frame_storage: Literal["auto", "on", "off"] = "auto"  # store each frame once (auto: for uint8 [k, H, W] stacks)
+    capacity: int = _doc(100_000, "transitions kept; 1 = no replay (online Q-learning, with learning.batch_size = 1)")
+    reserve_fraction: float = _doc(0.0, "share of capacity keeping the first transitions, never overwritten; in [0, 1)")
+    n_step: int = _doc(1, "env steps summed into one transition's return (Sutton 1988; Hessel et al. 2018 use 3)")
+    prioritized: bool = _doc(False, "proportional prioritized replay (Schaul et al. 2016)")
+    alpha: float = _doc(0.6, "prioritized: priority exponent, P(i) ~ (|delta_i| + eps)^alpha; 0 = uniform")
+    beta_start: float = _doc(
+        0.4, "prioritized: importance-sampling exponent at env step 0, annealed linearly to 1 by the last"
+    )
+    priority_eps: float = _doc(1e-6, "prioritized: added to |delta| so no transition gets probability 0")
+    frame_storage: Literal["auto", "on", "off"] = _doc(
+        "auto", "store each frame once (auto: for uint8 [k, H, W] stacks)"
+    )
 
     def __post_init__(self) -> None:
         _require(self.capacity >= 1, "replay.capacity must be >= 1")
@@ -151,11 +183,13 @@ class ReplayConfig:
 class ExplorationConfig:
     """Epsilon-greedy exploration while training."""
 
-    schedule: Literal["linear", "exponential", "constant", "none"] = "linear"  # how epsilon decays; none: noisy nets
-    start: float = 1.0  # epsilon at the first step
-    end: float = 0.05  # epsilon after decay
-    decay_steps: int = 10_000  # linear: env steps from start to end
-    decay_rate: float = 0.01  # exponential: per-episode rate in end + (start-end)*exp(-rate*episode)
+    schedule: Literal["auto", "linear", "exponential", "constant", "none"] = _doc(
+        "auto", "auto: none for noisy nets with the values below at their defaults, else linear; none = ε 0"
+    )
+    start: float = _doc(1.0, "epsilon (probability of a random action) at env step 0; constant: the whole run")
+    end: float = _doc(0.05, "epsilon after decay")
+    decay_steps: int = _doc(10_000, "linear: env steps from start to end")
+    decay_rate: float = _doc(0.01, "exponential: rate per finished episode in end + (start - end)·exp(-rate·episode)")
 
     def __post_init__(self) -> None:
         _require(0.0 <= self.start <= 1.0, "exploration.start must be in [0, 1]")
@@ -168,13 +202,15 @@ class ExplorationConfig:
 class EvaluationConfig:
     """Greedy evaluation on separate envs, best-model keeping and early stopping."""
 
-    every: int = 1000  # env steps between evaluations; 0 = only at the end
-    episodes: int = 10  # episodes per evaluation
-    epsilon: float = 0.0  # epsilon while evaluating; Atari presets: 0.001 as Dopamine (Nature DQN used 0.05)
-    target_return: float | None = None  # stop when the mean return reaches it; none = env's reward_threshold
-    stop_at_target: bool = True  # stop training once target_return is reached
-    patience: int = 0  # stop after this many evaluations without improvement; 0 = off
-    mean_weights: bool = True  # noisy nets act on their mean weights (no noise) when evaluating
+    every: int = _doc(1000, "env steps between evaluations; 0 = only at the end")
+    episodes: int = _doc(10, "episodes per evaluation")
+    epsilon: float = _doc(0.0, "epsilon while evaluating; Atari presets: 0.001 as Dopamine (Nature DQN used 0.05)")
+    target_return: float | None = _doc(
+        None, "mean eval return (reward units) that counts as solved; none = env's reward_threshold"
+    )
+    stop_at_target: bool = _doc(True, "stop training once target_return is reached")
+    patience: int = _doc(0, "evaluations without improvement before stopping; 0 = off")
+    mean_weights: bool = _doc(True, "noisy nets act on their mean weights (no noise) when evaluating")
 
     def __post_init__(self) -> None:
         _require(self.every >= 0, "evaluation.every must be >= 0")
@@ -187,10 +223,12 @@ class EvaluationConfig:
 class DiagnosticsConfig:
     """The diagnostics figure and collapse detection (see docs/diagnostics.md)."""
 
-    plot_every: int = 100  # episodes between redraws of diagnostics.png; 0 = only at the end
-    collapse_drop: float = 0.75  # share of the eval-return gain (best - first eval) whose loss is a collapse
-    collapse_min_best: float | None = None  # best eval return that arms collapse detection; none = halfway to target
-    on_collapse: Literal["warn", "stop", "rollback"] = "warn"  # rollback = restore the best weights and go on
+    plot_every: int = _doc(100, "episodes between redraws of diagnostics.png; 0 = only at the end")
+    collapse_drop: float = _doc(0.75, "share of the eval-return gain (best - first eval) whose loss is a collapse")
+    collapse_min_best: float | None = _doc(
+        None, "best eval return (reward units) arming collapse detection; none = halfway to target"
+    )
+    on_collapse: Literal["warn", "stop", "rollback"] = _doc("warn", "rollback = restore the best weights and go on")
 
     def __post_init__(self) -> None:
         _require(self.plot_every >= 0, "diagnostics.plot_every must be >= 0")
@@ -203,13 +241,13 @@ class DiagnosticsConfig:
 class AtariConfig:
     """Preprocessing of ALE games (Mnih et al. 2015; Machado et al. 2018); ignored for other envs."""
 
-    sticky_actions: float = 0.25  # probability the previous action repeats, per frame (ALE v5's default)
-    noop_max: int = 30  # at most this many no-op agent steps after each reset
-    frame_stack: int = 4  # frames stacked into one observation
-    max_episode_frames: int = 108_000  # game frames before truncation (30 minutes of play)
-    episodic_life: bool = True  # training only: a lost life ends the learner's episode
-    clip_rewards: bool = True  # training only: rewards become their sign
-    fire_reset: bool = True  # press FIRE after a reset in games that need it
+    sticky_actions: float = _doc(0.25, "probability the previous action repeats, per frame (ALE v5's default)")
+    noop_max: int = _doc(30, "at most this many no-op agent steps after each reset")
+    frame_stack: int = _doc(4, "frames stacked into one observation")
+    max_episode_frames: int = _doc(108_000, "game frames before truncation (30 minutes of play)")
+    episodic_life: bool = _doc(True, "training only: a lost life ends the learner's episode")
+    clip_rewards: bool = _doc(True, "training only: rewards become their sign")
+    fire_reset: bool = _doc(True, "press FIRE after a reset in games that need it")
 
     def __post_init__(self) -> None:
         _require(0.0 <= self.sticky_actions < 1.0, "atari.sticky_actions must be in [0, 1)")
@@ -222,9 +260,9 @@ class AtariConfig:
 class CheckpointConfig:
     """Full training state saved for an exact resume (`dqnlab train --resume RUN_DIR`)."""
 
-    every: int = 10_000  # env steps between full checkpoints; 0 = only on Ctrl-C, SIGTERM and faults
-    keep_last: int = 2  # full checkpoints kept; an older one is deleted only once a newer one is complete
-    on_nonfinite: Literal["stop", "rollback"] = "stop"  # nan/inf loss: stop, or reload the last checkpoint's nets
+    every: int = _doc(10_000, "env steps between full checkpoints; 0 = only on Ctrl-C, SIGTERM and faults")
+    keep_last: int = _doc(2, "full checkpoints kept; an older one is deleted only once a newer one is complete")
+    on_nonfinite: Literal["stop", "rollback"] = _doc("stop", "nan/inf loss: stop, or reload the last checkpoint's nets")
 
     def __post_init__(self) -> None:
         _require(self.every >= 0, f"checkpoint.every must be >= 0, got {self.every}")
@@ -235,12 +273,12 @@ class CheckpointConfig:
 class DistributedConfig:
     """Ape-X on Ray (Horgan et al. 2018): actors collect with their own epsilons, one learner (docs/distributed.md)."""
 
-    actors: int = 0  # Ray actors collecting experience (`train --actors N`); 0 = one process, no Ray
-    epsilon: float = 0.4  # actor i of N explores with epsilon^(1 + alpha * i / (N - 1)) (Ape-X, eq. 1)
-    alpha: float = 7.0  # spread of the actors' epsilons: actor N-1 gets epsilon^(1 + alpha)
-    send_every: int = 50  # transitions an actor sends to replay per batch, with their initial priorities
-    publish_every: int = 50  # learner gradient steps between weight publications to the actors
-    replay_shards: int = 1  # replay actors; replay.capacity is split evenly between them
+    actors: int = _doc(0, "Ray actors collecting experience (`train --actors N`); 0 = one process, no Ray")
+    epsilon: float = _doc(0.4, "actor i of N explores with epsilon^(1 + alpha * i / (N - 1)) (Ape-X, eq. 1)")
+    alpha: float = _doc(7.0, "spread of the actors' epsilons: actor N-1 gets epsilon^(1 + alpha)")
+    send_every: int = _doc(50, "transitions an actor sends to replay per batch, with their initial priorities")
+    publish_every: int = _doc(50, "learner gradient steps between weight publications to the actors")
+    replay_shards: int = _doc(1, "replay actors; replay.capacity is split evenly between them")
 
     def __post_init__(self) -> None:
         _require(self.actors >= 0, f"distributed.actors must be >= 0, got {self.actors}")
@@ -255,14 +293,16 @@ class DistributedConfig:
 class Config:
     """Everything that defines a training run."""
 
-    env_id: str = "CartPole-v1"  # Gymnasium env id
-    preset: str = "dqn"  # the preset these values started from
-    seed: int = 0  # seeds Python, numpy, torch and the envs
-    steps: int = 100_000  # env steps to train, at most
-    num_envs: int = 1  # parallel envs collecting experience
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # where the networks live
-    torch_threads: int = 1  # CPU threads for torch; small nets run fastest on one
-    tensorboard: bool = True  # also write TensorBoard event files to the run directory
+    env_id: str = _doc("CartPole-v1", "Gymnasium env id, e.g. CartPole-v1 or ALE/Pong-v5")
+    preset: str = _doc("dqn", "the preset these values started from")
+    seed: int = _doc(0, "seeds Python, numpy, torch and the envs; in [0, 2^32)")
+    steps: int = _doc(100_000, "env steps to train, at most")
+    num_envs: int = _doc(1, "parallel envs collecting experience; each of their steps is an env step")
+    device: Literal["auto", "cpu", "cuda"] = _doc(
+        "auto", "where the networks live; auto = cuda when available, else cpu"
+    )
+    torch_threads: int = _doc(1, "CPU threads for torch; small nets run fastest on one")
+    tensorboard: bool = _doc(True, "also write TensorBoard event files to the run directory")
     network: NetworkConfig = field(default_factory=NetworkConfig)
     learning: LearningConfig = field(default_factory=LearningConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
@@ -282,15 +322,6 @@ class Config:
             self.learning.batch_size <= self.replay.capacity,
             f"learning.batch_size ({self.learning.batch_size}) is larger than replay.capacity ({self.replay.capacity})",
         )
-        # Noisy nets explore through their weights (Fortunato et al. 2018; Rainbow): while
-        # network.noisy is on, an exploration section left at its defaults becomes schedule
-        # "none" (epsilon 0), shown so in the run's config.toml; set any exploration value to keep
-        # epsilon-greedy. Turned off, "none" goes back to the defaults, so that ablating the noise
-        # from a Rainbow preset brings epsilon-greedy back instead of leaving no exploration.
-        if self.network.noisy and self.exploration == ExplorationConfig():
-            object.__setattr__(self, "exploration", ExplorationConfig(schedule="none"))
-        elif not self.network.noisy and self.exploration.schedule == "none":
-            object.__setattr__(self, "exploration", ExplorationConfig())
 
     def replace(self, **changes: Any) -> Config:
         """A copy with top-level fields changed (validated again)."""
@@ -302,6 +333,24 @@ class Config:
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())
+
+
+def exploration_schedule(config: Config) -> str:
+    """The schedule `config` explores by: "auto" stands for none (ε = 0) when noisy nets explore through their
+    weights (Fortunato et al. 2018; Hessel et al. 2018) and every other exploration value is at its default, and
+    for linear otherwise; any other schedule is the one the user chose."""
+    exploration = config.exploration
+    if exploration.schedule != "auto":
+        return exploration.schedule
+    return "none" if config.network.noisy and exploration == ExplorationConfig() else "linear"
+
+
+def resolved_config(config: Config, *, device: str, target_return: float | None) -> Config:
+    """`config` with what its "auto" and "none" stand for in this run written out: the device the networks live
+    on, the target return in use (still none when the env has none) and the exploration schedule. A run
+    directory's config.toml holds it."""
+    resolved = {"device": device, "evaluation": {"target_return": target_return}}
+    return apply_overrides(config, {**resolved, "exploration": {"schedule": exploration_schedule(config)}})
 
 
 def _require(condition: bool, message: str) -> None:
@@ -370,7 +419,7 @@ def _merge(obj: Any, updates: dict[str, Any], prefix: str = "") -> Any:
     for name, value in updates.items():
         key = f"{prefix}{name}"
         if name not in names:
-            raise ConfigError(f"unknown config key '{key}'{_suggest(name, names)}")
+            raise ConfigError(f"unknown config key '{key}'{_suggest(key, names)}")
         annotation = hints[name]
         current = getattr(obj, name)
         if dataclasses.is_dataclass(current):
@@ -387,11 +436,30 @@ def _merge(obj: Any, updates: dict[str, Any], prefix: str = "") -> Any:
         raise ConfigError(str(exc)) from exc
 
 
-def _suggest(name: str, names: set[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, sorted(names), n=1)
+def did_you_mean(name: str, choices: list[str] | set[str]) -> str:
+    """ " (did you mean 'X'?)" for the choice closest to a mistyped `name`, or "" when none is close."""
+    close = difflib.get_close_matches(name, sorted(choices), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _suggest(key: str, names: set[str]) -> str:
+    """A close name in the same section (a typo), else the keys of other sections ending in the same name
+    (`lr` for `learning.lr`)."""
+    name = key.rsplit(".", 1)[-1]
+    typo = did_you_mean(name, names)
+    if typo:
+        return typo
+    elsewhere = [other for other in _dotted_keys(Config()) if other.rsplit(".", 1)[-1] == name]
+    return f" (did you mean {' or '.join(repr(k) for k in elsewhere)}?)" if elsewhere else ""
+
+
+def _dotted_keys(obj: Any, prefix: str = "") -> list[str]:
+    """Every key of a config dataclass as `--set` names it (`learning.lr`)."""
+    keys: list[str] = []
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        keys += _dotted_keys(value, f"{prefix}{f.name}.") if dataclasses.is_dataclass(value) else [prefix + f.name]
+    return keys
 
 
 def apply_overrides(config: Config, updates: dict[str, Any]) -> Config:

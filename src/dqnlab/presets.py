@@ -1,11 +1,12 @@
-"""Named configurations. Each preset is a nested dict of overrides applied to the defaults."""
+"""Named configurations. Each preset is a nested dict of overrides applied to the defaults, listing only
+the values that differ from them (a test holds presets to that); the comments give the sources' full sets."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from dqnlab.config import Config, apply_overrides
+from dqnlab.config import Config, apply_overrides, did_you_mean
 from dqnlab.errors import ConfigError
 
 
@@ -15,19 +16,10 @@ class Preset:
     overrides: dict[str, Any]
 
 
-# A dueling, noisy C51 head on the Nature CNN, with sigma0 0.5 and 51 atoms on [-10, 10], which
-# fits Atari's clipped rewards. Shared by `atari-rainbow` (which adds the paper's hidden layers
-# per stream) and `atari100k`.
-ATARI_RAINBOW_NETWORK: dict[str, Any] = {
-    "q_function": "cnn",
-    "dueling": True,
-    "noisy": True,
-    "noisy_sigma0": 0.5,
-    "distributional": "c51",
-    "atoms": 51,
-    "v_min": -10.0,
-    "v_max": 10.0,
-}
+# Rainbow's network on pixels (Hessel et al. 2018): the Nature CNN under a dueling, noisy C51 head
+# with sigma0 0.5 and 51 atoms on [-10, 10] (the defaults), which fits Atari's clipped rewards.
+# Shared by `atari-rainbow` (which adds the paper's hidden layers per stream) and `atari100k`.
+ATARI_RAINBOW_NETWORK: dict[str, Any] = {"q_function": "cnn", "dueling": True, "noisy": True, "distributional": "c51"}
 
 PRESETS: dict[str, Preset] = {
     "dqn": Preset(
@@ -40,21 +32,15 @@ PRESETS: dict[str, Preset] = {
         # step as one step per env step on batches of 64 at 1e-3, at half the updates: median
         # 16k steps to solve over seeds 0-9 (BENCHMARKS.md). The target is copied every 100 env steps.
         {
-            "steps": 100_000,
             "network": {"hidden_sizes": [64, 64]},
             "learning": {
                 "lr": 2e-3,
                 "batch_size": 128,
-                "gamma": 0.99,
                 "target_update_interval": 50,
-                "learning_starts": 1000,
                 "train_freq": 2,
-                "gradient_steps": 1,
-                "max_grad_norm": 10.0,
             },
             "replay": {"capacity": 50_000},
-            "exploration": {"start": 1.0, "end": 0.02, "decay_steps": 5_000},
-            "evaluation": {"every": 1000, "episodes": 10},
+            "exploration": {"end": 0.02, "decay_steps": 5_000},
         },
     ),
     # Linear Q by semi-gradient Q-learning: plain SGD on 0.5*δ² (no Huber, no clipping), so each
@@ -64,23 +50,18 @@ PRESETS: dict[str, Preset] = {
     "cartpole-linear": Preset(
         "linear Q on a Fourier basis of order 3 (256 features), semi-gradient SGD with replay; CartPole-v1",
         {
-            "env_id": "CartPole-v1",
             "steps": 30_000,
-            "network": {"q_function": "linear", "features": "fourier", "order": 3, "fourier_scaling": True},
+            "network": {"q_function": "linear", "fourier_scaling": True},
             "learning": {
                 "optimizer": "sgd",
                 "loss": "mse",
                 "lr": 0.02,
-                "gamma": 0.99,
                 "batch_size": 32,
-                "double": True,
                 "target_update_interval": 200,
-                "learning_starts": 1000,
                 "max_grad_norm": None,
             },
             "replay": {"capacity": 20_000},
-            "exploration": {"start": 1.0, "end": 0.02, "decay_steps": 5_000},
-            "evaluation": {"every": 1000, "episodes": 10},
+            "exploration": {"end": 0.02, "decay_steps": 5_000},
         },
     ),
     # Rewards of -1 per step make Q = 0 at the start optimistic, so the greedy policy explores
@@ -90,21 +71,20 @@ PRESETS: dict[str, Preset] = {
         {
             "env_id": "MountainCar-v0",
             "steps": 30_000,
-            "network": {"q_function": "linear", "features": "fourier", "order": 5, "fourier_scaling": True},
+            "network": {"q_function": "linear", "order": 5, "fourier_scaling": True},
             "learning": {
                 "optimizer": "sgd",
                 "loss": "mse",
                 "lr": 0.05,
                 "gamma": 1.0,
                 "batch_size": 32,
-                "double": True,
                 "target_update_interval": 200,
                 "learning_starts": 200,
                 "max_grad_norm": None,
             },
             "replay": {"capacity": 10_000},
             "exploration": {"schedule": "constant", "start": 0.0, "end": 0.0},
-            "evaluation": {"every": 2000, "episodes": 10},
+            "evaluation": {"every": 2000},
         },
     ),
     # Hessel et al. (2018), Table 1, for envs of about 1e5 steps rather than Atari's 5e7 frames:
@@ -122,20 +102,13 @@ PRESETS: dict[str, Preset] = {
                 "dueling": True,
                 "noisy": True,
                 "distributional": "c51",
-                "atoms": 51,
                 "v_min": -100.0,
                 "v_max": 100.0,
             },
-            "learning": {
-                "lr": 2.5e-4,
-                "batch_size": 64,
-                "target_update_interval": 500,
-                "learning_starts": 1000,
-                "double": True,
-            },
-            "replay": {"capacity": 100_000, "prioritized": True, "alpha": 0.5, "beta_start": 0.4, "n_step": 3},
-            # no exploration section: with noisy nets it resolves to epsilon = 0, and an ablation
-            # with network.noisy = false gets the default epsilon-greedy schedule back
+            "learning": {"lr": 2.5e-4},
+            "replay": {"prioritized": True, "alpha": 0.5, "n_step": 3},
+            # no exploration section: exploration.schedule "auto" is none (epsilon 0) with noisy nets,
+            # and an ablation with network.noisy = false gets the default epsilon-greedy schedule
         },
     ),
     # Tuned on seeds 0-4 (docs/rainbow.md): with a replay that keeps every step some seeds sat at a
@@ -151,22 +124,12 @@ PRESETS: dict[str, Preset] = {
                 "noisy": True,
                 "noisy_sigma0": 0.3,
                 "distributional": "c51",
-                "atoms": 51,
                 "v_min": 0.0,
                 "v_max": 100.0,
             },  # returns of +1 per step are in [0, 1/(1-gamma)]
-            "learning": {
-                "lr": 1e-3,
-                "batch_size": 64,
-                "gamma": 0.99,
-                "target_update_interval": 100,
-                "learning_starts": 1000,
-                "train_freq": 1,
-                "gradient_steps": 1,
-                "max_grad_norm": 10.0,
-            },
-            "replay": {"capacity": 5_000, "prioritized": True, "alpha": 0.5, "beta_start": 0.4, "n_step": 3},
-            "evaluation": {"every": 1000, "episodes": 10},  # epsilon: as in `rainbow`
+            "learning": {"target_update_interval": 100},
+            "replay": {"capacity": 5_000, "prioritized": True, "alpha": 0.5, "n_step": 3},
+            # no exploration section: exploration.schedule "auto" is none (epsilon 0) with noisy nets, as in `rainbow`
         },
     ),
     # Mnih et al. (2015), Extended Data Table 1. The target period is 10k agent steps (2.5k
@@ -183,18 +146,15 @@ PRESETS: dict[str, Preset] = {
                 "optimizer": "rmsprop_centered",
                 "lr": 2.5e-4,
                 "batch_size": 32,
-                "gamma": 0.99,
-                "loss": "huber",
                 "double": False,
                 "target_update_interval": 2_500,
                 "max_grad_norm": "none",
                 "learning_starts": 50_000,
                 "train_freq": 4,
-                "gradient_steps": 1,
             },
             "replay": {"capacity": 1_000_000},
-            "exploration": {"schedule": "linear", "start": 1.0, "end": 0.1, "decay_steps": 1_000_000},
-            "evaluation": {"every": 250_000, "episodes": 10, "epsilon": 0.001, "stop_at_target": False},
+            "exploration": {"schedule": "linear", "end": 0.1, "decay_steps": 1_000_000},
+            "evaluation": {"every": 250_000, "epsilon": 0.001, "stop_at_target": False},
         },
     ),
     # Hessel et al. (2018), Table 1: Adam 6.25e-5 with eps 1.5e-4; n = 3; alpha 0.5, beta 0.4 -> 1;
@@ -208,21 +168,17 @@ PRESETS: dict[str, Preset] = {
             "steps": 50_000_000,  # 200M frames
             "network": {**ATARI_RAINBOW_NETWORK, "dueling_hidden": 512},
             "learning": {
-                "optimizer": "adam",
                 "lr": 6.25e-5,
                 "optimizer_eps": 1.5e-4,
                 "batch_size": 32,
-                "gamma": 0.99,
-                "double": True,
                 "target_update_interval": 2_000,
                 "max_grad_norm": "none",
                 "learning_starts": 20_000,
                 "train_freq": 4,
-                "gradient_steps": 1,
             },
-            "replay": {"capacity": 1_000_000, "prioritized": True, "alpha": 0.5, "beta_start": 0.4, "n_step": 3},
+            "replay": {"capacity": 1_000_000, "prioritized": True, "alpha": 0.5, "n_step": 3},
             "exploration": {"schedule": "constant", "start": 0.0, "end": 0.0},
-            "evaluation": {"every": 250_000, "episodes": 10, "epsilon": 0.001, "stop_at_target": False},
+            "evaluation": {"every": 250_000, "epsilon": 0.001, "stop_at_target": False},
         },
     ),
     # Data-efficient Rainbow (van Hasselt et al. 2019), with the values of Dopamine's DER.gin:
@@ -234,24 +190,17 @@ PRESETS: dict[str, Preset] = {
     "atari100k": Preset(
         "Data-efficient Rainbow for Atari 100k (van Hasselt et al. 2019): 100k steps, 20-step returns",
         {
-            "steps": 100_000,
             "network": ATARI_RAINBOW_NETWORK,
             "learning": {
-                "optimizer": "adam",
                 "lr": 1e-4,
                 "optimizer_eps": 1.5e-4,
                 "batch_size": 32,
-                "gamma": 0.99,
-                "double": True,
                 "target_update_interval": 2_000,
-                "max_grad_norm": 10.0,
                 "learning_starts": 1_600,
-                "train_freq": 1,
-                "gradient_steps": 1,
             },
-            "replay": {"capacity": 100_000, "prioritized": True, "alpha": 0.5, "beta_start": 0.4, "n_step": 20},
-            "exploration": {"schedule": "linear", "start": 1.0, "end": 0.01, "decay_steps": 2_000},
-            "evaluation": {"every": 0, "episodes": 10, "epsilon": 0.001, "stop_at_target": False},
+            "replay": {"prioritized": True, "alpha": 0.5, "n_step": 20},
+            "exploration": {"schedule": "linear", "end": 0.01, "decay_steps": 2_000},
+            "evaluation": {"every": 0, "epsilon": 0.001, "stop_at_target": False},
             "atari": {"sticky_actions": 0.0},
         },
     ),
@@ -261,6 +210,8 @@ PRESETS: dict[str, Preset] = {
 def preset_config(name: str, env_id: str | None = None) -> Config:
     """The config of preset `name`, for `env_id` when given."""
     if name not in PRESETS:
-        raise ConfigError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)}")
+        raise ConfigError(
+            f"unknown preset '{name}'{did_you_mean(name, list(PRESETS))}; choose one of: {', '.join(PRESETS)}"
+        )
     config = apply_overrides(Config(), {**PRESETS[name].overrides, "preset": name})
     return config.replace(env_id=env_id) if env_id else config

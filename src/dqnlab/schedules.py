@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from dqnlab.config import ExplorationConfig, LearningConfig
+from dqnlab.config import Config, LearningConfig, exploration_schedule
 
 
 def linear_epsilon(step: int, start: float, end: float, decay_steps: int) -> float:
@@ -18,15 +18,18 @@ def exponential_epsilon(episode: int, start: float, end: float, rate: float) -> 
     return end + (start - end) * math.exp(-rate * episode)
 
 
-def epsilon_at(config: ExplorationConfig, step: int, episode: int) -> float:
-    """The exploration rate after `step` env steps and `episode` finished episodes."""
-    if config.schedule == "linear":
-        return linear_epsilon(step, config.start, config.end, config.decay_steps)
-    if config.schedule == "exponential":
-        return exponential_epsilon(episode, config.start, config.end, config.decay_rate)
-    if config.schedule == "none":  # noisy nets do the exploring
+def epsilon_at(config: Config, step: int, episode: int) -> float:
+    """The exploration rate after `step` env steps and `episode` finished episodes, by the schedule
+    `exploration_schedule(config)` names ("auto" needs the network's config to know what it stands for)."""
+    exploration = config.exploration
+    schedule = exploration_schedule(config)
+    if schedule == "linear":
+        return linear_epsilon(step, exploration.start, exploration.end, exploration.decay_steps)
+    if schedule == "exponential":
+        return exponential_epsilon(episode, exploration.start, exploration.end, exploration.decay_rate)
+    if schedule == "none":  # noisy nets do the exploring
         return 0.0
-    return config.start
+    return exploration.start
 
 
 def learning_rate_at(config: LearningConfig, gradient_step: int) -> float:

@@ -10,7 +10,7 @@ seeds 0-4 solved at 6k, 7k, 10k, 7k and 6k steps, 20-40 s each (docs/rainbow.md)
 import pytest
 
 from dqnlab import Agent
-from dqnlab.config import apply_overrides
+from dqnlab.config import apply_overrides, exploration_schedule
 from dqnlab.presets import preset_config
 
 SEED = 4
@@ -43,7 +43,7 @@ def test_qr_dqn_solves_cartpole():
         seed=QR_SEED, steps=QR_STEP_BUDGET, tensorboard=False
     )
     config = apply_overrides(config, {"network": {"distributional": "qr", "quantiles": 50, "noisy": False}})
-    assert config.replay.prioritized and config.replay.n_step == 3 and config.exploration.schedule == "linear"
+    assert config.replay.prioritized and config.replay.n_step == 3 and exploration_schedule(config) == "linear"
     summary = Agent(config).learn()
     assert summary["solved_at_step"] is not None, summary
     assert summary["best_eval_return"] >= 475.0

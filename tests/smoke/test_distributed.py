@@ -217,7 +217,9 @@ def test_train_with_actors_through_the_cli(ray_local, tmp_path, capsys):
     assert "actors = 1" in config and "prioritized = true" in config  # --actors replays by priority
     summary = json.loads((run / "summary.json").read_text())
     assert summary["actors"] == 1 and summary["steps"] >= 600 and summary["gradient_steps"] > 0
-    assert "run directory:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "run directory:" in out
+    assert "--actors: replay.prioritized = true, as in Ape-X" in out  # said, not done silently
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from dqnlab.config import Config, ExplorationConfig, NetworkConfig, apply_overrides
+from dqnlab.config import Config, NetworkConfig, apply_overrides
 from dqnlab.errors import ConfigError
 from dqnlab.networks import build_q_network
 from dqnlab.networks.heads import DuelingStreams
@@ -89,31 +89,6 @@ def test_factory_builds_every_combination(distributional, dueling, noisy):
     if distributional == "qr":
         assert output.quantiles is not None and output.quantiles.shape == (2, 3, 7)
         torch.testing.assert_close(output.q_values, output.quantiles.mean(dim=2))
-
-
-def test_noisy_nets_turn_default_epsilon_to_zero_but_keep_an_explicit_one():
-    from dqnlab.schedules import epsilon_at
-
-    noisy = apply_overrides(Config(), {"network": {"noisy": True}})
-    assert noisy.exploration == ExplorationConfig(schedule="none")
-    assert epsilon_at(noisy.exploration, step=0, episode=0) == 0.0
-    explicit = apply_overrides(Config(), {"network": {"noisy": True}, "exploration": {"end": 0.01}})
-    assert explicit.exploration.start == 1.0 and explicit.exploration.end == 0.01
-    assert Config().exploration == ExplorationConfig()
-    # a greedy constant epsilon = 0 without noisy nets (optimistic linear Q) stays as asked
-    greedy = {"schedule": "constant", "start": 0.0, "end": 0.0}
-    assert apply_overrides(Config(), {"exploration": greedy}).exploration == ExplorationConfig(**greedy)
-
-
-@pytest.mark.parametrize("preset", ["rainbow", "cartpole-rainbow"])
-def test_ablating_noisy_nets_from_a_rainbow_preset_brings_epsilon_greedy_back(preset):
-    from dqnlab.presets import preset_config
-
-    config = preset_config(preset)
-    assert config.network.noisy and config.exploration.schedule == "none"
-    ablated = apply_overrides(config, {"network": {"noisy": False}})
-    assert ablated.exploration == ExplorationConfig()
-    assert apply_overrides(ablated, {"network": {"noisy": True}}).exploration.schedule == "none"
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,7 @@ class LocalCollector:
     def collect(self, learning_owed: bool) -> list[Chunk]:
         agent = self.agent
         assert self.obs is not None, "start() comes first"
-        epsilon = epsilon_at(self.config.exploration, agent.env_steps, agent.episodes)
+        epsilon = epsilon_at(self.config, agent.env_steps, agent.episodes)
         actions = agent.explore_batch(self.obs, epsilon)
         try:
             next_obs, rewards, terminated, truncated, infos = self.envs.step(actions)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dqnlab.config import LearningConfig
+from dqnlab.config import LearningConfig, resolved_config
 from dqnlab.diagnostics.collapse import CollapseDetector, CollapseEvent, append_collapse
 from dqnlab.diagnostics.figure import DiagnosticsPlotter, read_run_data
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
@@ -119,7 +119,8 @@ class TrainingLoop:
         config, run_dir = self.config, self.run_dir
         assert run_dir is not None
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.toml").write_text(config.to_toml())
+        resolved = resolved_config(config, device=self.agent.device.type, target_return=self.target_return)
+        (run_dir / "config.toml").write_text(resolved.to_toml())
         resume_step = None
         if self.resume is not None:
             resume_step = self.resume[0]["counters"]["env_steps"]
