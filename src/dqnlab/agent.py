@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,10 +20,13 @@ from dqnlab.acting import epsilon_greedy
 from dqnlab.config import Config, config_from_dict
 from dqnlab.envs import EnvSpaces, env_spaces
 from dqnlab.errors import CheckpointError, ConfigError
-from dqnlab.learner import DQNLearner
 from dqnlab.linear.bounds import with_observation_bounds
-from dqnlab.networks import build_q_network
 from dqnlab.training.weights import load_checkpoint, save_checkpoint
+from dqnlab.training.wiring import build_learner
+
+if TYPE_CHECKING:
+    from dqnlab.training.collectors import Collector
+    from dqnlab.training.progress import ProgressMode
 
 
 def resolve_device(name: str) -> torch.device:
@@ -57,8 +60,8 @@ class Agent:
         # never changes what it collects and learns.
         self.evaluation_rng = np.random.default_rng(evaluation_seed)
         self.evaluation_noise = torch.Generator().manual_seed(int(evaluation_noise_seed.generate_state(1)[0]))
-        q_network = build_q_network(config.network, self.spaces.observation_space, self.num_actions)
-        self.learner = DQNLearner(config.learning, q_network, self.device)
+        self.learner = build_learner(config, self.spaces.observation_space, self.num_actions, self.device)
+        self.collector: Collector | None = None  # kept between `learn` calls: its envs and replay go on
         self.env_steps = 0  # env steps collected by `learn`, all envs counted
         self.episodes = 0  # episodes finished by `learn`
 
@@ -109,18 +112,55 @@ class Agent:
         self,
         steps: int | None = None,
         run_dir: str | Path | None = None,
-        progress: bool = False,
+        progress: bool | ProgressMode = False,
         ray_address: str | None = None,
     ) -> dict[str, Any]:
         """Trains for `steps` env steps (default: config.steps) and returns the run summary.
 
         With `run_dir`, metrics, evaluations, checkpoints and TensorBoard events are written there.
+        `progress`: True, "bar" or "log" show it on stderr (training/progress.py). A second call goes on
+        with the same replay and episodes; a loaded agent collects `learning.learning_starts` env steps first.
         With `distributed.actors` > 0, Ape-X actors collect on Ray (at `ray_address`, else on this machine).
         """
         from dqnlab.training.loop import TrainingLoop
 
         loop = TrainingLoop(self, steps or self.config.steps, run_dir, progress, ray_address=ray_address)
         return loop.run()
+
+    def check_fits(self, observation_shape: Any, num_actions: Any, source: str) -> None:
+        """Refuses weights or a training state saved for other observations or actions than this env's."""
+        saved_shape, env_shape = tuple(observation_shape), self.spaces.observation_space.shape
+        if saved_shape != env_shape or num_actions != self.num_actions:
+            raise CheckpointError(
+                f"{source} was saved for observations {saved_shape} and {num_actions} actions; "
+                f"{self.config.env_id} has {env_shape} and {self.num_actions}"
+            )
+
+    def rng_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(plain values, tensors): the state of every random stream the agent draws from."""
+        plain = {
+            "python": random.getstate(),
+            "acting": self.acting_rng.bit_generator.state,
+            "replay": self.replay_rng.bit_generator.state,
+            "evaluation": self.evaluation_rng.bit_generator.state,
+        }
+        tensors = {
+            "torch": torch.get_rng_state(),
+            "evaluation_noise": self.evaluation_noise.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+        return plain, tensors
+
+    def load_rng_state(self, plain: dict[str, Any], tensors: dict[str, Any]) -> None:
+        """Restores `rng_state()`."""
+        random.setstate(plain["python"])
+        self.acting_rng.bit_generator.state = plain["acting"]
+        self.replay_rng.bit_generator.state = plain["replay"]
+        self.evaluation_rng.bit_generator.state = plain["evaluation"]
+        torch.set_rng_state(tensors["torch"])
+        self.evaluation_noise.set_state(tensors["evaluation_noise"])
+        if tensors["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(tensors["cuda"])
 
     def checkpoint_payload(self) -> dict[str, Any]:
         return {
@@ -148,13 +188,7 @@ class Agent:
         if device is not None:
             config = config.replace(device=device)
         agent = cls(config)
-        saved_shape = tuple(payload.get("observation_shape", ()))
-        env_shape = agent.spaces.observation_space.shape
-        if saved_shape != env_shape or payload.get("num_actions") != agent.num_actions:
-            raise CheckpointError(
-                f"{path} was saved for observations {saved_shape} and {payload.get('num_actions')} actions; "
-                f"{config.env_id} has {env_shape} and {agent.num_actions}"
-            )
+        agent.check_fits(payload.get("observation_shape", ()), payload.get("num_actions"), str(path))
         try:
             agent.q_network.load_state_dict(payload["q_network"])
         except (KeyError, RuntimeError) as exc:

@@ -9,11 +9,14 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from dqnlab import __version__
 from dqnlab.config import Config
 from dqnlab.errors import DqnlabError, TrainingInterrupted
+
+if TYPE_CHECKING:
+    from dqnlab.training.progress import ProgressMode
 
 DEFAULTS = Config()
 
@@ -72,7 +75,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--device", default=None, help=f"cpu, cuda or auto (default: the config's, {DEFAULTS.device})")
     train.add_argument("--run-dir", default=None, help="where to write the run (default runs/ENV-PRESET-SEED-TIME)")
-    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument(
+        "--progress",
+        choices=["bar", "log", "off"],
+        default=None,
+        help="bar, a log line every 10 s, or off (default: a bar on a terminal, else log lines)",
+    )
+    train.add_argument("--no-progress", action="store_true", help="the same as --progress off")
     train.add_argument(
         "--checkpoint-every",
         type=int,
@@ -260,17 +269,25 @@ def _run_io_errors(run_dir: Path) -> Iterator[None]:
         ) from None
 
 
+def _progress(args: argparse.Namespace) -> ProgressMode:
+    """--progress, or off with --no-progress; by default a bar on a terminal, else log lines."""
+    from dqnlab.training.progress import default_progress
+
+    if args.no_progress:
+        return "off"
+    return args.progress or default_progress()
+
+
 def _resume(args: argparse.Namespace) -> int:
-    """`train --resume RUN_DIR`: the run's own config; flags that would change it are refused."""
+    """`train --resume RUN_DIR [--steps N] [--device D]`: the run's own config, to `N` env steps in all
+    when given (also for a finished run that kept its state); flags that would change what it learns are refused."""
     changing = {
         "env_id": args.env_id,
         "--preset": args.preset,
         "--config": args.config,
         "--set": args.overrides,
-        "--steps": args.steps,
         "--seed": args.seed,
         "--num-envs": args.num_envs,
-        "--device": args.device,
         "--run-dir": args.run_dir,
         "--checkpoint-every": args.checkpoint_every,
         "--actors": args.actors,
@@ -278,11 +295,15 @@ def _resume(args: argparse.Namespace) -> int:
     given = [name for name, value in changing.items() if value not in (None, [])]
     if given:
         raise DqnlabError(f"--resume continues a run with its own config; drop {', '.join(given)}")
+    if args.steps is not None and args.steps < 1:
+        raise DqnlabError(f"--steps must be >= 1, got {args.steps}")
     from dqnlab.training.resume import resume_training
 
-    with _run_io_errors(Path(args.resume)):
-        summary = resume_training(args.resume, progress=not args.no_progress, ray_address=args.ray_address)
     print(f"run directory: {args.resume}")
+    with _run_io_errors(Path(args.resume)):
+        summary = resume_training(
+            args.resume, _progress(args), args.ray_address, total_steps=args.steps, device=args.device
+        )
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -315,9 +336,9 @@ def _train(args: argparse.Namespace) -> int:
 
     agent = Agent(config, spaces)
     print(f"Q-function: {agent.describe_q_function()}")
+    print(f"run directory: {run_dir}", flush=True)
     with _run_io_errors(run_dir):
-        summary = agent.learn(run_dir=run_dir, progress=not args.no_progress, ray_address=args.ray_address)
-    print(f"run directory: {run_dir}")
+        summary = agent.learn(run_dir=run_dir, progress=_progress(args), ray_address=args.ray_address)
     print(json.dumps(summary, indent=2))
     return 0
 

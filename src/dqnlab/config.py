@@ -263,6 +263,9 @@ class CheckpointConfig:
     every: int = _doc(10_000, "env steps between full checkpoints; 0 = only on Ctrl-C, SIGTERM and faults")
     keep_last: int = _doc(2, "full checkpoints kept; an older one is deleted only once a newer one is complete")
     on_nonfinite: Literal["stop", "rollback"] = _doc("stop", "nan/inf loss: stop, or reload the last checkpoint's nets")
+    keep_final: bool = _doc(
+        False, "keep a finished run's final full checkpoint, so `train --resume RUN --steps N` extends it"
+    )
 
     def __post_init__(self) -> None:
         _require(self.every >= 0, f"checkpoint.every must be >= 0, got {self.every}")

@@ -48,6 +48,11 @@ class Collector(Protocol):
     def updates_per_round(self) -> int | None:
         """Gradient steps the loop may take between two `collect` calls; None = all that are owed."""
 
+    @property
+    def origin(self) -> tuple[int, int]:
+        """(env steps, gradient steps) of the agent when this collector's replay began: learning starts
+        `learning.learning_starts` env steps after it (a loaded agent refills its replay first)."""
+
     def start(self, state: dict[str, Any] | None) -> None:
         """Opens envs or actors; `state` is this collector's part of a checkpoint when resuming."""
 
@@ -73,7 +78,8 @@ class Collector(Protocol):
 
 class LocalCollector:
     """`config.num_envs` envs in this process, stepped epsilon-greedily one vector step per `collect`,
-    their transitions added to a replay memory."""
+    their transitions added to a replay memory. The agent keeps it between `learn` calls, so a second
+    call goes on with the same replay and episodes."""
 
     updates_per_round: int | None = None
 
@@ -81,11 +87,14 @@ class LocalCollector:
         self.agent = agent
         self.config = agent.config
         self.replay = replay
+        self.origin = (agent.env_steps, agent.learner.gradient_steps)
         self.envs: Any = None
         self.obs: np.ndarray | None = None  # the envs' current observations [N, *obs_shape]
 
     def start(self, state: dict[str, Any] | None) -> None:
         config = self.config
+        if self.envs is not None and state is None:
+            return  # a later `learn` call: the envs go on where they were
         self.envs = make_vector_env(config.env_id, config.num_envs, config.atari, training=True)
         self.obs, _ = self.envs.reset(seed=config.seed)  # builds every wrapper's buffers
         if state is not None:
@@ -95,6 +104,7 @@ class LocalCollector:
                 raise CheckpointError(f"the checkpoint's replay memory does not fit the run's config: {exc}") from None
             restore_vector_env_state(self.envs, state["envs"])
             self.obs = np.array(state["obs"])  # off its memory map
+            self.origin = tuple(state["origin"])
 
     def collect(self, learning_owed: bool) -> list[Chunk]:
         agent = self.agent
@@ -121,7 +131,12 @@ class LocalCollector:
         pass
 
     def state_dict(self) -> dict[str, Any]:
-        return {"replay": self.replay.state_dict(), "envs": vector_env_state(self.envs), "obs": self.obs}
+        return {
+            "replay": self.replay.state_dict(),
+            "envs": vector_env_state(self.envs),
+            "obs": self.obs,
+            "origin": list(self.origin),
+        }
 
     def summary(self) -> dict[str, Any]:
         return {}
@@ -129,3 +144,4 @@ class LocalCollector:
     def close(self) -> None:
         if self.envs is not None:
             self.envs.close()
+            self.envs = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,9 +29,10 @@ from dqnlab.training.checkpointing import (
     restore_training_state,
     truncate_logs,
 )
-from dqnlab.training.collectors import Chunk, Collector, EnvStepFailed
+from dqnlab.training.collectors import Chunk, Collector, EnvStepFailed, LocalCollector
 from dqnlab.training.evaluation import evaluate
 from dqnlab.training.observers import Observer
+from dqnlab.training.progress import Progress, ProgressMode, default_progress, make_progress
 from dqnlab.training.snapshot import latest_snapshot, read_snapshot
 from dqnlab.training.state import TrainingState
 
@@ -62,18 +62,20 @@ class TrainingLoop:
         agent: Agent,
         steps: int,
         run_dir: str | Path | None,
-        progress: bool,
+        progress: bool | ProgressMode,
         observers: list[Observer] | None = None,
         resume: tuple[dict[str, Any], dict[str, Any]] | None = None,
         ray_address: str | None = None,
     ) -> None:
-        """`resume` is a checkpoint's (state tree, tensors), restored when the run starts (checkpointing.py)."""
+        """`progress`: "bar", "log" (a line every few seconds), "off"; True picks a bar on a terminal, else lines.
+        `resume` is a checkpoint's (state tree, tensors), restored when the run starts (checkpointing.py)."""
         from dqnlab.training.wiring import build_collector
 
         self.agent = agent
         self.config = agent.config
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.progress = progress
+        self.progress_mode: ProgressMode = default_progress() if progress is True else progress or "off"
+        self.progress = Progress(self.config.env_id, steps, agent.env_steps)  # replaced when the run starts
         threshold = self.config.evaluation.target_return
         self.target_return = threshold if threshold is not None else reward_threshold(self.config.env_id)
         diagnostics = self.config.diagnostics
@@ -81,28 +83,30 @@ class TrainingLoop:
             drop=diagnostics.collapse_drop, min_best=diagnostics.collapse_min_best, target=self.target_return
         )
         self.state = TrainingState(steps=steps, start_step=agent.env_steps, collapse_detector=detector)
-        self.collector: Collector = build_collector(agent, steps, ray_address)
+        # a local collector stays with the agent, so that a later `learn` call goes on with its replay
+        self.collector: Collector = agent.collector or build_collector(agent, steps, ray_address)
+        self.keep_collector = resume is None and isinstance(self.collector, LocalCollector)
+        agent.collector = self.collector if self.keep_collector else None
         self.observers: list[Observer] = list(observers or [])
         self.resume = resume
         self.logger: RunLogger | None = None
-        self.bar: Any = None
         self.checkpointer = Checkpointer(self) if self.run_dir is not None else None
 
     def run(self) -> dict[str, Any]:
         agent = self.agent
         if self.run_dir is not None:
             self._open_run_dir()
-        self.bar = self._progress_bar()
         start = time.perf_counter()
         try:
             signals = self.checkpointer.stop_on_signals() if self.checkpointer else contextlib.nullcontext()
             with signals:
                 self._start()
                 self._train()
+                if self.checkpointer is not None and self.config.checkpoint.keep_final:
+                    self.checkpointer.save()  # the final state, from which `--resume RUN --steps N` goes on
         finally:
-            self.collector.close()
-            if self.bar is not None:
-                self.bar.close()
+            if not self.keep_collector:
+                self.collector.close()
             for observer in self.observers:
                 observer.close()
         wall_s = time.perf_counter() - start
@@ -110,8 +114,8 @@ class TrainingLoop:
         if self.run_dir is not None:
             agent.save(self.run_dir / "checkpoints" / "last.pt")
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        if self.checkpointer is not None:
-            self.checkpointer.remove_all()  # a finished run is not resumed; best.pt and last.pt stay
+        if self.checkpointer is not None:  # best.pt and last.pt stay
+            self.checkpointer.remove_all(keep_newest=self.config.checkpoint.keep_final)
         return summary
 
     def _open_run_dir(self) -> None:
@@ -137,17 +141,24 @@ class TrainingLoop:
     def _start(self) -> None:
         """Restores a checkpoint or starts fresh; a fresh run with a run directory checkpoints at once,
         so that a fault at any time leaves a checkpoint to resume from."""
+        resuming = self.resume is not None
         if self.resume is None:
             self.collector.start(None)
             if self.checkpointer is not None:
                 self.checkpointer.save()
-            return
-        restore_training_state(self, *self.resume)
-        self.resume = None  # the arrays it holds are no longer needed
-        assert self.checkpointer is not None
-        self.checkpointer.last_step = self.agent.env_steps
-        if self.bar is not None:
-            self.bar.update(self.agent.env_steps - self.state.start_step)
+        else:
+            restore_training_state(self, *self.resume)
+            self.resume = None  # the arrays it holds are no longer needed
+            assert self.checkpointer is not None
+            self.checkpointer.last_step = self.agent.env_steps
+        state = self.state
+        self.progress = make_progress(self.progress_mode, self.config.env_id, state.steps, state.start_step)
+        self.observers.append(self.progress)
+        self.progress.advance(self.agent.env_steps)
+        if resuming:
+            self.progress.say(
+                f"dqnlab: resuming {self.run_dir} at env step {self.agent.env_steps:,} of {state.end_step:,}"
+            )
 
     def _train(self) -> None:
         agent, state, collector = self.agent, self.state, self.collector
@@ -166,6 +177,7 @@ class TrainingLoop:
                 agent.env_steps += chunk.steps
                 self._learn()
                 self._record_episodes(chunk)
+                self.progress.advance(agent.env_steps)
                 due = eval_every > 0 and agent.env_steps // eval_every > previous_step // eval_every
                 if due or agent.env_steps >= state.end_step:
                     train_s = time.perf_counter() - started - state.eval_seconds
@@ -177,9 +189,10 @@ class TrainingLoop:
                     return
 
     def _owed(self) -> int:
-        """Gradient steps owed now by the replay ratio (`gradient_steps_due`)."""
-        due = gradient_steps_due(self.agent.env_steps, self.config.learning, self.config.num_envs)
-        return due - self.agent.learner.gradient_steps
+        """Gradient steps owed now by the replay ratio (`gradient_steps_due`), counted from the collector's origin."""
+        origin_steps, origin_updates = self.collector.origin
+        due = gradient_steps_due(self.agent.env_steps - origin_steps, self.config.learning, self.config.num_envs)
+        return origin_updates + due - self.agent.learner.gradient_steps
 
     def _learn(self) -> None:
         """Takes the owed gradient steps (at most the collector's `updates_per_round`)."""
@@ -221,15 +234,6 @@ class TrainingLoop:
             )
             for observer in self.observers:
                 observer.on_episode(record)
-            if self.bar is not None:
-                self.bar.set_postfix(
-                    ret=f"{record.episode_return:.1f}",
-                    eps=f"{chunk.epsilon:.3f}",
-                    best_eval=f"{state.best_eval_return:.1f}",
-                    refresh=False,
-                )
-        if self.bar is not None:
-            self.bar.update(chunk.steps)
 
     def _evaluate_and_decide_stop(self, train_s: float) -> bool:
         """Evaluates greedily, keeps the best model, and says whether training should stop."""
@@ -259,13 +263,20 @@ class TrainingLoop:
         if state.collapse_detector.update(mean_return) and self._on_collapse(mean_return):
             return True
         reached = self.target_return is not None and mean_return >= self.target_return
+        stop_solved = reached and config.evaluation.stop_at_target
         if reached and state.solved_at_step is None:
             state.solved_at_step = agent.env_steps
             state.solved_at_s = train_s
+            then = "stopping (evaluation.stop_at_target)" if stop_solved else "training goes on"
+            self._say(
+                f"dqnlab: solved at env step {agent.env_steps:,}: evaluation return {mean_return:.1f} "
+                f">= target {self.target_return:g}; {then}"
+            )
         patience = config.evaluation.patience
-        return (reached and config.evaluation.stop_at_target) or (
-            patience > 0 and state.evals_without_improvement >= patience
-        )
+        stop_patience = patience > 0 and state.evals_without_improvement >= patience
+        if stop_patience:
+            self._say(f"dqnlab: no better evaluation in {patience} evaluations (evaluation.patience); stopping")
+        return stop_solved or stop_patience
 
     def _on_collapse(self, mean_return: float) -> bool:
         """Reports a collapse (stderr, collapses.csv) and acts on it; True means stop training."""
@@ -288,8 +299,6 @@ class TrainingLoop:
             f"dqnlab: collapse at step {event.step}: evaluation return {mean_return:.1f} "
             f"after a best of {event.best_return:.1f}; {consequence}"
         )
-        if self.bar is not None:
-            self.bar.set_description(f"{self.config.env_id} [collapse x{len(state.collapses)}]", refresh=False)
         if action == "rollback":
             assert state.best_weights is not None
             self.agent.learner.online.load_state_dict(state.best_weights)
@@ -306,7 +315,8 @@ class TrainingLoop:
             if state.nonfinite_rollbacks < MAX_NONFINITE_ROLLBACKS:
                 _, folder = latest_snapshot(checkpointer.directory)
                 _, tensors = read_snapshot(folder)
-                load_learner(agent.learner, tensors, folder.name)
+                weights = {name: tensors["learner"][name] for name in ("online", "target", "optimizer")}
+                load_learner(agent.learner, weights, folder.name)  # the counters go on
                 state.nonfinite_rollbacks += 1
                 self._say(
                     f"dqnlab: warning: non-finite loss ({loss}) at {where}; networks and optimizer rolled back to "
@@ -329,19 +339,7 @@ class TrainingLoop:
 
     def _say(self, message: str) -> None:
         """One line on stderr, above the progress bar when there is one."""
-        if self.bar is not None:
-            from tqdm import tqdm
-
-            tqdm.write(message, file=sys.stderr)
-        else:
-            print(message, file=sys.stderr)
-
-    def _progress_bar(self) -> Any:
-        if not self.progress:
-            return None
-        from tqdm import tqdm
-
-        return tqdm(total=self.state.steps, unit="step", dynamic_ncols=True, desc=self.config.env_id)
+        self.progress.say(message)
 
     def _summary(self, wall_s: float) -> dict[str, Any]:
         config, agent, state = self.config, self.agent, self.state
