@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from dqnlab.diagnostics.experiment import (
+from dqnlab.errors import ConfigError
+from dqnlab.experiments.plan import (
     build_variants,
     check_variants,
     parse_vary,
     plan_runs,
     split_top_level,
 )
-from dqnlab.errors import ConfigError
 from dqnlab.presets import preset_config
 
 

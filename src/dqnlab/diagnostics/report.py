@@ -101,8 +101,9 @@ def _format_value(value: Any) -> str:
 def group_by_config(run_dirs: Sequence[str | Path]) -> dict[str, list[RunResult]]:
     """Groups runs into variants by the config values that differ between them (seed aside).
 
-    The label of a variant lists those values, e.g. "learning.double=false"; when the runs differ
-    only in their seeds there is one variant, named after their preset.
+    A variant's label names only as many of those values as it takes to tell the variants apart
+    (`variant_labels`), e.g. "double=false"; when the runs differ only in their seeds there is one
+    variant, named after their preset.
     """
     runs = [load_run(path) for path in run_dirs]
     if not runs:
@@ -110,14 +111,72 @@ def group_by_config(run_dirs: Sequence[str | Path]) -> dict[str, list[RunResult]
     envs = sorted({str(run.config.get("env_id")) for run in runs})
     if len(envs) > 1:
         raise DqnlabError(f"runs are on different envs ({', '.join(envs)}); compare runs of one env at a time")
-    flats = [flatten(run.config) for run in runs]
-    keys = sorted({key for flat in flats for key in flat} - NON_VARIANT_KEYS)
-    differing = [key for key in keys if len({_format_value(flat.get(key)) for flat in flats}) > 1]
+    labels = variant_labels([flatten(run.config) for run in runs])
     groups: dict[str, list[RunResult]] = {}
-    for run, flat in zip(runs, flats, strict=True):
-        label = " ".join(f"{key}={_format_value(flat.get(key))}" for key in differing)
-        groups.setdefault(label or str(run.config.get("preset", "runs")), []).append(run)
+    for run, label in zip(runs, labels, strict=True):
+        groups.setdefault(label, []).append(run)
     return {label: sorted(groups[label], key=lambda run: run.seed) for label in sorted(groups)}
+
+
+def _differing_keys(flats: Sequence[Mapping[str, Any]]) -> list[str]:
+    keys = sorted({key for flat in flats for key in flat} - NON_VARIANT_KEYS)
+    return [key for key in keys if len({_format_value(flat.get(key)) for flat in flats}) > 1]
+
+
+def variant_labels(flats: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A short label per flattened config: the fewest differing keys that still separate every variant.
+
+    Keys are taken greedily, the preset first (one name for many differences), then in key order,
+    each only if it splits the variants further; a key is shown by its last part ("double=false")
+    unless two shown keys share it. Runs with no difference but their seed get their preset's name.
+    """
+    differing = _differing_keys(flats)
+
+    def partition(keys: Sequence[str]) -> int:
+        return len({tuple(_format_value(flat.get(key)) for key in keys) for flat in flats})
+
+    chosen: list[str] = []
+    for key in sorted(differing, key=lambda key: (key != "preset", key)):
+        if partition(chosen) == partition(differing):
+            break
+        if partition([*chosen, key]) > partition(chosen):
+            chosen.append(key)
+    tails = [key.rpartition(".")[2] for key in chosen]
+    names = [tail if tails.count(tail) == 1 else key for key, tail in zip(chosen, tails, strict=True)]
+    labels = []
+    for flat in flats:
+        parts = [
+            _format_value(flat.get(key)) if key == "preset" else f"{name}={_format_value(flat.get(key))}"
+            for key, name in zip(chosen, names, strict=True)
+        ]
+        labels.append(" ".join(parts) or str(flat.get("preset", "runs")))
+    return labels
+
+
+def describe_variants(groups: Mapping[str, Sequence[RunResult]]) -> dict[str, str]:
+    """Every config value that differs between the variants, per label, for the report's context lines."""
+    flats = {label: flatten(runs[0].config) for label, runs in groups.items() if runs}
+    differing = _differing_keys(list(flats.values()))
+    return {
+        label: " ".join(f"{key}={_format_value(flat.get(key))}" for key in differing) for label, flat in flats.items()
+    }
+
+
+def keep_one_per_seed(groups: Mapping[str, Sequence[RunResult]]) -> tuple[dict[str, list[RunResult]], list[str]]:
+    """Each variant's runs with one run per seed (the first given): two runs of one seed and config
+    are one sample, not two. Returns (groups, a warning per run left out)."""
+    kept: dict[str, list[RunResult]] = {}
+    notes = []
+    for label, runs in groups.items():
+        by_seed: dict[int, RunResult] = {}
+        for run in runs:
+            first = by_seed.setdefault(run.seed, run)
+            if first is not run:
+                notes.append(
+                    f"{run.run_dir} repeats seed {run.seed} of variant '{label}' ({first.run_dir}); counted once"
+                )
+        kept[label] = list(by_seed.values())
+    return kept, notes
 
 
 @dataclass
@@ -302,7 +361,24 @@ def _run_table_rows(scored: Sequence[VariantScores]) -> list[list[str]]:
 
 
 def _overlap_notes(scored: Sequence[VariantScores]) -> list[str]:
-    """Plain-language reading of the IQM intervals of the final return and the AUC, pair by pair."""
+    """Plain-language reading of the IQM intervals of the final return and the AUC, pair by pair.
+
+    Below `statistics.MIN_SEEDS_FOR_INTERVALS` seeds a percentile-bootstrap interval is little more
+    than the seeds' min and max, so no difference is called from it."""
+    if len(scored) == 1:
+        variant = scored[0]
+        final, auc = variant.final["iqm"], variant.auc["iqm"]
+        return [
+            f"One variant, {len(variant.runs)} seeds: final return IQM {_ci(final)}, AUC IQM {_ci(auc)}. "
+            f"There is nothing to compare it with; add variants (runs that differ in a config value) to compare."
+        ]
+    fewest = min(len(variant.runs) for variant in scored)
+    if fewest < statistics.MIN_SEEDS_FOR_INTERVALS:
+        return [
+            f"With {fewest} seed{'s' if fewest != 1 else ''} in a variant, the 95% intervals are close to the "
+            f"min and max of the seeds and cannot support a conclusion about which variant is better; run at "
+            f"least {statistics.MIN_SEEDS_FOR_INTERVALS} seeds per variant (10 or more to call a difference)."
+        ]
     notes = []
     for score, name in (("final", "final return"), ("auc", "AUC")):
         for i, first in enumerate(scored):
