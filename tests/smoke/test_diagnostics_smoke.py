@@ -292,6 +292,4 @@ def test_compare_falls_back_to_training_returns_without_evaluations(tmp_path) ->
     assert results["grid"][:2] == [10.0, 300.0]  # the episodes' steps
     with open(runs[0] / "metrics.csv") as handle:
         last_ten = [float(row["return"]) for row in csv.DictReader(handle)][-10:]
-    assert results["variants"]["double=true"]["final_return"]["per_seed"][0] == pytest.approx(
-        np.mean(last_ten)
-    )
+    assert results["variants"]["double=true"]["final_return"]["per_seed"][0] == pytest.approx(np.mean(last_ten))

@@ -16,16 +16,20 @@ import base64
 import csv
 import html
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dqnlab.diagnostics import statistics
 from dqnlab.diagnostics.figure import parse_float, read_csv_rows, read_run_config, run_target_return
 from dqnlab.errors import DqnlabError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 GRID_POINTS = 101  # points of the common env-step axis
 EPISODE_WINDOW = 10  # training-return source: final return = mean of the last this many episodes
@@ -239,17 +243,25 @@ def score_variants(
 # ---------------------------------------------------------------- figures
 
 
+LABEL_WIDTH = 28  # characters per line of a variant's label in the figures; longer labels wrap
+
+
+def _wrap(label: str) -> str:
+    return "\n".join(textwrap.wrap(label, LABEL_WIDTH, break_long_words=False)) or label
+
+
 def _curves_figure(
     grid: np.ndarray, scored: Sequence[VariantScores], path: Path, title: str, source: str, threshold: float | None
-) -> None:
+) -> Figure:
+    """Mean curve per variant with its bootstrap band; the legend sits below the axes, never on the curves."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(9, 5.5), dpi=100, layout="constrained")
+    figure = Figure(figsize=(9, 5.5 + 0.25 * len(scored)), dpi=100, layout="constrained")
     axis = figure.subplots()
     for index, variant in enumerate(scored):
         color = f"C{index % 10}"
         mean_N, low_N, high_N = statistics.bootstrap_mean_band(variant.curves_RN)
-        axis.plot(grid, mean_N, color=color, lw=2, label=f"{variant.label} (n={len(variant.runs)})")
+        axis.plot(grid, mean_N, color=color, lw=2, label=f"{_wrap(variant.label)} (n={len(variant.runs)})")
         axis.fill_between(grid, low_N, high_N, color=color, alpha=0.2, lw=0)
     if threshold is not None:
         axis.axhline(threshold, color="gray", ls="--", lw=1, label=f"threshold ({threshold:g})")
@@ -258,15 +270,17 @@ def _curves_figure(
     axis.set_ylabel(f"{kind}")
     axis.set_title(f"{title}\nmean over seeds, shaded: 95% bootstrap CI of the mean", fontsize=11)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, loc="best")
+    figure.legend(loc="outside lower center", ncols=min(len(scored) + (threshold is not None), 3), fontsize=8)
     figure.savefig(path, format="png")
+    return figure
 
 
-def _scores_figure(scored: Sequence[VariantScores], path: Path) -> None:
+def _scores_figure(scored: Sequence[VariantScores], path: Path) -> Figure:
     """Per variant and score: the seeds as dots, mean and IQM as points with 95% CI bars."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(10, 0.6 * len(scored) + 2.2), dpi=100, layout="constrained")
+    lines = sum(_wrap(variant.label).count("\n") + 1 for variant in scored)
+    figure = Figure(figsize=(10, 0.35 * lines + 0.3 * len(scored) + 2.4), dpi=100, layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
     positions = np.arange(len(scored))
     for axis, attribute, title in ((axes[0], "final", "final return"), (axes[1], "auc", "area under the curve")):
@@ -291,13 +305,16 @@ def _scores_figure(scored: Sequence[VariantScores], path: Path) -> None:
                     capsize=3,
                     label={"iqm": "IQM", "mean": "mean"}[name] if y == 0 else None,
                 )
-        axis.set_title(f"{title} (95% stratified-bootstrap CI)", fontsize=10)
+        axis.set_title(title, fontsize=10)
         axis.set_xlabel("return" if attribute == "final" else "mean return over the step axis")
+        axis.margins(x=0.08, y=0.5 / max(len(scored), 1))
         axis.grid(alpha=0.3)
-    axes[0].set_yticks(positions, [variant.label for variant in scored], fontsize=8)
+    axes[0].set_yticks(positions, [_wrap(variant.label) for variant in scored], fontsize=8)
     axes[0].invert_yaxis()
-    axes[0].legend(fontsize=8, loc="best")
+    figure.suptitle("scores per variant, 95% stratified-bootstrap CI", fontsize=10)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
     figure.savefig(path, format="png")
+    return figure
 
 
 # ---------------------------------------------------------------- tables and documents
