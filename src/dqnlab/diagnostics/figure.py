@@ -158,7 +158,9 @@ def _episode_of(steps: list[int], episode_steps: np.ndarray) -> np.ndarray:
     return np.searchsorted(episode_steps, np.asarray(steps), side="right").astype(float)
 
 
-def group_collapses(episodes: Sequence[float], actions: Sequence[str], min_gap: float) -> list[tuple[float, str]]:
+def group_collapses(
+    episodes: Sequence[float] | np.ndarray, actions: Sequence[str], min_gap: float
+) -> list[tuple[float, str]]:
     """One label per group of collapses, a group being those less than `min_gap` episodes after its first:
     (episode of the first, "collapse (rollback)" or "3 collapses (rollback, warn)")."""
     groups: list[tuple[float, list[str]]] = []
@@ -174,7 +176,7 @@ def group_collapses(episodes: Sequence[float], actions: Sequence[str], min_gap: 
     return labels
 
 
-def label_collapses(axis: Axes, episodes: Sequence[float], actions: Sequence[str]) -> list[Text]:
+def label_collapses(axis: Axes, episodes: Sequence[float] | np.ndarray, actions: Sequence[str]) -> list[Text]:
     """Writes the collapse labels inside `axis`, vertical, just below its top and beside their line; collapses
     too close for separate labels share one. Returns the labels."""
     if not len(episodes):
@@ -182,7 +184,7 @@ def label_collapses(axis: Axes, episodes: Sequence[float], actions: Sequence[str
     low, high = axis.get_xlim()
     width_px = axis.get_window_extent().width
     min_gap = COLLAPSE_LABEL_GAP_PX * (high - low) / max(width_px, 1.0)
-    texts = []
+    texts: list[Text] = []
     for episode, text in group_collapses(episodes, actions, min_gap):
         left_of_line = episode - low > min_gap  # beside the line, on the side that has room
         texts.append(
