@@ -238,15 +238,16 @@ def _run_and_report(
         print(f"interrupted; to finish the runs: dqnlab experiment --resume {out_dir}", flush=True)
         raise
     finished = [spec for spec in specs if run_state(spec.run_dir) == "finished"]
+    go_on = f"dqnlab experiment --resume {out_dir} goes on from their checkpoints or reruns them"
     if not finished:
-        raise DqnlabError(f"every run failed; see the logs in {out_dir / 'logs'}")
+        raise DqnlabError(f"no run finished; see the logs in {out_dir / 'logs'}; {go_on}")
     # in planned (seed) order, not completion order, so the report and its bootstrap are reproducible
     labels = dict.fromkeys(spec.variant.label for spec in specs)
     groups = {label: [spec.run_dir for spec in finished if spec.variant.label == label] for label in labels}
     context = [plan["command"]]
     failed = len(specs) - len(finished)
     if failed:
-        context.append(f"{failed} of {len(specs)} runs failed and are left out; see {out_dir / 'logs'}")
+        context.append(f"{failed} of {len(specs)} runs did not finish and are left out; see {out_dir / 'logs'}")
     report = build_report(
         groups,
         out_dir,
@@ -257,10 +258,7 @@ def _run_and_report(
     print(format_console_summary(out_dir))
     print(f"report: {report} (and report.md)")
     if failed:
-        raise DqnlabError(
-            f"{failed} of {len(specs)} runs failed; the report covers the others "
-            f"(after a fix, dqnlab experiment --resume {out_dir} reruns them)"
-        )
+        raise DqnlabError(f"{failed} of {len(specs)} runs did not finish; the report covers the others; {go_on}")
     return report
 
 
