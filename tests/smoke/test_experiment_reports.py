@@ -81,6 +81,7 @@ def test_one_variant_gets_a_reading(runs, tmp_path) -> None:
     assert main(["compare", *map(str, runs[::2]), "--out", str(out)]) == 0
     reading = (out / "report.md").read_text().split("## Reading")[1].split("_Method._")[0]
     assert "One variant, 3 seeds: final return IQM 101.0 [100.0, 102.0]" in reading
+    assert "close to the min and max of the seeds" in reading  # [100, 102] are the seeds' own extremes
 
 
 @pytest.mark.parametrize(("seeds", "concluded"), [(2, False), (4, False), (5, True)])

@@ -382,19 +382,23 @@ def _overlap_notes(scored: Sequence[VariantScores]) -> list[str]:
 
     Below `statistics.MIN_SEEDS_FOR_INTERVALS` seeds a percentile-bootstrap interval is little more
     than the seeds' min and max, so no difference is called from it."""
+    fewest = min(len(variant.runs) for variant in scored)
+    few_seeds = (
+        f"With {fewest} seed{'s' if fewest != 1 else ''} in a variant, the 95% intervals are close to the min and "
+        f"max of the seeds"
+    )
     if len(scored) == 1:
         variant = scored[0]
         final, auc = variant.final["iqm"], variant.auc["iqm"]
+        caveat = f" {few_seeds}." if fewest < statistics.MIN_SEEDS_FOR_INTERVALS else ""
         return [
-            f"One variant, {len(variant.runs)} seeds: final return IQM {_ci(final)}, AUC IQM {_ci(auc)}. "
+            f"One variant, {len(variant.runs)} seeds: final return IQM {_ci(final)}, AUC IQM {_ci(auc)}.{caveat} "
             f"There is nothing to compare it with; add variants (runs that differ in a config value) to compare."
         ]
-    fewest = min(len(variant.runs) for variant in scored)
     if fewest < statistics.MIN_SEEDS_FOR_INTERVALS:
         return [
-            f"With {fewest} seed{'s' if fewest != 1 else ''} in a variant, the 95% intervals are close to the "
-            f"min and max of the seeds and cannot support a conclusion about which variant is better; run at "
-            f"least {statistics.MIN_SEEDS_FOR_INTERVALS} seeds per variant (10 or more to call a difference)."
+            f"{few_seeds} and cannot support a conclusion about which variant is better; run at least "
+            f"{statistics.MIN_SEEDS_FOR_INTERVALS} seeds per variant (10 or more to call a difference)."
         ]
     notes = []
     for score, name in (("final", "final return"), ("auc", "AUC")):
