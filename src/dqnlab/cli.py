@@ -128,8 +128,8 @@ def _build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run_dir", help="a run directory")
 
     experiment = commands.add_parser("experiment", help="train variants x seeds in parallel and report on them")
-    experiment.add_argument("env_id", help="Gymnasium env id, e.g. CartPole-v1")
-    experiment.add_argument("--preset", default="dqn", help="named config every run starts from")
+    experiment.add_argument("env_id", nargs="?", help="Gymnasium env id, e.g. CartPole-v1 (not with --resume)")
+    experiment.add_argument("--preset", default=None, help="named config every run starts from (default: dqn)")
     experiment.add_argument(
         "--vary",
         action="append",
@@ -154,7 +154,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="a config value for every run (repeatable)",
     )
     experiment.add_argument("--config", default=None, help="TOML file of config values for every run")
-    experiment.add_argument("--seeds", type=int, default=5, help="seeds per variant: 0 .. N-1")
+    experiment.add_argument("--seeds", type=int, default=None, help="seeds per variant: 0 .. N-1 (default: 5)")
     experiment.add_argument(
         "--steps",
         type=int,
@@ -175,10 +175,18 @@ def _build_parser() -> argparse.ArgumentParser:
     experiment.add_argument(
         "--ray", dest="ray_address", action="store_const", const="local", help="same as --ray-address local"
     )
+    experiment.add_argument("--device", default=None, help="cpu, cuda or auto, for every run")
+    experiment.add_argument(
+        "--resume",
+        default=None,
+        metavar="OUT",
+        help="finish an interrupted experiment: unfinished runs go on from their checkpoints, then the report",
+    )
 
     compare = commands.add_parser("compare", help="report on existing runs, grouped by their config differences")
     compare.add_argument("run_dirs", nargs="+", help="run directories")
-    compare.add_argument("--out", required=True, help="directory for the report")
+    compare.add_argument("--out", required=True, help="directory for the report (refused if it holds files)")
+    compare.add_argument("--overwrite", action="store_true", help="write the report into an --out that holds files")
     compare.add_argument(
         "--threshold", type=float, default=None, help="return for steps-to-threshold (default: the runs' target return)"
     )
@@ -397,15 +405,36 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    from dqnlab.diagnostics.experiment import run_experiment
+    from dqnlab.experiments.run import resume_experiment, run_experiment
 
+    if args.resume is not None:
+        planned = {
+            "env_id": args.env_id,
+            "--preset": args.preset,
+            "--seeds": args.seeds,
+            "--vary": args.vary,
+            "--variant": args.variant,
+            "--set": args.overrides,
+            "--config": args.config,
+            "--steps": args.steps,
+            "--out": args.out,
+            "--ray-address": args.ray_address,
+            "--device": args.device,
+        }
+        given = [name for name, value in planned.items() if value not in (None, [])]
+        if given:
+            raise DqnlabError(f"--resume finishes an experiment as it was planned; drop {', '.join(given)}")
+        resume_experiment(args.resume, workers=args.workers, threshold=args.threshold)
+        return 0
+    if args.env_id is None:
+        raise DqnlabError("experiment needs an env id, e.g. dqnlab experiment CartPole-v1 (or --resume OUT)")
     out = args.out or Path("experiments") / f"{args.env_id.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_experiment(
         args.env_id,
-        args.preset,
+        args.preset or "dqn",
         args.vary,
         args.variant,
-        args.seeds,
+        5 if args.seeds is None else args.seeds,
         out,
         steps=args.steps,
         workers=args.workers,
@@ -413,17 +442,33 @@ def _experiment(args: argparse.Namespace) -> int:
         config_file=args.config,
         threshold=args.threshold,
         ray_address=args.ray_address,
+        device=args.device,
     )
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from dqnlab.diagnostics.report import build_report, format_console_summary, group_by_config
+    from dqnlab.diagnostics.report import (
+        build_report,
+        describe_variants,
+        format_console_summary,
+        group_by_config,
+        keep_one_per_seed,
+    )
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise DqnlabError(f"--out {out} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise DqnlabError(f"{out} already holds files; choose another --out, or add --overwrite")
     groups = group_by_config(args.run_dirs)
+    groups, repeats = keep_one_per_seed(groups)
+    for note in repeats:
+        print(f"dqnlab: warning: {note}", file=sys.stderr)
     context = ["dqnlab compare " + " ".join(args.run_dirs)]
-    report = build_report(groups, args.out, threshold=args.threshold, context=context)
-    print(format_console_summary(Path(args.out)))
+    context += [f"{label}: {text}" for label, text in describe_variants(groups).items() if text != label] + repeats
+    report = build_report(groups, out, threshold=args.threshold, context=context)
+    print(format_console_summary(out))
     print(f"report: {report} (and report.md)")
     return 0
 

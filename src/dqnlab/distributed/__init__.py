@@ -1,5 +1,5 @@
-"""Distributed dqnlab on Ray: Ape-X actors, sharded prioritized replay and one learner, and
-experiments whose runs are Ray tasks (docs/distributed.md).
+"""Distributed dqnlab on Ray: Ape-X actors, sharded prioritized replay and one learner
+(docs/distributed.md); experiments whose runs are Ray tasks live in experiments/ray_tasks.py.
 
 Ray is an optional extra (`pip install 'dqnlab[distributed]'`); nothing here imports it at
 module level, and `require_ray` turns its absence into one clear line.

@@ -41,13 +41,22 @@ def check_env_id(env_id: str) -> None:
     raise EnvError(f"unknown env id '{env_id}'{hint}")
 
 
+class OneHotBox(gym.spaces.Box):
+    """Box(0, 1, (n,)) holding the one-hot codes of a Discrete(n) space's states: a network sees a vector,
+    while a table (`network.q_function = "table"`) and env-info still know there are `states` states."""
+
+    def __init__(self, states: int) -> None:
+        super().__init__(0.0, 1.0, (states,), np.float32)
+        self.states = states
+
+
 class OneHotObservation(gym.ObservationWrapper):
     """Turns a Discrete observation (FrozenLake, Taxi) into a one-hot float vector."""
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         self.size = int(env.observation_space.n)  # type: ignore[attr-defined]
-        self.observation_space = gym.spaces.Box(0.0, 1.0, (self.size,), np.float32)
+        self.observation_space = OneHotBox(self.size)
 
     def observation(self, observation: Any) -> np.ndarray:
         one_hot = np.zeros(self.size, dtype=np.float32)

@@ -7,6 +7,8 @@ import math
 import gymnasium as gym
 import numpy as np
 
+from dqnlab.envs.factory import OneHotBox
+
 FRAME_STACK = 4  # frames DQN stacks to see motion in pixel observations
 EXAMPLE_BINS = 10  # bins per dimension for the table size shown for continuous observations
 
@@ -21,6 +23,8 @@ def tabular_size(space: gym.Space) -> str:
     Integer boxes count every value of every element; images are also shown stacked as DQN
     sees them, 256^(210·160·3·4) for four Atari frames. Continuous boxes have no finite table.
     """
+    if isinstance(space, OneHotBox):  # a Discrete space as the agent sees it
+        return f"{space.states} states"
     if isinstance(space, gym.spaces.Discrete):
         return f"{int(space.n)} states"
     if isinstance(space, gym.spaces.MultiDiscrete):
@@ -49,7 +53,8 @@ def describe_env(env_id: str, env: gym.Env) -> str:
     obs_space, action_space = env.observation_space, env.action_space
     lines = [
         f"env:               {env_id}",
-        f"observation space: {obs_space}",
+        f"observation space: {obs_space}"
+        + (f", one-hot codes of Discrete({obs_space.states})" if isinstance(obs_space, OneHotBox) else ""),
         f"action space:      {action_space}",
     ]
     meanings = getattr(env.unwrapped, "get_action_meanings", None)

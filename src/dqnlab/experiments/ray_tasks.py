@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dqnlab.diagnostics.experiment import RunSpec
 from dqnlab.distributed import init_ray
+from dqnlab.experiments.plan import RunSpec
 
 RAY_MISSING = "--ray-address needs Ray: pip install 'dqnlab[distributed]'"
 
