@@ -138,7 +138,7 @@ def test_atari_presets_count_their_periods_as_the_papers_do():
     # Dopamine's noisy agent acts at epsilon_train = 0.01 from the first step (identity_epsilon), Adam unclipped
     from dqnlab.schedules import epsilon_at
 
-    assert [epsilon_at(der.exploration, step, 0) for step in (0, 1_599, 1_600, 100_000)] == [0.01] * 4
+    assert [epsilon_at(der, step, 0) for step in (0, 1_599, 1_600, 100_000)] == [0.01] * 4
     assert der.learning.max_grad_norm is None and der.learning.optimizer_eps == 1.5e-4
     for config in (dqn, rainbow, der):
         assert config.network.q_function == "cnn" and config.evaluation.epsilon == 0.001

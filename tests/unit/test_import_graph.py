@@ -9,13 +9,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import dqnlab
 
 PACKAGE_ROOT = Path(dqnlab.__file__).parent
-# The one cycle left, which the lead is removing with the single training loop (issue 13, item 1).
-KNOWN_CYCLE = frozenset({"agent", "training.loop", "training.resume", "distributed.apex"})
 
 
 def module_name(path: Path) -> str:
@@ -136,15 +132,5 @@ def test_experiments_sit_above_diagnostics_and_distributed() -> None:
     )
 
 
-def test_no_import_cycle_but_the_known_one() -> None:
-    found = cycles(import_graph())
-    assert all(component <= KNOWN_CYCLE for component in found), found
-
-
-@pytest.mark.xfail(
-    strict=False,
-    reason="known cycle agent -> training.loop -> training.resume -> distributed.apex -> agent, "
-    "being removed by the lead (issue 13, item 1)",
-)
 def test_no_import_cycles() -> None:
     assert cycles(import_graph()) == []
