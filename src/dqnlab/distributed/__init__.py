@@ -1,8 +1,8 @@
 """Distributed dqnlab on Ray: Ape-X actors, sharded prioritized replay and one learner, and
 experiments whose runs are Ray tasks (docs/distributed.md).
 
-Ray is an optional extra (`pip install 'dqnlab[distributed]'`); nothing here imports it at
-module level, and `require_ray` turns its absence into one clear line.
+Ray is an optional extra, installed from the clone (dqnlab is not on PyPI); nothing here imports
+it at module level, and `require_ray` turns its absence into one clear line.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from types import ModuleType
 
 from dqnlab.errors import DqnlabError
 
-RAY_MISSING = "--actors needs Ray: pip install 'dqnlab[distributed]'"
+RAY_INSTALL = "pip install -c constraints.txt -e '.[distributed]' in a clone of dqnlab"
+RAY_MISSING = f"--actors needs Ray: {RAY_INSTALL}"
 
 
 def require_ray(message: str = RAY_MISSING) -> ModuleType:
