@@ -1,6 +1,7 @@
 """The CLI end to end: short training runs in-process, and bad input through the real command."""
 
 import json
+import pickle
 import subprocess
 import sys
 
@@ -89,6 +90,10 @@ def _bad_inputs(tmp_path, trained_run):
     import torch
 
     torch.save({"weights": torch.zeros(3)}, foreign)
+    plain_pickle = tmp_path / "plain.pkl"
+    plain_pickle.write_bytes(pickle.dumps({"weights": [0.0]}, protocol=4))
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((trained_run / "checkpoints" / "best.pt").read_bytes()[:5000])
     return [
         (["train", "CartPol-v1"], "unknown env id 'CartPol-v1'; did you mean CartPole-v1"),
         (["train", "Pendulum-v1"], "DQN needs a discrete action space; Pendulum-v1 has Box("),
@@ -103,6 +108,9 @@ def _bad_inputs(tmp_path, trained_run):
         (["train", "CartPole-v1", "--device", "tpu"], "device must be one of"),
         (["evaluate", str(garbage)], "cannot read checkpoint"),
         (["evaluate", str(foreign)], "is not a dqnlab checkpoint"),
+        (["evaluate", str(trained_run / "metrics.csv")], "not a file dqnlab saved, or a damaged one"),
+        (["evaluate", str(plain_pickle)], "not a file dqnlab saved, or a damaged one"),
+        (["evaluate", str(truncated)], "not a file dqnlab saved, or a damaged one"),
         (["evaluate", str(tmp_path / "missing")], "no such run directory or checkpoint"),
         (["evaluate", str(trained_run), "--video", str(tmp_path / "x.avi")], "--video must end in .mp4 or .gif"),
         (["env-info", "NoSuchEnv-v0"], "unknown env id"),
@@ -110,10 +118,10 @@ def _bad_inputs(tmp_path, trained_run):
     ]
 
 
-def test_bad_input_gets_one_line_and_a_nonzero_exit(tmp_path, trained_run):
+def test_bad_input_gets_one_line_and_exit_status_2(tmp_path, trained_run):
     for args, message in _bad_inputs(tmp_path, trained_run):
         result = _cli(*args, cwd=tmp_path)
-        assert result.returncode != 0, args
+        assert result.returncode == 2, (args, result.returncode)
         assert "Traceback" not in result.stderr, (args, result.stderr)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1, (args, result.stderr)

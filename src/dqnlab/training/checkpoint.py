@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +36,27 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         raise CheckpointError(f"cannot write {path}: {exc.strerror or exc}; {kept}") from None
 
 
+def load_tensors(path: Path, what: str) -> Any:
+    """`torch.load(path, weights_only=True)`, so loading never runs code, for checkpoints and training
+    states alike. Whatever the file holds (text, a CSV, a plain pickle, damaged bytes), torch's failure,
+    of whatever type its unpickler happens to raise, becomes one CheckpointError line; its warnings and
+    its advice to pass `weights_only=False` are for torch's users, not dqnlab's, and are not shown."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:  # the file itself: permissions, a disk error
+        raise CheckpointError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except Exception:
+        raise CheckpointError(f"cannot read {what} {path}: not a file dqnlab saved, or a damaged one") from None
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Reads a dqnlab checkpoint with `weights_only=True`, so loading never runs code."""
+    """Reads a dqnlab checkpoint: weights and the config they were trained with."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read checkpoint {path}: {first_line}") from None
+    payload = load_tensors(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a dqnlab checkpoint")
     return payload
