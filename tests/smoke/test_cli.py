@@ -94,8 +94,15 @@ def _bad_inputs(tmp_path, trained_run):
     plain_pickle.write_bytes(pickle.dumps({"weights": [0.0]}, protocol=4))
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes((trained_run / "checkpoints" / "best.pt").read_bytes()[:5000])
-    return [
+    no_cuda = [] if torch.cuda.is_available() else [(["train", "CartPole-v1", "--device", "cuda"], "no CUDA GPU")]
+    return no_cuda + [
         (["train", "CartPol-v1"], "unknown env id 'CartPol-v1'; did you mean CartPole-v1"),
+        (["train", "CartPole-v1", "--preset", "atari-dqn"], "CartPole-v1 observes shape (4,)"),
+        (["train", "CartPole-v1", "--set", "network.q_function=cnn"], "network.q_function=cnn (the Nature CNN"),
+        (
+            ["experiment", "CartPol-v1", "--preset", "cartpole", "--seeds", "1", "--steps", "100", "--out", "ex"],
+            "did you mean CartPole-v1",
+        ),
         (["train", "Pendulum-v1"], "DQN needs a discrete action space; Pendulum-v1 has Box("),
         (["train", "CartPole-v1", "--set", "learning.gamma=1.5"], "learning.gamma must be in (0, 1]"),
         (["train", "CartPole-v1", "--set", "learning.lr=0"], "learning.lr must be > 0"),
@@ -126,4 +133,10 @@ def test_bad_input_gets_one_line_and_exit_status_2(tmp_path, trained_run):
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1, (args, result.stderr)
         assert message in lines[0], (args, lines[0])
-    assert not (tmp_path / "runs").exists()  # refused runs leave nothing behind
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "ex").exists()  # refused runs leave nothing behind
+
+
+def test_a_video_file_name_is_refused_before_any_episode_is_played(trained_run, tmp_path):
+    result = _cli("evaluate", str(trained_run), "--episodes", "50", "--video", str(tmp_path / "x.avi"))
+    assert result.returncode == 2 and "--video must end in .mp4 or .gif" in result.stderr
+    assert result.stdout == ""  # no "return ... over 50 episodes": nothing was evaluated

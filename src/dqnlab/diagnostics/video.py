@@ -17,6 +17,15 @@ VIDEO_FPS = 30
 MAX_FRAMES = 108_000
 
 
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+def check_video_path(path: str | Path) -> None:
+    """Refuses a file name imageio would not write as MP4 or GIF, before any episode is played."""
+    if Path(path).suffix.lower() not in VIDEO_SUFFIXES:
+        raise DqnlabError(f"--video must end in .mp4 or .gif, got {Path(path).name}")
+
+
 def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) -> float:
     """Plays one episode, streams its frames to `path` (.mp4 or .gif) and returns its return.
 
@@ -24,10 +33,9 @@ def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) ->
     """
     import imageio.v2 as imageio
 
+    check_video_path(path)
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".mp4", ".gif"):
-        raise DqnlabError(f"--video must end in .mp4 or .gif, got {path.name}")
     options: dict[str, Any] = (
         {"duration": 1000 / VIDEO_FPS, "loop": 0} if suffix == ".gif" else {"fps": VIDEO_FPS, "macro_block_size": 1}
     )

@@ -42,13 +42,15 @@ def load_tensors(path: Path, what: str) -> Any:
     of whatever type its unpickler happens to raise, becomes one CheckpointError line; its warnings and
     its advice to pass `weights_only=False` are for torch's users, not dqnlab's, and are not shown."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)
+        handle = open(path, "rb")
     except OSError as exc:  # the file itself: permissions, a disk error
         raise CheckpointError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    except Exception:
-        raise CheckpointError(f"cannot read {what} {path}: not a file dqnlab saved, or a damaged one") from None
+    with handle, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return torch.load(handle, map_location="cpu", weights_only=True)
+        except Exception:  # a truncated zip even raises OSError("Invalid argument") from a seek
+            raise CheckpointError(f"cannot read {what} {path}: not a file dqnlab saved, or a damaged one") from None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
