@@ -1,6 +1,7 @@
 """The CLI end to end: short training runs in-process, and bad input through the real command."""
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -63,6 +64,12 @@ def test_env_info_shows_spaces_and_tabular_size(capsys):
     out = capsys.readouterr().out
     assert "Discrete(6)" in out and "action 1: FIRE" in out
     assert "256^(210·160·3·4)" in out
+
+
+def test_env_info_names_the_actions_of_gymnasiums_own_envs(capsys):
+    assert main(["env-info", "CartPole-v1"]) == 0  # CartPole has no get_action_meanings
+    out = capsys.readouterr().out
+    assert "  action 0: push cart left\n  action 1: push cart right\n" in out
 
 
 def test_presets_lists_one_line_each(capsys):
@@ -134,6 +141,20 @@ def test_bad_input_gets_one_line_and_exit_status_2(tmp_path, trained_run):
         assert len(lines) == 1, (args, result.stderr)
         assert message in lines[0], (args, lines[0])
     assert not (tmp_path / "runs").exists() and not (tmp_path / "ex").exists()  # refused runs leave nothing behind
+
+
+def test_recording_a_video_prints_nothing_but_dqnlabs_lines(trained_run, tmp_path):
+    """pygame's SDL printed "XDG_RUNTIME_DIR is invalid or not set" on machines without a display."""
+    environ = {key: value for key, value in os.environ.items() if key not in ("XDG_RUNTIME_DIR", "SDL_VIDEODRIVER")}
+    video = tmp_path / "episode.gif"
+    result = subprocess.run(
+        [sys.executable, "-m", "dqnlab.cli", "evaluate", str(trained_run), "--episodes", "1", "--video", str(video)],
+        capture_output=True,
+        text=True,
+        env=environ,
+    )
+    assert result.returncode == 0 and video.is_file()
+    assert result.stderr == ""
 
 
 def test_a_video_file_name_is_refused_before_any_episode_is_played(trained_run, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,10 @@ def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) ->
     """
     import imageio.v2 as imageio
 
+    # Gymnasium's classic-control envs draw with pygame and initialize SDL's display even for
+    # rgb_array frames; SDL's dummy driver needs no display (without it SDL looks for one and
+    # prints "XDG_RUNTIME_DIR is invalid or not set"). A driver the user chose is kept.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     check_video_path(path)
     path = Path(path)
     suffix = path.suffix.lower()
