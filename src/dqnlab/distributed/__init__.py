@@ -7,6 +7,7 @@ it at module level, and `require_ray` turns its absence into one clear line.
 
 from __future__ import annotations
 
+import logging
 import os
 from types import ModuleType
 
@@ -27,14 +28,18 @@ def require_ray(message: str = RAY_MISSING) -> ModuleType:
 
 def init_ray(address: str | None, message: str = RAY_MISSING) -> ModuleType:
     """Connects to the Ray cluster at `address`, or without one (or "local") starts Ray on this
-    machine with its cores and no dashboard. Does nothing when Ray is already initialized."""
+    machine with its cores and no dashboard. Does nothing when Ray is already initialized.
+
+    Ray's own log lines (its token-authentication notice, "Started a local Ray instance") would
+    break through the progress bar: only its errors reach the terminal, and workers' output not at all."""
     ray = require_ray(message)
     if ray.is_initialized():
         return ray
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address in (None, "local"):
-        ray.init(include_dashboard=False, num_cpus=os.cpu_count() or 1, log_to_driver=False)
+        ray.init(include_dashboard=False, num_cpus=os.cpu_count() or 1, **quiet)
     else:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, **quiet)
     return ray
 
 
