@@ -157,6 +157,15 @@ def test_recording_a_video_prints_nothing_but_dqnlabs_lines(trained_run, tmp_pat
     assert result.stderr == ""
 
 
+def test_the_nature_cnn_is_accepted_on_stacked_atari_frames():
+    from dqnlab.cli import _check_can_start
+    from dqnlab.envs import env_spaces
+    from dqnlab.presets import preset_config
+
+    config = preset_config("atari-dqn", "ALE/Pong-v5")
+    _check_can_start(config.replace(device="cpu"), env_spaces(config.env_id, config.atari))  # no error
+
+
 def test_a_video_file_name_is_refused_before_any_episode_is_played(trained_run, tmp_path):
     result = _cli("evaluate", str(trained_run), "--episodes", "50", "--video", str(tmp_path / "x.avi"))
     assert result.returncode == 2 and "--video must end in .mp4 or .gif" in result.stderr
