@@ -227,15 +227,18 @@ def test_any_file_given_to_evaluate_is_evaluated_or_refused_in_one_line(capsys, 
 
 
 @FILE_FUZZ
-@given(data=st.data())
-def test_any_file_given_to_config_gives_a_config_or_one_line(data):
+@given(data=st.data(), a_directory=st.booleans())
+def test_any_file_given_to_config_gives_a_config_or_one_line(data, a_directory):
     toml_lines = st.lists(st.tuples(st.sampled_from([*KEYS, "preset", "env_id"]), VALUE), max_size=3).map(
         lambda pairs: "".join(f"{key} = {value}\n" for key, value in pairs).encode()
     )
     content = data.draw(st.one_of(toml_lines, _damaged(b'preset = "cartpole"\n[learning]\nlr = 1e-3\n')))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.toml"
-        path.write_bytes(content)
+        if a_directory:
+            path.mkdir()
+        else:
+            path.write_bytes(content)
         args = _build_parser().parse_args(["train", "CartPole-v1", "--config", str(path)])
         try:
             config = _resolve_config(args)
@@ -275,16 +278,21 @@ def _resign(folder: Path, name: str) -> None:
     data=st.data(),
     name=st.sampled_from(["state.json", "torch.pt", "manifest.json", "arrays/state.replay.npy"]),
     resign=st.booleans(),
+    a_directory=st.booleans(),
 )
-def test_any_damage_to_a_training_state_is_refused_in_one_line(capsys, stopped_run, data, name, resign):
+def test_any_damage_to_a_training_state_is_refused_in_one_line(capsys, stopped_run, data, name, resign, a_directory):
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         shutil.copytree(stopped_run, run)
         (folder,) = (run / "checkpoints").iterdir()
         target = folder / name
-        target.write_bytes(data.draw(_damaged(target.read_bytes())))
-        if resign and name != "manifest.json":
-            _resign(folder, name)
+        if a_directory:  # a file replaced by a folder of the same name
+            target.unlink()
+            target.mkdir()
+        else:
+            target.write_bytes(data.draw(_damaged(target.read_bytes())))
+            if resign and name != "manifest.json":
+                _resign(folder, name)
         _assert_done_or_one_line(capsys, ["train", "--resume", str(run), "--no-progress"], allowed=(2,))
 
 
