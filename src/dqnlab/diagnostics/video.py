@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 
 VIDEO_FPS = 30
 MAX_FRAMES = 108_000
-
-
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
 
@@ -34,11 +32,11 @@ def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) ->
     """
     import imageio.v2 as imageio
 
+    check_video_path(path)
     # Gymnasium's classic-control envs draw with pygame and initialize SDL's display even for
     # rgb_array frames; SDL's dummy driver needs no display (without it SDL looks for one and
     # prints "XDG_RUNTIME_DIR is invalid or not set"). A driver the user chose is kept.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    check_video_path(path)
     path = Path(path)
     suffix = path.suffix.lower()
     options: dict[str, Any] = (
