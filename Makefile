@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 PIP_INSTALL := $(BIN)/pip install --quiet -c constraints.txt
 
-.PHONY: install install-dev demo test test-fast lint format type bench clean clean-runs
+.PHONY: install demo test test-fast lint format type bench clean clean-runs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,6 @@ $(BENCH_STAMP): $(STAMP)
 	touch $@
 
 install: $(STAMP)
-
-install-dev: $(DEV_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/dqnlab train CartPole-v1 --preset cartpole
