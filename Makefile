@@ -32,6 +32,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/dqnlab train CartPole-v1 --preset cartpole
+	@echo "dqnlab is installed in $(VENV): source $(BIN)/activate to put it on PATH (or call $(BIN)/dqnlab)"
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q
