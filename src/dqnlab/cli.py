@@ -258,6 +258,33 @@ def _apex_replay(config: Any, file_values: dict[str, Any], overrides: dict[str, 
     return apply_overrides(config, {"replay": {"prioritized": True}})
 
 
+NATURE_CNN_MIN_SIDE = 36  # the smallest frame side the Nature CNN's convolutions (8/4, 4/2, 3/1) accept
+
+
+def _check_can_start(config: Any, spaces: Any) -> None:
+    """Refuses, before anything is written, a config that cannot start on this env or machine:
+    the Nature CNN on observations that are not stacked frames, or a device that is not there."""
+    shape = tuple(spaces.observation_space.shape)
+    if config.network.q_function == "cnn" and (len(shape) != 3 or min(shape[1:]) < NATURE_CNN_MIN_SIDE):
+        raise DqnlabError(
+            f"network.q_function=cnn (the Nature CNN of the atari-* presets) needs stacked frames [C, H, W] of at "
+            f"least {NATURE_CNN_MIN_SIDE}x{NATURE_CNN_MIN_SIDE}, as ALE games give; {config.env_id} observes shape "
+            f"{shape}: use network.q_function=mlp (e.g. --preset dqn)"
+        )
+    from dqnlab.agent import resolve_device  # imports torch: only once the cheap checks pass
+
+    resolve_device(config.device)
+
+
+def _check_experiment_can_start(args: argparse.Namespace) -> None:
+    """`experiment`'s env id and preset, checked once here rather than failing in every run."""
+    from dqnlab.envs.factory import env_spaces
+    from dqnlab.presets import preset_config
+
+    config = preset_config(args.preset or "dqn", args.env_id)
+    _check_can_start(config, env_spaces(args.env_id, config.atari))
+
+
 def _default_run_dir(config: Any) -> Path:
     env_name = config.env_id.replace("/", "_")
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -331,18 +358,19 @@ def _train(args: argparse.Namespace) -> int:
     if args.ray_address is not None and config.distributed.actors == 0:
         raise DqnlabError("--ray-address runs Ape-X actors on a Ray cluster; add --actors N")
     spaces = env_spaces(config.env_id, config.atari)
+    _check_can_start(config, spaces)
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
     if run_dir.exists() and not run_dir.is_dir():
         raise DqnlabError(f"--run-dir {run_dir} is a file, not a directory")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise DqnlabError(f"run directory {run_dir} already holds files; choose another --run-dir")
+    from dqnlab.agent import Agent
+
+    agent = Agent(config, spaces)  # before the run directory exists: a start that fails leaves nothing behind
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DqnlabError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
-    from dqnlab.agent import Agent  # torch is imported only once the input is known to be good
-
-    agent = Agent(config, spaces)
     print(f"Q-function: {agent.describe_q_function()}")
     print(f"run directory: {run_dir}", flush=True)
     with _run_io_errors(run_dir):
@@ -360,6 +388,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise DqnlabError("--episodes must be >= 1")
     if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:
         raise DqnlabError("--epsilon must be in [0, 1]")
+    if args.video:
+        from dqnlab.diagnostics.video import check_video_path
+
+        check_video_path(args.video)  # before the episodes are played
     checkpoint = resolve_checkpoint(args.run)
     agent = Agent.load(checkpoint)
     epsilon = agent.config.evaluation.epsilon if args.epsilon is None else args.epsilon
@@ -428,6 +460,7 @@ def _experiment(args: argparse.Namespace) -> int:
         return 0
     if args.env_id is None:
         raise DqnlabError("experiment needs an env id, e.g. dqnlab experiment CartPole-v1 (or --resume OUT)")
+    _check_experiment_can_start(args)
     out = args.out or Path("experiments") / f"{args.env_id.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_experiment(
         args.env_id,

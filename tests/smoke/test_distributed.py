@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -263,6 +264,14 @@ def test_experiment_through_ray_writes_the_same_report_files(ray_local, tmp_path
     assert remote["steps"] == local["steps"] == 200
     # the same seed on the same machine: the same run, wherever it ran
     assert remote["best_eval_return"] == local["best_eval_return"]
+
+
+def test_starting_ray_prints_nothing():
+    """Ray's token-authentication warning and "Started a local Ray instance" came through the progress bar."""
+    pytest.importorskip("ray")
+    starts_and_stops = "from dqnlab.distributed import init_ray; init_ray(None).shutdown()"
+    result = subprocess.run([sys.executable, "-c", starts_and_stops], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
 def test_config_rejects_bad_distributed_values():

@@ -1,5 +1,8 @@
 """Saving and loading agents: weights round trip, and refusal of foreign or mismatched files."""
 
+import pickle
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -47,6 +50,25 @@ def test_a_pickled_object_is_refused_without_running_it(tmp_path):
     torch.save({"format": "dqnlab-checkpoint-v1", "payload": Evil()}, path)
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"step,episode,return\n100,1,21.0\n",  # metrics.csv: torch's unpickler raised IndexError
+        b"hello\n",  # torch's message advised weights_only=False
+        pickle.dumps({"weights": [1.0, 2.0]}, protocol=4),  # torch warned about the protocol first
+        b"",
+    ],
+)
+def test_a_file_that_is_not_a_checkpoint_gets_one_line_without_torchs_advice_or_warnings(tmp_path, content):
+    path = tmp_path / "file.pt"
+    path.write_bytes(content)
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(CheckpointError) as refused:
+        warnings.simplefilter("always")
+        load_checkpoint(path)
+    assert not caught, [str(w.message) for w in caught]
+    assert str(refused.value) == f"cannot read checkpoint {path}: not a file dqnlab saved, or a damaged one"
 
 
 def test_a_network_of_another_shape_is_refused_with_the_reason(tmp_path):

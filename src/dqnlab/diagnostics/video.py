@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,13 @@ if TYPE_CHECKING:
 
 VIDEO_FPS = 30
 MAX_FRAMES = 108_000
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+def check_video_path(path: str | Path) -> None:
+    """Refuses a file name imageio would not write as MP4 or GIF, before any episode is played."""
+    if Path(path).suffix.lower() not in VIDEO_SUFFIXES:
+        raise DqnlabError(f"--video must end in .mp4 or .gif, got {Path(path).name}")
 
 
 def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) -> float:
@@ -24,10 +32,13 @@ def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) ->
     """
     import imageio.v2 as imageio
 
+    check_video_path(path)
+    # Gymnasium's classic-control envs draw with pygame and initialize SDL's display even for
+    # rgb_array frames; SDL's dummy driver needs no display (without it SDL looks for one and
+    # prints "XDG_RUNTIME_DIR is invalid or not set"). A driver the user chose is kept.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".mp4", ".gif"):
-        raise DqnlabError(f"--video must end in .mp4 or .gif, got {path.name}")
     options: dict[str, Any] = (
         {"duration": 1000 / VIDEO_FPS, "loop": 0} if suffix == ".gif" else {"fps": VIDEO_FPS, "macro_block_size": 1}
     )
