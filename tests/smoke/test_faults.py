@@ -162,11 +162,12 @@ def test_resume_refuses_what_it_cannot_resume_in_one_line(tmp_path, capsys):
     cases = [
         (["train", "--resume", str(tmp_path / "missing")], "no such run directory"),
         (["train", "--resume", str(tmp_path / "empty")], "is not a resumable dqnlab run: no checkpoints/state-*"),
-        (["train", "--resume", str(finished)], "has finished (it has summary.json); there is nothing to resume"),
+        (["train", "--resume", str(finished)], "has finished (it has summary.json); to train it further"),
         (
-            ["train", "CartPole-v1", "--resume", str(finished), "--steps", "5"],
-            "--resume continues a run with its own config; drop env_id, --steps",
+            ["train", "CartPole-v1", "--resume", str(finished), "--seed", "5"],
+            "--resume continues a run with its own config; drop env_id, --seed",
         ),
+        (["train", "--resume", str(finished), "--steps", "0"], "--steps must be >= 1"),
         (["train"], "train needs an env id"),
         (["train", "CartPole-v1", "--checkpoint-every", "-1"], "checkpoint.every must be >= 0"),
         (["train", "CartPole-v1", "--set", "checkpoint.keep_last=0"], "checkpoint.keep_last must be >= 1"),
