@@ -20,12 +20,20 @@ import tomli_w
 
 from dqnlab.errors import ConfigError
 
+# Keyword arguments for the env's constructor, as sorted (name, value) pairs so that a config stays
+# hashable; written to TOML as a table, `[env_kwargs]`, and set by `--env-kwargs K=V` or `--set env_kwargs.K=V`.
+EnvKwargs = tuple[tuple[str, bool | int | float | str], ...]
+
 
 @dataclass(frozen=True)
 class NetworkConfig:
     """The Q-function: which model, and its size."""
 
     q_function: Literal["mlp", "cnn", "linear", "table"] = "mlp"  # Q model: MLP, Nature CNN (frames), linear, table
+    # q_function mlp: the network under the head; auto = "minatar" for MinAtar's 10x10xC bool grids, else "mlp";
+    # minatar: 3x3 conv (16) + 128 units (Young & Tian 2019); minatar_same: 3x3 conv (16, same padding),
+    # no hidden layer (Obando-Ceron & Castro 2021)
+    torso: Literal["auto", "mlp", "minatar", "minatar_same"] = "auto"
     hidden_sizes: tuple[int, ...] = (256, 256)  # widths of the MLP's hidden layers
     features: Literal["fourier", "polynomial", "rbf", "tiles"] = "fourier"  # linear: basis φ(s) of the normalized s
     order: int = 3  # linear: fourier order n, (n+1)^K features; polynomial degree d, C(K+d, d) features
@@ -67,6 +75,10 @@ class NetworkConfig:
             f"got {[list(p) for p in self.obs_bounds]}",
         )
         _require(
+            self.q_function == "mlp" or self.torso == "auto",
+            f"network.torso '{self.torso}' is for q_function 'mlp'; q_function '{self.q_function}' has its own",
+        )
+        _require(
             self.q_function in ("mlp", "cnn") or not (self.dueling or self.noisy or self.distributional != "none"),
             f"network.q_function '{self.q_function}' takes a plain Q head; turn off dueling, noisy and distributional",
         )
@@ -78,8 +90,9 @@ class LearningConfig:
 
     gamma: float = 0.99  # discount factor, in (0, 1]
     lr: float = 1e-3  # optimizer learning rate
-    optimizer: Literal["adam", "rmsprop", "rmsprop_centered", "sgd"] = "adam"  # sgd on mse = semi-gradient Q-learning
-    optimizer_eps: float | None = None  # ε added to the denominator; none = default (1e-8; centered 1e-5)
+    # sgd on mse = semi-gradient Q-learning; rmsprop_minatar: PyTorch's centered RMSprop with momentum (learner.py)
+    optimizer: Literal["adam", "rmsprop", "rmsprop_centered", "rmsprop_minatar", "sgd"] = "adam"
+    optimizer_eps: float | None = None  # ε added to the denominator; none = default (1e-8; centered 1e-5; minatar 0.01)
     lr_end: float | None = None  # learning rate reached by linear decay from lr; none = constant lr
     lr_decay_steps: int = 100_000  # gradient steps over which lr decays linearly to lr_end
     batch_size: int = 64  # transitions per gradient step
@@ -246,7 +259,8 @@ class DistributedConfig:
 class Config:
     """Everything that defines a training run."""
 
-    env_id: str = "CartPole-v1"  # Gymnasium env id
+    env_id: str = "CartPole-v1"  # Gymnasium env id; module:EnvId imports the module that registers it
+    env_kwargs: EnvKwargs = ()  # keyword arguments for the env's constructor, e.g. sticky_action_prob = 0.0
     preset: str = "dqn"  # the preset these values started from
     seed: int = 0  # seeds Python, numpy, torch and the envs
     steps: int = 100_000  # env steps to train, at most
@@ -302,12 +316,27 @@ def _require(condition: bool, message: str) -> None:
 
 def _to_plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in fields(value)}
+        return {
+            f.name: dict(getattr(value, f.name)) if f.type == "EnvKwargs" else _to_plain(getattr(value, f.name))
+            for f in fields(value)
+        }
     if isinstance(value, tuple):
         return list(value)
     if value is None:
         return "none"
     return value
+
+
+def _env_kwargs(value: Any, current: EnvKwargs, key: str) -> EnvKwargs:
+    """A table of env constructor arguments merged over `current`, as sorted (name, value) pairs."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a table of NAME = VALUE, e.g. {key}.sticky_action_prob=0.0")
+    for name, item in value.items():
+        if not name.isidentifier():
+            raise ConfigError(f"{key}: '{name}' is not a keyword argument name")
+        if not isinstance(item, bool | int | float | str):
+            raise ConfigError(f"{key}.{name} must be a number, true/false or a string, got {item!r}")
+    return tuple(sorted({**dict(current), **value}.items()))
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
@@ -368,6 +397,8 @@ def _merge(obj: Any, updates: dict[str, Any], prefix: str = "") -> Any:
             if not isinstance(value, dict):
                 raise ConfigError(f"'{key}' is a section; set its keys as {key}.KEY=VALUE")
             changes[name] = _merge(current, value, prefix=f"{key}.")
+        elif annotation == EnvKwargs:
+            changes[name] = _env_kwargs(value, current, key)
         else:
             changes[name] = _coerce(value, annotation, key)
     try:

@@ -21,7 +21,7 @@ from dqnlab.networks.heads import (
     QuantileHead,
 )
 from dqnlab.networks.noisy import NoisyLinear
-from dqnlab.networks.torsos import MLPTorso, NatureCNNTorso
+from dqnlab.networks.torsos import NatureCNNTorso, build_grid_or_vector_torso
 from dqnlab.types import NetworkOutput
 
 
@@ -59,7 +59,7 @@ class Torso(Protocol):
 TorsoBuilder = Callable[[NetworkConfig, gym.spaces.Box], Torso]
 
 TORSOS: dict[str, TorsoBuilder] = {
-    "mlp": lambda config, space: MLPTorso(space.shape, config.hidden_sizes),
+    "mlp": build_grid_or_vector_torso,  # MLP, or network.torso's MinAtar torso for 10x10xC grids
     "cnn": lambda config, space: NatureCNNTorso(space.shape),  # stacked frames [C, 84, 84], Mnih et al. 2015
     "linear": build_linear_torso,  # normalized state -> polynomial, Fourier, RBF or tile features
     "table": build_table_torso,  # normalized state -> one-hot cell of a grid

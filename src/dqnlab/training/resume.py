@@ -196,10 +196,12 @@ def _restore(loop: TrainingLoop, envs: Any, tree: dict[str, Any], tensors: dict[
     except ValueError as exc:  # shapes and sizes; a missing key is a malformed state
         raise CheckpointError(f"{source}: its replay memory does not fit the run's config: {exc}") from None
     envs.reset(seed=agent.config.seed)  # builds every wrapper's buffers; the saved state then replaces them
-    restore_vector_env_state(envs, tree["envs"])
+    restarted = restore_vector_env_state(envs, tree["envs"], seed=agent.config.seed + agent.env_steps)
     for name in LOOP_FIELDS:
         setattr(loop, name, tree["loop"][name])
     loop.obs = np.array(loop.obs)  # off its memory map
+    for index, first_obs in restarted.items():  # envs whose state the checkpoint could not hold
+        loop.obs[index] = first_obs
     collapse = tree["collapse"]
     detector = loop.collapse_detector
     detector.baseline, detector.best, detector.collapsed = collapse["baseline"], collapse["best"], collapse["collapsed"]
