@@ -21,6 +21,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"dqnlab: error: {message} (see {self.prog} --help)\n")
 
 
+def _add_env_kwargs_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env-kwargs",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a keyword argument for the env's constructor, e.g. sticky_action_prob=0.0 (env_kwargs; repeatable)",
+    )
+
+
+def _env_kwargs_assignments(texts: list[str]) -> list[str]:
+    """`--env-kwargs K=V` flags as the config assignments `env_kwargs.K=V`, each checked to be K=V."""
+    assignments = []
+    for text in texts:
+        name, equals, _ = text.partition("=")
+        if not equals or not name.strip().isidentifier():
+            raise DqnlabError(f"--env-kwargs expects NAME=VALUE with NAME a keyword argument, got '{text}'")
+        assignments.append(f"env_kwargs.{text.strip()}")
+    return assignments
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dqnlab", description="Value-based deep RL: train, evaluate and inspect DQN agents.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -37,6 +58,7 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one config value, e.g. --set learning.lr=5e-4 (repeatable)",
     )
+    _add_env_kwargs_flag(train)
     train.add_argument("--steps", type=int, default=None, help="env steps to train, at most")
     train.add_argument("--seed", type=int, default=None, help="random seed")
     train.add_argument("--num-envs", type=int, default=None, help="parallel envs collecting experience")
@@ -76,6 +98,7 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--epsilon", type=float, default=None, help="exploration while evaluating")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the evaluation envs")
     evaluate.add_argument("--video", default=None, help="record one episode to FILE.mp4 or FILE.gif")
+    _add_env_kwargs_flag(evaluate)
 
     env_info = commands.add_parser("env-info", help="show an env's spaces and the size of a Q-table for it")
     env_info.add_argument("env_id", help="Gymnasium env id")
@@ -112,6 +135,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="a config value for every run (repeatable)",
     )
     experiment.add_argument("--config", default=None, help="TOML file of config values for every run")
+    _add_env_kwargs_flag(experiment)
     experiment.add_argument("--seeds", type=int, default=5, help="seeds per variant: 0 .. N-1")
     experiment.add_argument(
         "--steps",
@@ -153,7 +177,7 @@ def _resolve_config(args: argparse.Namespace) -> Any:
     if args.actors:  # Ape-X replays by priority, unless the config file or --set says otherwise
         config = apply_overrides(config, {"replay": {"prioritized": True}})
     config = apply_overrides(config, {**file_values, "env_id": args.env_id, "preset": preset})
-    config = apply_overrides(config, parse_assignments(args.overrides))
+    config = apply_overrides(config, parse_assignments([*args.overrides, *_env_kwargs_assignments(args.env_kwargs)]))
     flags = {"steps": args.steps, "seed": args.seed, "num_envs": args.num_envs, "device": args.device}
     config = apply_overrides(config, {key: value for key, value in flags.items() if value is not None})
     if args.checkpoint_every is not None:
@@ -189,6 +213,7 @@ def _resume(args: argparse.Namespace) -> int:
         "--preset": args.preset,
         "--config": args.config,
         "--set": args.overrides,
+        "--env-kwargs": args.env_kwargs,
         "--steps": args.steps,
         "--seed": args.seed,
         "--num-envs": args.num_envs,
@@ -223,7 +248,7 @@ def _train(args: argparse.Namespace) -> int:
     config = _resolve_config(args)
     if args.ray_address is not None and config.distributed.actors == 0:
         raise DqnlabError("--ray-address runs Ape-X actors on a Ray cluster; add --actors N")
-    spaces = env_spaces(config.env_id, config.atari)
+    spaces = env_spaces(config.env_id, config.atari, config.env_kwargs)
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
     if run_dir.exists() and not run_dir.is_dir():
         raise DqnlabError(f"--run-dir {run_dir} is a file, not a directory")
@@ -252,6 +277,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from dqnlab.agent import Agent
+    from dqnlab.config import apply_overrides, parse_assignments
+    from dqnlab.envs.factory import env_spaces
     from dqnlab.training.checkpoint import resolve_checkpoint
     from dqnlab.training.evaluation import evaluate
 
@@ -261,8 +288,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise DqnlabError("--epsilon must be in [0, 1]")
     checkpoint = resolve_checkpoint(args.run)
     agent = Agent.load(checkpoint)
-    epsilon = agent.config.evaluation.epsilon if args.epsilon is None else args.epsilon
-    returns = evaluate(agent.act_batch, agent.config.env_id, args.episodes, epsilon, args.seed, agent.config.atari)
+    if args.env_kwargs:  # over the run's own env_kwargs, for this evaluation (and its video) only
+        agent.config = apply_overrides(agent.config, parse_assignments(_env_kwargs_assignments(args.env_kwargs)))
+        env_spaces(agent.config.env_id, agent.config.atari, agent.config.env_kwargs)
+    config = agent.config
+    epsilon = config.evaluation.epsilon if args.epsilon is None else args.epsilon
+    returns = evaluate(
+        agent.act_batch, config.env_id, args.episodes, epsilon, args.seed, config.atari, config.env_kwargs
+    )
     print(
         f"{agent.config.env_id} ({checkpoint}): return {returns.mean():.2f} ± {returns.std():.2f} "
         f"over {args.episodes} episodes (epsilon {epsilon})"
@@ -316,7 +349,7 @@ def _experiment(args: argparse.Namespace) -> int:
         out,
         steps=args.steps,
         workers=args.workers,
-        common=args.overrides,
+        common=[*args.overrides, *_env_kwargs_assignments(args.env_kwargs)],
         config_file=args.config,
         threshold=args.threshold,
         ray_address=args.ray_address,

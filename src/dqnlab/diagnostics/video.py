@@ -31,7 +31,13 @@ def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) ->
     options: dict[str, Any] = (
         {"duration": 1000 / VIDEO_FPS, "loop": 0} if suffix == ".gif" else {"fps": VIDEO_FPS, "macro_block_size": 1}
     )
-    env = make_env(agent.config.env_id, render_mode="rgb_array", atari=agent.config.atari, training=False)
+    env = make_env(
+        agent.config.env_id,
+        render_mode="rgb_array",
+        atari=agent.config.atari,
+        training=False,
+        env_kwargs=agent.config.env_kwargs,
+    )
     episode_return = 0.0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

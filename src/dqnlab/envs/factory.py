@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import warnings
 from importlib import metadata
 from typing import Any, NamedTuple
 
@@ -114,7 +115,9 @@ def make_env(
             return make_atari_env(name, atari, training, render_mode, kwargs)
         if render_mode:
             kwargs["render_mode"] = render_mode
-        env = gym.make(name, **kwargs)
+        with warnings.catch_warnings():  # an older version asked for by name (MinAtar's v0: all 6 actions)
+            warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
+            env = gym.make(name, **kwargs)
     except EnvError:
         raise
     except Exception as exc:  # an env's own constructor can fail in any way (missing extras, a bad kwarg)

@@ -110,7 +110,7 @@ class TrainingLoop:
                 plotter.data = read_run_data(self.run_dir)
             self.observers.append(plotter)
         bar = self.bar = self._progress_bar()
-        envs = make_vector_env(config.env_id, config.num_envs, config.atari, training=True)
+        envs = make_vector_env(config.env_id, config.num_envs, config.atari, True, config.env_kwargs)
         start = time.perf_counter()
         try:
             if self.checkpointer is not None:
@@ -226,6 +226,7 @@ class TrainingLoop:
             config.evaluation.epsilon,
             seed=config.seed + EVAL_SEED_OFFSET,
             atari=config.atari,
+            env_kwargs=config.env_kwargs,
         )
         self.eval_seconds += time.perf_counter() - began
         mean_return = float(returns.mean())
