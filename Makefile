@@ -13,7 +13,7 @@ $(BIN)/python:
 # torch is pinned through constraints.txt: 2.13.0 is the CPU build; an unpinned torch pulls CUDA.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,minatar]"
 	touch $(STAMP)
 
 install: $(STAMP)

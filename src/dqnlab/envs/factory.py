@@ -56,7 +56,9 @@ def _import_env_module(env_id: str) -> str:
     except ImportError as exc:
         raise EnvError(f"cannot import module '{module}' named in env id '{env_id}': {exc}") from None
     except Exception as exc:  # the user's module runs at import and can fail in any way
-        raise EnvError(f"importing module '{module}' for env id '{env_id}' raised {type(exc).__name__}: {exc}") from None
+        raise EnvError(
+            f"importing module '{module}' for env id '{env_id}' raised {type(exc).__name__}: {exc}"
+        ) from None
     return name
 
 
@@ -117,7 +119,7 @@ def make_env(
             kwargs["render_mode"] = render_mode
         with warnings.catch_warnings():  # an older version asked for by name (MinAtar's v0: all 6 actions)
             warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
-            env = gym.make(name, **kwargs)
+            env = gym.make(name, **kwargs)  # type: ignore[arg-type]  # the env's own keyword arguments
     except EnvError:
         raise
     except Exception as exc:  # an env's own constructor can fail in any way (missing extras, a bad kwarg)

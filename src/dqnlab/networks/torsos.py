@@ -91,7 +91,7 @@ class MinAtarTorso(nn.Module):
         return self.fc(torch.relu(self.conv(grid_BCHW)).flatten(1))
 
 
-def build_grid_or_vector_torso(config: NetworkConfig, space: gym.spaces.Box) -> nn.Module:
+def build_grid_or_vector_torso(config: NetworkConfig, space: gym.spaces.Box) -> MLPTorso | MinAtarTorso:
     """The torso of q_function "mlp", by `network.torso`: "auto" picks MinAtar's for its grids."""
     torso = config.torso
     if torso == "auto":
