@@ -180,3 +180,20 @@ def test_bool_observations_are_stored_as_bool_and_sampled_back_exactly(prioritiz
     for obs_i, next_i in zip(batch.obs, batch.next_obs, strict=True):
         t = stored[obs_i.tobytes()]  # every sampled s is one written, bit for bit
         np.testing.assert_array_equal(next_i, written[t + n_step - 1][1])  # and s' is n steps on
+
+
+def test_rmsprop_minatar_is_young_and_tians_optimizer():
+    """PyTorch's centered RMSprop with momentum, ε outside the square root. Two steps of a constant
+    gradient g = 1e-3 by hand (α = 0.95, ε = 0.01, momentum 0.95, lr 2.5e-4):
+    step 1: v = 0.05 g², ḡ = 0.05 g, d = sqrt(v - ḡ²) + ε = 0.0102179, buffer = g / d = 0.0978670;
+    step 2: v = 0.0975 g², ḡ = 0.0975 g, d = 0.0102966, buffer = 0.95 × 0.0978670 + 0.0971191 = 0.1900928.
+    θ moves by lr × (0.0978670 + 0.1900928) = 7.19900e-5. Without momentum it would move 4.8694e-5;
+    with ε inside the square root (TF's RMSProp) about 5e-6."""
+    from dqnlab.learner import OPTIMIZERS
+
+    parameter = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimizer = OPTIMIZERS["rmsprop_minatar"]([parameter], 2.5e-4, None)
+    for _ in range(2):
+        parameter.grad = torch.full((1,), 1e-3, dtype=torch.float64)
+        optimizer.step()
+    assert parameter.item() == pytest.approx(-7.198995e-5, rel=1e-6)
