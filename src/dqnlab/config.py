@@ -30,9 +30,7 @@ class NetworkConfig:
     """The Q-function: which model, and its size."""
 
     q_function: Literal["mlp", "cnn", "linear", "table"] = "mlp"  # Q model: MLP, Nature CNN (frames), linear, table
-    # q_function mlp: the network under the head; auto = "minatar" for MinAtar's 10x10xC bool grids, else "mlp";
-    # minatar: 3x3 conv (16) + 128 units (Young & Tian 2019); minatar_same: 3x3 conv (16, same padding),
-    # no hidden layer (Obando-Ceron & Castro 2021)
+    # under q_function mlp; auto = minatar for MinAtar's 10x10xC bool grids, else mlp (docs/minatar.md)
     torso: Literal["auto", "mlp", "minatar", "minatar_same"] = "auto"
     hidden_sizes: tuple[int, ...] = (256, 256)  # widths of the MLP's hidden layers
     features: Literal["fourier", "polynomial", "rbf", "tiles"] = "fourier"  # linear: basis φ(s) of the normalized s
@@ -90,7 +88,7 @@ class LearningConfig:
 
     gamma: float = 0.99  # discount factor, in (0, 1]
     lr: float = 1e-3  # optimizer learning rate
-    # sgd on mse = semi-gradient Q-learning; rmsprop_minatar: PyTorch's centered RMSprop with momentum (learner.py)
+    # sgd on mse = semi-gradient Q-learning; rmsprop_minatar = Young & Tian's MinAtar RMSprop (learner.py)
     optimizer: Literal["adam", "rmsprop", "rmsprop_centered", "rmsprop_minatar", "sgd"] = "adam"
     optimizer_eps: float | None = None  # ε added to the denominator; none = default (1e-8; centered 1e-5; minatar 0.01)
     lr_end: float | None = None  # learning rate reached by linear decay from lr; none = constant lr

@@ -229,8 +229,8 @@ def vector_env_state(envs: gym.vector.SyncVectorEnv) -> dict[str, Any]:
             if envs not in _warned_vector_envs:
                 _warned_vector_envs.add(envs)
                 print(
-                    f"dqnlab: warning: checkpoints hold everything but the state of {_env_name(env)}, which "
-                    f"dqnlab cannot capture ({exc}); a resume starts its envs on a fresh episode",
+                    f"dqnlab: warning: checkpoints hold everything but the state of {_env_name(env)} ({exc}); "
+                    "a resume starts its envs on a fresh episode",
                     file=sys.stderr,
                 )
     return {"vector": _layer_state(envs, "the vector env"), "envs": saved}
