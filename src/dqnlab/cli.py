@@ -290,7 +290,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     agent = Agent.load(checkpoint)
     if args.env_kwargs:  # over the run's own env_kwargs, for this evaluation (and its video) only
         agent.config = apply_overrides(agent.config, parse_assignments(_env_kwargs_assignments(args.env_kwargs)))
-        env_spaces(agent.config.env_id, agent.config.atari, agent.config.env_kwargs)
+        env_spaces(agent.config.env_id, agent.config.atari, agent.config.env_kwargs)  # a bad one: one line now
     config = agent.config
     epsilon = config.evaluation.epsilon if args.epsilon is None else args.epsilon
     returns = evaluate(
