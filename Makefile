@@ -21,7 +21,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 $(DEV_STAMP): $(STAMP)
-	$(PIP_INSTALL) -e ".[dev]"
+	$(PIP_INSTALL) -e ".[dev,minatar]"
 	touch $@
 
 $(BENCH_STAMP): $(STAMP)

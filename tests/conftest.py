@@ -41,3 +41,18 @@ if COUNTING_TERMINATES not in gym.registry:
     gym.register(COUNTING_TERMINATES, entry_point=CountingEnv, kwargs={"terminate_at": 3})
     # never terminates within its time limit of 2 steps: every episode end is a truncation
     gym.register(COUNTING_TRUNCATES, entry_point=CountingEnv, kwargs={"terminate_at": 10**9}, max_episode_steps=2)
+
+
+class OpaqueCountingEnv(CountingEnv):
+    """CountingEnv holding an object dqnlab cannot capture (as a Box2D world would be): checkpoints
+    save a marker for it, and a resume starts it on a fresh episode."""
+
+    def __init__(self, terminate_at: int = 3) -> None:
+        super().__init__(terminate_at)
+        self.world = object()
+
+
+OPAQUE = "dqnlab-test/Opaque-v0"
+
+if OPAQUE not in gym.registry:
+    gym.register(OPAQUE, entry_point=OpaqueCountingEnv, kwargs={"terminate_at": 7})

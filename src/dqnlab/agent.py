@@ -42,7 +42,7 @@ class Agent:
     """Acting and learning for one env id, configured by a `Config`."""
 
     def __init__(self, config: Config, spaces: EnvSpaces | None = None) -> None:
-        self.spaces = spaces or env_spaces(config.env_id, config.atari)
+        self.spaces = spaces or env_spaces(config.env_id, config.atari, config.env_kwargs)
         # Linear and tabular Q normalize by bounds that the run records in its config.
         config = with_observation_bounds(config, self.spaces.observation_space)
         self.config = config

@@ -44,6 +44,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"dqnlab: error: {message} (see {self.prog} --help)\n")
 
 
+def _add_env_kwargs_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env-kwargs",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a keyword argument for the env's constructor, e.g. sticky_action_prob=0.0 (env_kwargs; repeatable)",
+    )
+
+
+def _env_kwargs_assignments(texts: list[str]) -> list[str]:
+    """`--env-kwargs K=V` flags as the config assignments `env_kwargs.K=V`, each checked to be K=V."""
+    assignments = []
+    for text in texts:
+        name, equals, _ = text.partition("=")
+        if not equals or not name.strip().isidentifier():
+            raise DqnlabError(f"--env-kwargs expects NAME=VALUE with NAME a keyword argument, got '{text}'")
+        assignments.append(f"env_kwargs.{text.strip()}")
+    return assignments
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dqnlab", description="Value-based deep RL: train, evaluate and inspect DQN agents.")
     parser.add_argument("--version", action="version", version=f"dqnlab {__version__}")
@@ -65,6 +86,7 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one config value, e.g. --set learning.lr=5e-4 (repeatable)",
     )
+    _add_env_kwargs_flag(train)
     train.add_argument("--steps", type=int, default=None, help="env steps to train, at most (default: the preset's)")
     train.add_argument("--seed", type=int, default=None, help=f"random seed (default: the config's, {DEFAULTS.seed})")
     train.add_argument(
@@ -117,6 +139,7 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--epsilon", type=float, default=None, help="exploration while evaluating")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the evaluation envs")
     evaluate.add_argument("--video", default=None, help="record one episode to FILE.mp4 or FILE.gif")
+    _add_env_kwargs_flag(evaluate)
 
     env_info = commands.add_parser("env-info", help="show an env's spaces and the size of a Q-table for it")
     env_info.add_argument("env_id", help="Gymnasium env id")
@@ -154,6 +177,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="a config value for every run (repeatable)",
     )
     experiment.add_argument("--config", default=None, help="TOML file of config values for every run")
+    _add_env_kwargs_flag(experiment)
     experiment.add_argument("--seeds", type=int, default=None, help="seeds per variant: 0 .. N-1 (default: 5)")
     experiment.add_argument(
         "--steps",
@@ -228,7 +252,7 @@ def _resolve_config(args: argparse.Namespace) -> Any:
 
     given = vars(args)  # `config` takes only env_id, --preset, --config and --set of train's flags
     file_values = load_toml(args.config) if args.config else {}
-    overrides = parse_assignments(args.overrides)
+    overrides = parse_assignments([*args.overrides, *_env_kwargs_assignments(given.get("env_kwargs") or [])])
     preset = args.preset or file_values.get("preset", "dqn")
     config = preset_config(preset, args.env_id)
     if given.get("actors"):
@@ -321,6 +345,7 @@ def _resume(args: argparse.Namespace) -> int:
         "--preset": args.preset,
         "--config": args.config,
         "--set": args.overrides,
+        "--env-kwargs": args.env_kwargs,
         "--seed": args.seed,
         "--num-envs": args.num_envs,
         "--run-dir": args.run_dir,
@@ -357,7 +382,7 @@ def _train(args: argparse.Namespace) -> int:
     config = _resolve_config(args)
     if args.ray_address is not None and config.distributed.actors == 0:
         raise DqnlabError("--ray-address runs Ape-X actors on a Ray cluster; add --actors N")
-    spaces = env_spaces(config.env_id, config.atari)
+    spaces = env_spaces(config.env_id, config.atari, config.env_kwargs)
     _check_can_start(config, spaces)
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
     if run_dir.exists() and not run_dir.is_dir():
@@ -381,6 +406,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from dqnlab.agent import Agent
+    from dqnlab.config import apply_overrides, parse_assignments
+    from dqnlab.envs.factory import env_spaces
     from dqnlab.training.evaluation import evaluate
     from dqnlab.training.weights import resolve_checkpoint
 
@@ -394,8 +421,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         check_video_path(args.video)  # before the episodes are played
     checkpoint = resolve_checkpoint(args.run)
     agent = Agent.load(checkpoint)
-    epsilon = agent.config.evaluation.epsilon if args.epsilon is None else args.epsilon
-    returns = evaluate(agent.act_batch, agent.config.env_id, args.episodes, epsilon, args.seed, agent.config.atari)
+    if args.env_kwargs:  # over the run's own env_kwargs, for this evaluation (and its video) only
+        agent.config = apply_overrides(agent.config, parse_assignments(_env_kwargs_assignments(args.env_kwargs)))
+        env_spaces(agent.config.env_id, agent.config.atari, agent.config.env_kwargs)  # a bad one: one line now
+    config = agent.config
+    epsilon = config.evaluation.epsilon if args.epsilon is None else args.epsilon
+    returns = evaluate(
+        agent.act_batch, config.env_id, args.episodes, epsilon, args.seed, config.atari, config.env_kwargs
+    )
     print(
         f"{agent.config.env_id} ({checkpoint}): return {returns.mean():.2f} ± {returns.std():.2f} "
         f"over {args.episodes} episodes (epsilon {epsilon})"
@@ -471,7 +504,7 @@ def _experiment(args: argparse.Namespace) -> int:
         out,
         steps=args.steps,
         workers=args.workers,
-        common=args.overrides,
+        common=[*args.overrides, *_env_kwargs_assignments(args.env_kwargs)],
         config_file=args.config,
         threshold=args.threshold,
         ray_address=args.ray_address,

@@ -42,7 +42,13 @@ def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) ->
     options: dict[str, Any] = (
         {"duration": 1000 / VIDEO_FPS, "loop": 0} if suffix == ".gif" else {"fps": VIDEO_FPS, "macro_block_size": 1}
     )
-    env = make_env(agent.config.env_id, render_mode="rgb_array", atari=agent.config.atari, training=False)
+    env = make_env(
+        agent.config.env_id,
+        render_mode="rgb_array",
+        atari=agent.config.atari,
+        training=False,
+        env_kwargs=agent.config.env_kwargs,
+    )
     episode_return = 0.0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,8 +69,17 @@ def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) ->
     return episode_return
 
 
+MIN_VIDEO_SIDE = 160  # pixels: smaller frames (MinAtar's 10x10) are enlarged, each cell a block
+
+
 def _rgb(env: Any) -> np.ndarray:
-    """The env's current RGB frame [H, W, 3]."""
+    """The env's current RGB frame [H, W, 3] as uint8. MinAtar renders floats in [0, 1] on a 10x10
+    grid, which video writers refuse: they become bytes, and small frames are enlarged by whole cells."""
     frame = env.render()
     assert isinstance(frame, np.ndarray), "render_mode='rgb_array' returns an array"
+    if np.issubdtype(frame.dtype, np.floating):
+        frame = np.round(np.clip(frame, 0.0, 1.0) * 255).astype(np.uint8)
+    scale = -(-MIN_VIDEO_SIDE // min(frame.shape[:2]))
+    if scale > 1:
+        frame = frame.repeat(scale, axis=0).repeat(scale, axis=1)
     return frame

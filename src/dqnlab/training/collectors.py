@@ -95,15 +95,18 @@ class LocalCollector:
         config = self.config
         if self.envs is not None and state is None:
             return  # a later `learn` call: the envs go on where they were
-        self.envs = make_vector_env(config.env_id, config.num_envs, config.atari, training=True)
+        self.envs = make_vector_env(config.env_id, config.num_envs, config.atari, True, config.env_kwargs)
         self.obs, _ = self.envs.reset(seed=config.seed)  # builds every wrapper's buffers
         if state is not None:
             try:
                 self.replay.load_state_dict(state["replay"])
             except ValueError as exc:  # shapes and sizes; a missing key is a malformed state
                 raise CheckpointError(f"the checkpoint's replay memory does not fit the run's config: {exc}") from None
-            restore_vector_env_state(self.envs, state["envs"])
+            # envs whose state the checkpoint could not hold start a fresh episode
+            restarted = restore_vector_env_state(self.envs, state["envs"], seed=config.seed + self.agent.env_steps)
             self.obs = np.array(state["obs"])  # off its memory map
+            for index, first_obs in restarted.items():
+                self.obs[index] = first_obs
             self.origin = tuple(state["origin"])
 
     def collect(self, learning_owed: bool) -> list[Chunk]:

@@ -246,6 +246,7 @@ class TrainingLoop:
             config.evaluation.epsilon,
             seed=config.seed + EVAL_SEED_OFFSET,
             atari=config.atari,
+            env_kwargs=config.env_kwargs,
         )
         state.eval_seconds += time.perf_counter() - began
         mean_return = float(returns.mean())
