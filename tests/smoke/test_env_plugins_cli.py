@@ -49,7 +49,7 @@ def test_module_env_id_with_env_kwargs_trains_and_evaluates(tmp_path, user_modul
 
 
 def test_experiment_passes_env_kwargs_to_every_run(tmp_path, user_module):
-    from dqnlab.diagnostics.experiment import build_variants, plan_runs
+    from dqnlab.experiments.plan import build_variants, plan_runs
 
     from dqnlab.cli import _env_kwargs_assignments
 

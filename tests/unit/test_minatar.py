@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("minatar")
 
-from dqnlab.config import NetworkConfig, apply_overrides, config_from_dict, parse_assignments  # noqa: E402
+from dqnlab.config import Config, NetworkConfig, apply_overrides, config_from_dict, parse_assignments  # noqa: E402
 from dqnlab.envs import env_spaces, make_env, make_vector_env  # noqa: E402
 from dqnlab.envs.state import restore_vector_env_state, vector_env_state  # noqa: E402
 from dqnlab.errors import ConfigError, EnvError  # noqa: E402
 from dqnlab.networks.factory import build_q_network  # noqa: E402
 from dqnlab.networks.torsos import MinAtarTorso  # noqa: E402
-from dqnlab.replay import ReplayMemory  # noqa: E402
+from dqnlab.replay import build_replay  # noqa: E402
 from dqnlab.training.evaluation import evaluate  # noqa: E402
 from dqnlab.training.snapshot import latest_snapshot, read_snapshot, write_snapshot  # noqa: E402
 
@@ -163,9 +164,9 @@ def test_minatar_torso_reads_channels_last():
 @pytest.mark.parametrize("prioritized, n_step", [(False, 1), (True, 3)])
 def test_bool_observations_are_stored_as_bool_and_sampled_back_exactly(prioritized, n_step):
     rng = np.random.default_rng(0)
-    memory = ReplayMemory(
-        64, (10, 10, 6), np.dtype(bool), np.random.default_rng(1), num_envs=1, n_step=n_step, prioritized=prioritized
-    )
+    config = apply_overrides(Config(), {"replay": {"capacity": 64, "n_step": n_step, "prioritized": prioritized}})
+    space = gym.spaces.Box(0, 1, (10, 10, 6), bool)
+    memory = build_replay(config, space, np.random.default_rng(1), beta_steps=100)
     assert memory.storage.obs.dtype == np.bool_ and memory.storage.obs.nbytes == 64 * 600
     written = {}
     obs = rng.random((1, 10, 10, 6)) < 0.3
