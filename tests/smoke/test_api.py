@@ -23,7 +23,13 @@ def test_api_learns_acts_saves_and_loads(tmp_path):
     action = agent.act(np.zeros(4, dtype=np.float32))
     assert action in (0, 1)
     agent.save(tmp_path / "a.pt")
-    assert Agent.load(tmp_path / "a.pt").act(np.zeros(4, dtype=np.float32)) == action
+    loaded = Agent.load(tmp_path / "a.pt")
+    trained, got, fresh = (a.q_network.state_dict() for a in (agent, loaded, Agent(_short_config(0))))
+    assert trained.keys() == got.keys()
+    for name in trained:  # every tensor comes back, and none is what a fresh agent of the seed holds
+        assert torch.equal(trained[name], got[name]) and not torch.equal(fresh[name], got[name]), name
+    obs = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.act_batch(obs, 0.0), agent.act_batch(obs, 0.0))
 
 
 @pytest.mark.slow

@@ -138,4 +138,3 @@ def test_the_gradient_norm_is_clipped_inside_the_learners_step():
 
 def test_learning_lr_scales_the_step():
     torch.testing.assert_close(_sgd_step(0.25, None), 0.25 * _sgd_step(1.0, None), rtol=1e-5, atol=1e-8)
-
