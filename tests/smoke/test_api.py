@@ -54,20 +54,29 @@ def test_same_seed_and_config_give_identical_metrics(tmp_path):
     assert (tmp_path / "c" / "metrics.csv").read_text() != metrics_a  # the seed does matter
 
 
-def test_evaluation_does_not_change_what_training_collects_and_learns():
+@pytest.mark.parametrize(
+    "network, mean_weights",
+    [({}, True), ({"noisy": True}, True), ({"noisy": True}, False)],
+    ids=["mlp", "noisy-mean-weights", "noisy-sampled-weights"],
+)
+def test_evaluation_does_not_change_what_training_collects_and_learns(network, mean_weights):
     """Evaluation acts with its own random stream: evaluating often, rarely or never leaves the
-    training trajectory, and so the learned weights, exactly as they are."""
+    training trajectory, and so the learned weights, exactly as they are. Noisy nets too, whether
+    evaluation acts on their mean weights or on sampled noise."""
     weights = []
-    for every, episodes in ((250, 3), (500, 1), (0, 1)):
+    for every, episodes in ((250, 3), (0, 1)):
         config = _short_config(3)
         config = config.replace(
-            evaluation=config.evaluation.__class__(every=every, episodes=episodes, stop_at_target=False)
+            network=config.network.__class__(**{**config.network.__dict__, **network}),
+            evaluation=config.evaluation.__class__(
+                every=every, episodes=episodes, stop_at_target=False, mean_weights=mean_weights
+            ),
         )
         agent = Agent(config)
         agent.learn(1000)
         assert agent.learner.gradient_steps > 0
-        weights.append(agent.learner.flat_online.detach().clone())
-    assert torch.equal(weights[0], weights[1]) and torch.equal(weights[0], weights[2])
+        weights.append(torch.cat([p.detach().reshape(-1) for p in agent.learner.online.parameters()]))
+    assert torch.equal(weights[0], weights[1])
 
 
 def test_training_leaves_subnormal_floats_alone_outside_its_gradient_steps():
