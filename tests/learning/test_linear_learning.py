@@ -19,7 +19,6 @@ def test_cartpole_linear_solves_cartpole(tmp_path, reevaluate):
     assert summary["solved_at_step"] is not None, summary
     assert summary["best_eval_return"] >= 475.0
     returns = reevaluate(tmp_path / "run")
-    print("fresh seeds:", returns.tolist())
     assert returns.mean() >= 400.0, returns
 
 
@@ -33,5 +32,4 @@ def test_mountaincar_linear_climbs_the_hill(tmp_path, reevaluate):
     summary = Agent(config).learn(run_dir=tmp_path / "run")
     assert summary["best_eval_return"] >= -150.0, summary
     returns = reevaluate(tmp_path / "run")
-    print("fresh seeds:", returns.tolist())
     assert returns.mean() >= -170.0, returns

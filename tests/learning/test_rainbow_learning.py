@@ -28,7 +28,6 @@ def test_cartpole_rainbow_solves_within_a_bounded_budget(tmp_path, reevaluate):
     assert summary["solved_at_step"] is not None, summary  # stops at the first evaluation >= 475
     assert summary["best_eval_return"] >= 475.0
     returns = reevaluate(tmp_path / "run")
-    print("fresh seeds:", returns.tolist())
     assert returns.mean() >= 400.0, returns
 
 
@@ -51,5 +50,4 @@ def test_qr_dqn_solves_cartpole(tmp_path, reevaluate):
     assert summary["solved_at_step"] is not None, summary
     assert summary["best_eval_return"] >= 475.0
     returns = reevaluate(tmp_path / "run")
-    print("fresh seeds:", returns.tolist())
     assert returns.mean() >= 400.0, returns
