@@ -17,7 +17,8 @@ from dqnlab import Agent
 from dqnlab.config import config_from_dict
 
 
-def _run(run_dir: Path, **values: Any) -> dict[str, Any]:
+def _run(run_dir: Path, batch_sizes: list[int] | None = None, **values: Any) -> dict[str, Any]:
+    """A short run writing to `run_dir`; with `batch_sizes`, the size of every batch learned from is appended."""
     base: dict[str, Any] = {
         "env_id": "CartPole-v1",
         "seed": 1,
@@ -32,7 +33,16 @@ def _run(run_dir: Path, **values: Any) -> dict[str, Any]:
     }
     for key, value in values.items():
         base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
-    Agent(config_from_dict(base)).learn(run_dir=run_dir)
+    agent = Agent(config_from_dict(base))
+    if batch_sizes is not None:
+        update = agent.learner.update
+
+        def recorded_update(batch):  # type: ignore[no-untyped-def]
+            batch_sizes.append(len(batch.actions))
+            return update(batch)
+
+        agent.learner.update = recorded_update  # type: ignore[method-assign]
+    agent.learn(run_dir=run_dir)
     return json.loads((run_dir / "summary.json").read_text())
 
 
@@ -44,8 +54,10 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def test_target_updates_csv_lists_every_interval_of_gradient_steps(tmp_path):
     """Updates from env step 100, one per env step: gradient step k is taken at env step 99 + k,
     so with an interval of 50 the target changes at env steps 149, 199, ..., 399."""
-    summary = _run(tmp_path, learning={"target_update_interval": 50})
+    batch_sizes: list[int] = []
+    summary = _run(tmp_path, batch_sizes, learning={"target_update_interval": 50, "batch_size": 24})
     assert summary["gradient_steps"] == 301
+    assert len(batch_sizes) == 301 and set(batch_sizes) == {24}  # learning.batch_size reaches the sampling
     steps = [int(row["step"]) for row in _rows(tmp_path / "target_updates.csv")]
     assert steps == [149, 199, 249, 299, 349, 399]
 

@@ -138,3 +138,22 @@ def test_the_gradient_norm_is_clipped_inside_the_learners_step():
 
 def test_learning_lr_scales_the_step():
     torch.testing.assert_close(_sgd_step(0.25, None), 0.25 * _sgd_step(1.0, None), rtol=1e-5, atol=1e-8)
+
+
+def test_lr_end_decays_the_rate_linearly_over_lr_decay_steps():
+    """lr 1 -> 0.5 over 2 gradient steps: the second step is taken at lr 0.75, the third at 0.5,
+    measured against a constant-lr twin that has taken the same first step."""
+    decaying = _agent(optimizer="sgd", lr=1.0, lr_end=0.5, lr_decay_steps=2, loss="mse", max_grad_norm=None)
+    constant = _agent(optimizer="sgd", lr=1.0, loss="mse", max_grad_norm=None)
+    batch = _batch(seed=5)
+    for agent in (decaying, constant):
+        agent.learner.update(batch)
+    torch.testing.assert_close(_flat(decaying.learner.online), _flat(constant.learner.online))
+    for rate in (0.75, 0.5):
+        before = _flat(constant.learner.online)
+        decaying.learner.update(batch)
+        constant.learner.update(batch)
+        step = _flat(constant.learner.online) - before
+        torch.testing.assert_close(_flat(decaying.learner.online), before + rate * step, rtol=1e-5, atol=1e-7)
+        with torch.no_grad():  # the twins start each step from the same weights
+            constant.learner.online.load_state_dict(decaying.learner.online.state_dict())
