@@ -105,33 +105,35 @@ def test_rollback_reloads_the_last_checkpoints_networks_and_goes_on(tmp_path, mo
     """Both networks go non-finite after gradient step 150 (env step 249), so the next loss is nan; the
     rollback must bring back the networks of the newest checkpoint, env step 200, taken after gradient
     step 101: what the networks held when gradient step 102 began."""
-    update = DQNLearner.update
-    seen: dict[str, object] = {"calls": 0}
+    agent = Agent(_config(checkpoint={"on_nonfinite": "rollback"}))
+    learner, update = agent.learner, agent.learner.update
+    calls = 0
+    networks_at: dict[int, dict[str, dict[str, torch.Tensor]]] = {}  # gradient step -> networks when it began
 
-    def poisoned_after_150(self, batch):
-        seen["calls"] = call = int(seen["calls"]) + 1  # type: ignore[call-overload]
-        if call in (102, 152):  # the state at checkpoint 200; the first update after the rollback
-            seen[call] = {
-                name: {k: v.detach().clone() for k, v in network.state_dict().items()}
-                for name, network in (("online", self.online), ("target", self.target))
+    def poisoned_after_150(batch):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls in (102, 152):  # the state at checkpoint 200; the first update after the rollback
+            networks_at[calls] = {
+                name: {key: value.detach().clone() for key, value in network.state_dict().items()}
+                for name, network in (("online", learner.online), ("target", learner.target))
             }
-        stats = update(self, batch)
-        if call == 150:  # weights go bad unnoticed; the next loss shows it
+        stats = update(batch)
+        if calls == 150:  # weights go bad unnoticed; the next loss shows it
             with torch.no_grad():
-                for parameter in [*self.online.parameters(), *self.target.parameters()]:
+                for parameter in [*learner.online.parameters(), *learner.target.parameters()]:
                     parameter.fill_(math.nan)
         return stats
 
-    monkeypatch.setattr(DQNLearner, "update", poisoned_after_150)
-    summary = Agent(_config(checkpoint={"on_nonfinite": "rollback"})).learn(run_dir=tmp_path / "run")
+    learner.update = poisoned_after_150  # type: ignore[method-assign]
+    summary = agent.learn(run_dir=tmp_path / "run")
     assert summary["steps"] == 600
     err = capsys.readouterr().err
     assert "non-finite loss (nan) at env step 250, gradient step 151" in err
     assert "networks and optimizer rolled back to state-000000000200 (1 of 3 rollbacks)" in err
-    checkpointed, restored = seen[102], seen[152]
-    for name in ("online", "target"):
-        for key, value in checkpointed[name].items():  # type: ignore[index]
-            assert torch.equal(restored[name][key], value), (name, key)  # type: ignore[index]
+    for name, tensors in networks_at[102].items():
+        for key, value in tensors.items():
+            assert torch.equal(networks_at[152][name][key], value), (name, key)
 
 
 def test_an_env_that_raises_stops_with_a_message_and_resumes_to_the_same_result(tmp_path):
