@@ -160,7 +160,10 @@ def test_killed_actor_is_replaced_and_weights_reach_actors(ray_local, tmp_path):
 
     def kill() -> None:
         at_kill["updates"] = loop.agent.learner.gradient_steps
-        ray_local.kill(loop.actors[0], no_restart=False)  # a crash: Ray restarts the actor
+        # a crash of every actor: Ray restarts them. With one survivor, a fast machine could finish the
+        # run before a restarted actor sends data; with none, the run can only go on with their data.
+        for actor in loop.actors:
+            ray_local.kill(actor, no_restart=False)
 
     killer = When(lambda: len(loop.actors) == 2 and loop.agent.env_steps >= 1000, kill)
     summary = loop.run()
