@@ -1,9 +1,14 @@
-"""Shared fixtures: tiny deterministic envs whose transitions can be worked out by hand."""
+"""Shared fixtures: tiny deterministic envs whose transitions can be worked out by hand, and the
+re-evaluation of a run's kept model on fresh seeds for the learning tests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
+import pytest
 
 
 class CountingEnv(gym.Env):
@@ -56,3 +61,22 @@ OPAQUE = "dqnlab-test/Opaque-v0"
 
 if OPAQUE not in gym.registry:
     gym.register(OPAQUE, entry_point=OpaqueCountingEnv, kwargs={"terminate_at": 7})
+
+
+FRESH_SEED = 12345  # runs evaluate on seeds seed + 10,000 onwards (training/loop.py): these are new to them
+
+
+@pytest.fixture
+def reevaluate() -> Callable[..., np.ndarray]:
+    """Learning tests keep the best model of a run on one hand-picked seed; this plays that kept model
+    again on evaluation seeds the run never saw, so that a lucky evaluation cannot pass a test."""
+    from dqnlab import Agent
+    from dqnlab.training.evaluation import evaluate
+
+    def returns_of_kept_model(run_dir: Path, episodes: int = 10) -> np.ndarray:
+        """Returns of `episodes` greedy episodes of the run's checkpoints/best.pt, on fresh seeds."""
+        agent = Agent.load(Path(run_dir) / "checkpoints" / "best.pt")
+        config = agent.config
+        return evaluate(agent.act_batch, config.env_id, episodes, config.evaluation.epsilon, FRESH_SEED, config.atari)
+
+    return returns_of_kept_model

@@ -13,7 +13,7 @@ import pytest
 
 from dqnlab.cli import _build_parser, _resolve_config, main
 from dqnlab.envs.atari import is_atari
-from dqnlab.envs.factory import check_env_id
+from dqnlab.envs.factory import registered_id
 from dqnlab.experiments.plan import build_variants, check_variants
 from dqnlab.experiments.run import FULL_BUDGET
 from dqnlab.presets import preset_config
@@ -79,13 +79,13 @@ def test_every_chapter_command_parses_and_its_config_is_valid(command: str) -> N
     assert words[0] == "dqnlab", command
     args = parser.parse_args(words[1:])
     if args.command == "train":
-        check_env_id(args.env_id)
+        registered_id(args.env_id)
         _resolve_config(args)  # presets and --set keys and values
     elif args.command == "experiment" and args.resume is None:
         base = preset_config(args.preset or "dqn", args.env_id)
         check_variants(base, [FULL_BUDGET, *args.overrides], build_variants(args.vary, args.variant))
     elif args.command == "env-info":
-        check_env_id(args.env_id)
+        registered_id(args.env_id)
 
 
 @pytest.mark.slow

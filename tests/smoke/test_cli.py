@@ -135,7 +135,7 @@ def _bad_inputs(tmp_path, trained_run):
 def test_bad_input_gets_one_line_and_exit_status_2(tmp_path, trained_run):
     for args, message in _bad_inputs(tmp_path, trained_run):
         result = _cli(*args, cwd=tmp_path)
-        assert result.returncode == 2, (args, result.returncode)
+        assert result.returncode == 2, (args, result.returncode)  # the README's promise for bad input
         assert "Traceback" not in result.stderr, (args, result.stderr)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1, (args, result.stderr)

@@ -49,9 +49,8 @@ def test_module_env_id_with_env_kwargs_trains_and_evaluates(tmp_path, user_modul
 
 
 def test_experiment_passes_env_kwargs_to_every_run(tmp_path, user_module):
-    from dqnlab.experiments.plan import build_variants, plan_runs
-
     from dqnlab.cli import _env_kwargs_assignments
+    from dqnlab.experiments.plan import build_variants, plan_runs
 
     common = _env_kwargs_assignments(["terminate_at=5"])
     specs = plan_runs(user_module, "dqn", build_variants([], []), [0], tmp_path, 10, common)

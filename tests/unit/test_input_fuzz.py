@@ -9,8 +9,10 @@ import json
 import pickle
 import shutil
 import tempfile
+import typing
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -104,6 +106,42 @@ def test_random_config_values_give_a_config_or_a_one_line_config_error(pairs):
     else:
         assert isinstance(config, Config)
         assert isinstance(config.to_toml(), str)  # what the run directory records
+        _assert_values_taken(config, parse_assignments(assignments), assignments)
+
+
+def _leaves(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    found = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            found.extend(_leaves(value, f"{prefix}{key}."))
+        else:
+            found.append((f"{prefix}{key}", value))
+    return found
+
+
+def _normalized(value: Any, annotation: Any) -> Any:
+    """What an accepted `value` becomes in a field of type `annotation`, as config.py documents: "none"
+    (or "null") is None where allowed, a list a tuple, a number in a float field a float."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if type(None) in typing.get_args(annotation):
+        if isinstance(value, str) and value.lower() in ("none", "null"):
+            return None
+        annotation = args[0]
+    if isinstance(value, list):
+        return tuple(_normalized(item, typing.get_args(annotation)[0]) for item in value)
+    return float(value) if annotation is float else value
+
+
+def _assert_values_taken(config: Config, given: dict[str, Any], assignments: list[str]) -> None:
+    """Each value given is the value the config holds, or its documented normalization: the config never
+    rewrites what the user set (exploration for noisy nets is `exploration.schedule = "auto"`)."""
+    for key, value in _leaves(given):
+        *sections, name = key.split(".")
+        owner: Any = config
+        for section in sections:
+            owner = getattr(owner, section)
+        expected = _normalized(value, typing.get_type_hints(type(owner))[name])
+        assert getattr(owner, name) == expected, (assignments, key, getattr(owner, name), expected)
 
 
 FLAGS = {
@@ -145,6 +183,15 @@ def test_random_train_arguments_give_a_config_or_a_one_line_error(capsys, env_id
         assert str(exc) and "\n" not in str(exc), (argv, str(exc))
     else:
         assert isinstance(config, Config)
+        given = dict(flags)
+        assert config.env_id == env_id and config.preset == given.get("--preset", "dqn"), argv
+        for flag, value in [("--steps", config.steps), ("--seed", config.seed), ("--num-envs", config.num_envs),
+                            ("--checkpoint-every", config.checkpoint.every)]:  # fmt: skip
+            if flag in given:
+                assert value == int(given[flag]), (argv, flag, value)
+        assert config.device == given.get("--device", config.device), argv
+        if "--set" in given:
+            _assert_values_taken(config, parse_assignments([given["--set"]]), argv)
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
