@@ -124,8 +124,7 @@ class LearningConfig:
     lr: float = _doc(1e-3, "optimizer step size (per gradient step); the start of the decay when lr_end is set")
     optimizer: Literal["adam", "rmsprop", "rmsprop_centered", "rmsprop_minatar", "sgd"] = _doc(
         "adam",
-        "adam, rmsprop, rmsprop_centered (DeepMind's), rmsprop_minatar (Young & Tian's) or sgd; "
-        "sgd on mse = semi-gradient Q-learning",
+        "adam, rmsprop, rmsprop_centered (DeepMind's), rmsprop_minatar (Young & Tian's) or sgd (semi-gradient)",
     )
     optimizer_eps: float | None = _doc(
         None, "ε of the denominator (under the root if centered); none = default (1e-8; centered 1e-5; minatar 0.01)"

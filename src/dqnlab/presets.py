@@ -224,26 +224,23 @@ PRESETS: dict[str, Preset] = {
         {
             "env_id": "MinAtar/SpaceInvaders-v0",  # v0: all 6 actions, as env.num_actions() in dqn.py
             "steps": 5_000_000,  # NUM_FRAMES; one frame is one env step in MinAtar
-            "network": {"q_function": "mlp", "torso": "minatar"},  # QNetwork: conv 16 3x3 stride 1 -> 128
+            "network": {"torso": "minatar"},  # QNetwork: conv 16 3x3 stride 1 -> 128
+            # as the defaults: gamma 0.99 (GAMMA), huber loss (f.smooth_l1_loss), one gradient step every
+            # frame (TRAINING_FREQ 1), replay 100k (REPLAY_BUFFER_SIZE), epsilon from 1.0 (EPSILON)
             "learning": {
                 "optimizer": "rmsprop_minatar",  # optim.RMSprop(..., centered=True, momentum=GRAD_MOMENTUM)
                 "lr": 2.5e-4,  # STEP_SIZE
                 "optimizer_eps": 0.01,  # MIN_SQUARED_GRAD, as PyTorch's eps (added outside the square root)
                 "batch_size": 32,  # BATCH_SIZE
-                "gamma": 0.99,  # GAMMA
-                "loss": "huber",  # f.smooth_l1_loss
                 "double": False,  # target_net(next_states).max(1): the DQN target
                 "target_update_interval": 1_000,  # TARGET_NETWORK_UPDATE_FREQ, counted in updates
                 "max_grad_norm": "none",  # no gradient clipping in dqn.py
                 "learning_starts": 5_000,  # REPLAY_START_SIZE
-                "train_freq": 1,  # TRAINING_FREQ
-                "gradient_steps": 1,
             },
-            "replay": {"capacity": 100_000},  # REPLAY_BUFFER_SIZE
             # EPSILON -> END_EPSILON over FIRST_N_FRAMES
-            "exploration": {"schedule": "linear", "start": 1.0, "end": 0.1, "decay_steps": 100_000},
-            # the paper reports training returns; dqnlab adds a greedy evaluation every 100k frames
-            "evaluation": {"every": 100_000, "episodes": 10, "epsilon": 0.0, "stop_at_target": False},
+            "exploration": {"schedule": "linear", "end": 0.1, "decay_steps": 100_000},
+            # the paper reports training returns; dqnlab adds a greedy evaluation (10 episodes) every 100k frames
+            "evaluation": {"every": 100_000, "stop_at_target": False},
             "checkpoint": {"every": 100_000},
         },
     ),
@@ -263,35 +260,30 @@ PRESETS: dict[str, Preset] = {
         {
             "env_id": "MinAtar/SpaceInvaders-v0",  # minatar_env.py: minatar.Environment, all 6 actions
             "steps": 10_000_000,  # Runner.num_iterations 10 x Runner.training_steps 1M
+            # as the defaults: 51 atoms (num_atoms), Adam (JaxRainbowAgentNew.optimizer), gamma 0.99
+            # (JaxDQNAgent.gamma), Double DQN (double_dqn), learning from step 1,000 (min_replay_history),
+            # one gradient step per update, replay 100k (replay_capacity)
             "network": {
-                "q_function": "mlp",
                 "torso": "minatar_same",  # RainbowDQN, net_conf 'minatar', hidden_layer 0
                 "dueling": True,  # JaxRainbowAgentNew.dueling
                 "noisy": True,  # JaxRainbowAgentNew.noisy
                 "noisy_sigma0": 0.1,  # NoisyNetwork's sigma_init: 0.1 / sqrt(fan_in)
                 "distributional": "c51",
-                "atoms": 51,  # num_atoms
                 "v_min": -100.0,  # support [-vmax, vmax], vmax = 100
                 "v_max": 100.0,
             },
             "learning": {
-                "optimizer": "adam",  # JaxRainbowAgentNew.optimizer
                 "lr": 1e-4,  # create_optimizer.learning_rate
                 "optimizer_eps": 3.125e-4,  # create_optimizer.eps
                 "batch_size": 32,  # OutOfGraphPrioritizedReplayBuffer.batch_size
-                "gamma": 0.99,  # JaxDQNAgent.gamma
-                "double": True,  # JaxRainbowAgentNew.double_dqn
                 "target_update_interval": 250,  # target_update_period 1000 agent steps / update_period 4
                 "max_grad_norm": "none",  # Dopamine does not clip gradients
-                "learning_starts": 1_000,  # min_replay_history
                 "train_freq": 4,  # update_period
-                "gradient_steps": 1,
             },
-            # replay_capacity; replay_scheme 'prioritized' with priorities sqrt(loss) (alpha 0.5);
-            # update_horizon 3
-            "replay": {"capacity": 100_000, "prioritized": True, "alpha": 0.5, "beta_start": 0.5, "n_step": 3},
+            # replay_scheme 'prioritized' with priorities sqrt(loss) (alpha 0.5); update_horizon 3
+            "replay": {"prioritized": True, "alpha": 0.5, "beta_start": 0.5, "n_step": 3},
             "exploration": {"schedule": "constant", "start": 0.01, "end": 0.01, "decay_steps": 250_000},
-            "evaluation": {"every": 100_000, "episodes": 10, "epsilon": 0.0, "stop_at_target": False},
+            "evaluation": {"every": 100_000, "stop_at_target": False},
             "checkpoint": {"every": 100_000},
         },
     ),
@@ -304,25 +296,22 @@ PRESETS: dict[str, Preset] = {
         {
             "env_id": "MinAtar/SpaceInvaders-v0",
             "steps": 10_000_000,  # 10 iterations of 1M training steps
-            "network": {"q_function": "mlp", "torso": "minatar_same"},  # DQNNetwork, 'minatar', hidden_layer 0
+            # as the defaults: Adam, gamma 0.99, learning from step 1,000 (min_replay_history), one gradient
+            # step per update, uniform replay of 100k
+            "network": {"torso": "minatar_same"},  # DQNNetwork, 'minatar', hidden_layer 0
             "learning": {
-                "optimizer": "adam",
                 "lr": 2.5e-4,  # create_optimizer.learning_rate
                 "optimizer_eps": 3.125e-4,  # create_optimizer.eps
                 "batch_size": 32,
-                "gamma": 0.99,
                 "loss": "mse",  # mse_inf = True
                 "double": False,  # target_opt = 0: DQN
                 "target_update_interval": 250,  # 1000 agent steps / update_period 4
                 "max_grad_norm": "none",
-                "learning_starts": 1_000,  # min_replay_history
                 "train_freq": 4,  # update_period
-                "gradient_steps": 1,
             },
-            "replay": {"capacity": 100_000},  # replay_scheme 'uniform'
             # linearly_decaying_epsilon with Dopamine's epsilon_train 0.01 and epsilon_decay_period 250k
-            "exploration": {"schedule": "linear", "start": 1.0, "end": 0.01, "decay_steps": 250_000},
-            "evaluation": {"every": 100_000, "episodes": 10, "epsilon": 0.0, "stop_at_target": False},
+            "exploration": {"schedule": "linear", "end": 0.01, "decay_steps": 250_000},
+            "evaluation": {"every": 100_000, "stop_at_target": False},
             "checkpoint": {"every": 100_000},
         },
     ),

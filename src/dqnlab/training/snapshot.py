@@ -249,10 +249,10 @@ def verify_snapshot(folder: Path) -> str | None:
         try:
             if path.stat().st_size != expected["bytes"]:
                 return f"{name} has {path.stat().st_size} bytes, the manifest says {expected['bytes']}"
-            crc, _ = _crc_of_file(path)
+            crc, expected_crc = _crc_of_file(path)[0], expected["crc32"]
         except (OSError, KeyError, TypeError) as exc:
             return f"cannot check {name} ({exc})"
-        if crc != expected["crc32"]:
+        if crc != expected_crc:
             return f"{name} fails its checksum"
     for required in ("state.json", "torch.pt"):
         if required not in manifest["files"]:
