@@ -38,6 +38,9 @@ class NetworkConfig:
         "mlp", "Q model: mlp, cnn (Nature CNN on stacked frames), linear (on features φ(s)) or table"
     )
     hidden_sizes: tuple[int, ...] = _doc((256, 256), "units in each hidden layer of the MLP, input side first")
+    layer_norm: bool = _doc(
+        False, "mlp: LayerNorm after each hidden linear layer, before its ReLU, as PQN (Gallici et al. 2024)"
+    )
     features: Literal["fourier", "polynomial", "rbf", "tiles"] = _doc(
         "fourier", "linear: basis φ(s) over the state normalized to [0, 1]"
     )
@@ -98,6 +101,10 @@ class NetworkConfig:
             ),
             f"network.obs_bounds must be finite [low, high] pairs with low < high, "
             f"got {[list(p) for p in self.obs_bounds]}",
+        )
+        _require(
+            self.q_function == "mlp" or not self.layer_norm,
+            f"network.layer_norm applies to the mlp torso only, not to q_function '{self.q_function}'",
         )
         _require(
             self.q_function in ("mlp", "cnn") or not (self.dueling or self.noisy or self.distributional != "expected"),

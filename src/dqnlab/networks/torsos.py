@@ -8,15 +8,27 @@ import torch
 from torch import nn
 
 
-class MLPTorso(nn.Module):
-    """Flattens the observation and applies Linear+ReLU layers of the given widths."""
+LAYER_NORM_EPS = 1e-6  # flax's nn.LayerNorm default, which PQN uses (torch's default is 1e-5)
 
-    def __init__(self, obs_shape: tuple[int, ...], hidden_sizes: tuple[int, ...]) -> None:
+
+class MLPTorso(nn.Module):
+    """Flattens the observation and applies Linear+ReLU layers of the given widths.
+
+    `layer_norm` puts a LayerNorm (learned scale and shift) between each Linear and its ReLU, as
+    PQN's Q-network does (Gallici et al. 2024, purejaxql: Dense, LayerNorm, relu per hidden layer;
+    the output layer is not normalized). It keeps the features' scale fixed as the weights grow,
+    which is what lets PQN learn stably without a target network or replay.
+    """
+
+    def __init__(self, obs_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], layer_norm: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = math.prod(obs_shape)
         for hidden in hidden_sizes:
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            layers.append(nn.Linear(width, hidden))
+            if layer_norm:
+                layers.append(nn.LayerNorm(hidden, eps=LAYER_NORM_EPS))
+            layers.append(nn.ReLU())
             width = hidden
         self.layers = nn.Sequential(*layers)
         self.output_size = width
