@@ -79,8 +79,9 @@ def _assert_same_run(reference, resumed):
         ({}, 620),  # uniform replay, one env; checkpoint 500, crash 120 steps later
         ({"replay": {"n_step": 3, "prioritized": True}}, 880),  # sum tree, n-step queues; an evaluation in between
         ({"num_envs": 2}, 500),  # two envs; crash right after the checkpoint
+        ({"network": {"layer_norm": True}}, 620),  # the LayerNorm's scale and shift come back with the weights
     ],
-    ids=["uniform", "nstep3-prioritized", "two-envs"],
+    ids=["uniform", "nstep3-prioritized", "two-envs", "layer-norm"],
 )
 def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkeypatch, overrides, crash_at):
     config = _config(**overrides)

@@ -7,7 +7,6 @@ import math
 import torch
 from torch import nn
 
-
 LAYER_NORM_EPS = 1e-6  # flax's nn.LayerNorm default, which PQN uses (torch's default is 1e-5)
 
 
