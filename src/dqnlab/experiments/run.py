@@ -196,7 +196,7 @@ def resume_experiment(out_dir: str | Path, workers: int | None = None, threshold
 
 
 def run_state(run_dir: Path) -> str:
-    """ "finished" (summary.json written), "checkpointed" (a training state to resume from) or "unstarted"."""
+    """"finished" (summary.json written), "checkpointed" (a training state to resume from) or "unstarted"."""
     from dqnlab.training.snapshot import list_snapshots
 
     if (run_dir / "summary.json").is_file():
