@@ -3,6 +3,7 @@ stopped (CPU): same metrics.csv, eval.csv, target_updates.csv bytes and the same
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -10,6 +11,8 @@ import torch
 
 from dqnlab import Agent, Config
 from dqnlab.config import apply_overrides
+from dqnlab.diagnostics.figure import read_csv_rows
+from dqnlab.diagnostics.stability import stability_summary
 from dqnlab.training.checkpointing import Checkpointer
 from dqnlab.training.resume import resume_training
 from dqnlab.training.snapshot import latest_snapshot, read_snapshot
@@ -64,6 +67,24 @@ def _weights(run_dir):
     return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["q_network"]
 
 
+# summary.json keys that measure time, not what was learned
+TIMING_KEYS = {"wall_s", "train_s", "steps_per_s", "solved_at_s"}
+
+
+def _assert_same_summary(reference, resumed):
+    """The stability measures (over every evaluation, those before the stop included) and the rest of
+    the summary are those of the uninterrupted run."""
+    ref, got = (json.loads((run / "summary.json").read_text()) for run in (reference, resumed))
+    assert ref["evaluations"] == got["evaluations"] == 3  # at 400 (before the stop), 800 and 1200
+    rows = read_csv_rows(reference / "eval.csv")  # returns written to 6 significant digits
+    from_log = stability_summary([int(r["step"]) for r in rows], [float(r["mean_return"]) for r in rows], 475.0)
+    for key, value in from_log.items():
+        assert ref[key] == (value if value is None else pytest.approx(value, rel=1e-5)), key
+    assert {k: v for k, v in got.items() if k not in TIMING_KEYS} == {
+        k: v for k, v in ref.items() if k not in TIMING_KEYS
+    }
+
+
 def _assert_same_run(reference, resumed):
     for name in LOGS:
         assert (resumed / name).read_bytes() == (reference / name).read_bytes(), name
@@ -98,6 +119,7 @@ def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkey
     summary = resume_training(stopped)
     assert summary["steps"] == config.steps
     _assert_same_run(reference, stopped)
+    _assert_same_summary(reference, stopped)
 
 
 def test_resume_twice_and_with_tensorboard(tmp_path, monkeypatch):
