@@ -24,6 +24,8 @@ ALL_VARIANTS=(
   "layer-norm:network.layer_norm=true"
   "rollback:diagnostics.on_collapse=rollback"
   "no-double:learning.double=false"
+  # the two that held best in the pilot (docs/forgetting.md), together: a candidate stable preset
+  "layer-norm+lr-decay:network.layer_norm=true,learning.lr_end=0.0001,learning.lr_decay_steps=20000"
 )
 WANTED=" ${VARIANTS:-} "
 WANTED=${WANTED//,/ }

@@ -18,7 +18,7 @@ from dqnlab.presets import preset_config
 
 ROOT = Path(__file__).resolve().parents[2]
 FORGETTING = ROOT / "examples" / "forgetting.sh"
-# the remedies, by the names the report shows
+# the remedies, by the names the report shows, and one combination of them
 REMEDIES = [
     "baseline",
     "prioritized",
@@ -32,6 +32,7 @@ REMEDIES = [
     "layer-norm",
     "rollback",
     "no-double",
+    "layer-norm+lr-decay",  # a combination, the candidate stable preset
 ]
 
 
