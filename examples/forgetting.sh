@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Catastrophic forgetting on CartPole-v1: which remedy keeps a solved agent solved (docs/forgetting.md).
-# The cartpole preset solves fast and then often collapses; each variant changes one thing against it.
+# The cartpole preset solves fast and then often collapses; each variant changes one thing against it
+# (the lr-decay values suit its lr of 2e-3 and its gradient step every 2 env steps).
 # Every run trains the full budget (no stop at the target) with a greedy evaluation of 20 episodes
 # every 2,000 env steps; the report (hold rate, last-10 mean, collapses, AUC, steps to solve, each with
 # 95% bootstrap CIs) lands in $OUT/report.html and $OUT/report.md. After Ctrl-C:
-# `dqnlab experiment --resume $OUT`. VARIANTS picks some variants by name (space- or comma-separated).
+# `dqnlab experiment --resume $OUT`. VARIANTS picks some variants by name (space- or comma-separated);
+# ENV and PRESET run the same remedies on another env against another preset.
 #   SEEDS=10 STEPS=100000 examples/forgetting.sh --workers 2 [more dqnlab experiment flags]
 #   VARIANTS="baseline layer-norm" SEEDS=3 STEPS=30000 examples/forgetting.sh --workers 1
+#   ENV=Acrobot-v1 PRESET=dqn SEEDS=5 examples/forgetting.sh
 set -euo pipefail
 DQNLAB=${DQNLAB:-dqnlab}
+ENV=${ENV:-CartPole-v1}
+PRESET=${PRESET:-cartpole}
 ALL_VARIANTS=(
   "baseline:"
   "prioritized:replay.prioritized=true"
@@ -42,9 +47,9 @@ for variant in "${ALL_VARIANTS[@]}"; do
     SELECTED+=(--variant "$variant")
   fi
 done
-$DQNLAB experiment CartPole-v1 --preset cartpole \
+$DQNLAB experiment "$ENV" --preset "$PRESET" \
   "${SELECTED[@]}" \
   --seeds "${SEEDS:-10}" --steps "${STEPS:-100000}" \
   --set evaluation.every=2000 --set evaluation.episodes=20 \
   --set tensorboard=false --set device=cpu \
-  --out "${OUT:-experiments/cartpole-forgetting}" "$@"
+  --out "${OUT:-experiments/${ENV%%-*}-forgetting}" "$@"

@@ -79,6 +79,13 @@ def test_forgetting_takes_seeds_steps_and_some_variants_from_the_environment(tmp
     ]
 
 
+def test_forgetting_runs_on_another_env_and_preset(tmp_path) -> None:
+    argv = _arguments(tmp_path, ENV="Acrobot-v1", PRESET="dqn", OUT="")
+    args = _build_parser().parse_args(argv)
+    assert (args.env_id, args.preset, args.out) == ("Acrobot-v1", "dqn", "experiments/Acrobot-forgetting")
+    check_variants(preset_config("dqn", "Acrobot-v1"), [FULL_BUDGET, *args.overrides], build_variants([], args.variant))
+
+
 def test_forgetting_refuses_an_unknown_variant_in_one_line(tmp_path) -> None:
     result = _script(tmp_path, "false", VARIANTS="baseline layernorm")
     assert result.returncode == 2
