@@ -360,7 +360,7 @@ def _median_steps(reached: Sequence[int | None]) -> str:
 
 
 def _stability_table_rows(scored: Sequence[VariantScores]) -> list[list[str]]:
-    """One row per variant in `stability_ranking` order. The last column compares each variant's
+    """One row per variant in `stability_ranking` order. "last-10 CI vs the top" compares each variant's
     last-10 IQM interval with the top variant's (only from `MIN_SEEDS_FOR_INTERVALS` seeds)."""
     ranked = stability_ranking(scored)
     top = ranked[0]
@@ -372,8 +372,8 @@ def _stability_table_rows(scored: Sequence[VariantScores]) -> list[list[str]]:
         elif not enough:
             versus = "too few seeds"
         else:
-            low, high = variant.last10["iqm"][1:], top.last10["iqm"][1:]
-            versus = "below" if low[1] < high[0] else "overlaps"
+            (_, _, variant_high), (_, top_low, _) = variant.last10["iqm"], top.last10["iqm"]
+            versus = "below" if variant_high < top_low else "overlaps"
         holding = np.isfinite(variant.hold_R).sum()
         hold = "-" if variant.hold is None else f"{_ci(variant.hold['mean'], '.2f')} ({holding})"
         rows.append(
