@@ -45,6 +45,9 @@ class NetworkConfig:
         "auto", "under q_function mlp: auto = minatar for MinAtar's 10x10xC bool grids, else mlp (docs/minatar.md)"
     )
     hidden_sizes: tuple[int, ...] = _doc((256, 256), "units in each hidden layer of the MLP, input side first")
+    layer_norm: bool = _doc(
+        False, "mlp: LayerNorm after each hidden linear layer, before its ReLU, as PQN (Gallici et al. 2024)"
+    )
     features: Literal["fourier", "polynomial", "rbf", "tiles"] = _doc(
         "fourier", "linear: basis φ(s) over the state normalized to [0, 1]"
     )
@@ -109,6 +112,10 @@ class NetworkConfig:
         _require(
             self.q_function == "mlp" or self.torso == "auto",
             f"network.torso '{self.torso}' is for q_function 'mlp'; q_function '{self.q_function}' has its own",
+        )
+        _require(
+            self.q_function == "mlp" or not self.layer_norm,
+            f"network.layer_norm applies to the mlp torso only, not to q_function '{self.q_function}'",
         )
         _require(
             self.q_function in ("mlp", "cnn") or not (self.dueling or self.noisy or self.distributional != "expected"),

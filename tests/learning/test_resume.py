@@ -3,6 +3,7 @@ stopped (CPU): same metrics.csv, eval.csv, target_updates.csv bytes and the same
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -10,6 +11,8 @@ import torch
 
 from dqnlab import Agent, Config
 from dqnlab.config import apply_overrides
+from dqnlab.diagnostics.figure import read_csv_rows
+from dqnlab.diagnostics.stability import stability_summary
 from dqnlab.training.checkpointing import Checkpointer
 from dqnlab.training.resume import resume_training
 from dqnlab.training.snapshot import latest_snapshot, read_snapshot
@@ -64,6 +67,24 @@ def _weights(run_dir):
     return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["q_network"]
 
 
+# summary.json keys that measure time, not what was learned
+TIMING_KEYS = {"wall_s", "train_s", "steps_per_s", "solved_at_s"}
+
+
+def _assert_same_summary(reference, resumed):
+    """The stability measures (over every evaluation, those before the stop included) and the rest of
+    the summary are those of the uninterrupted run."""
+    ref, got = (json.loads((run / "summary.json").read_text()) for run in (reference, resumed))
+    assert ref["evaluations"] == got["evaluations"] == 3  # at 400 (before the stop), 800 and 1200
+    rows = read_csv_rows(reference / "eval.csv")  # returns written to 6 significant digits
+    from_log = stability_summary([int(r["step"]) for r in rows], [float(r["mean_return"]) for r in rows], 475.0)
+    for key, value in from_log.items():
+        assert ref[key] == (value if value is None else pytest.approx(value, rel=1e-5)), key
+    assert {k: v for k, v in got.items() if k not in TIMING_KEYS} == {
+        k: v for k, v in ref.items() if k not in TIMING_KEYS
+    }
+
+
 def _assert_same_run(reference, resumed):
     for name in LOGS:
         assert (resumed / name).read_bytes() == (reference / name).read_bytes(), name
@@ -80,8 +101,9 @@ def _assert_same_run(reference, resumed):
         ({}, 620),  # uniform replay, one env; checkpoint 500, crash 120 steps later
         ({"replay": {"n_step": 3, "prioritized": True}}, 880),  # sum tree, n-step queues; an evaluation in between
         ({"num_envs": 2}, 500),  # two envs; crash right after the checkpoint
+        ({"network": {"layer_norm": True}}, 620),  # the LayerNorm's scale and shift come back with the weights
     ],
-    ids=["uniform", "nstep3-prioritized", "two-envs"],
+    ids=["uniform", "nstep3-prioritized", "two-envs", "layer-norm"],
 )
 def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkeypatch, overrides, crash_at):
     config = _config(**overrides)
@@ -98,6 +120,7 @@ def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkey
     summary = resume_training(stopped)
     assert summary["steps"] == config.steps
     _assert_same_run(reference, stopped)
+    _assert_same_summary(reference, stopped)
 
 
 @pytest.mark.slow

@@ -217,3 +217,54 @@ def test_an_experiment_that_holds_runs_says_how_to_resume(tmp_path, capsys) -> N
     (out / "runs" / "cartpole" / "seed-0").mkdir(parents=True)
     assert main(["experiment", "CartPole-v1", "--seeds", "1", "--out", str(out)]) == 2
     assert f"dqnlab experiment --resume {out}" in capsys.readouterr().err
+
+
+def _with_collapses(run_dir: Path, count: int) -> Path:
+    rows = "".join(f"{200 + i},{i},20,480,warn\n" for i in range(count))
+    (run_dir / "collapses.csv").write_text("step,episode,eval_return,best_return,action\n" + rows)
+    return run_dir
+
+
+def test_the_report_ranks_variants_on_stability(tmp_path) -> None:
+    """Evaluations at 100, 200, 300, target 475. "forgets" solves and drops back; "holds" stays solved,
+    except one seed that solves only at its last evaluation (no hold rate) and one that never solves."""
+    forgets = [
+        _with_collapses(make_fake_run(tmp_path / "forgets-0", 0, False, [20, 480, 100]), 1),  # hold 0, last 200
+        make_fake_run(tmp_path / "forgets-1", 1, False, [480, 490, 20]),  # hold 0.5, last 330
+        make_fake_run(tmp_path / "forgets-2", 2, False, [20, 480, 40]),  # hold 0, last 180
+    ]
+    holds = [
+        make_fake_run(tmp_path / "holds-0", 0, True, [480, 490, 500]),  # hold 1, last 490
+        make_fake_run(tmp_path / "holds-1", 1, True, [20, 100, 480]),  # solved at the last: no hold rate
+        make_fake_run(tmp_path / "holds-2", 2, True, [20, 100, 200]),  # never solved: no hold rate
+    ]
+    out = tmp_path / "report"
+    report.build_report({"forgets": forgets, "holds": holds}, out, reps=200)
+    results = json.loads((out / "results.json").read_text())
+    assert results["stability_ranking"] == ["holds", "forgets"]
+    bad, good = results["variants"]["forgets"], results["variants"]["holds"]
+    assert bad["hold_rate"]["per_seed"] == [0.0, 0.5, 0.0]
+    assert bad["hold_rate"]["mean"][0] == pytest.approx(1 / 6)
+    assert good["hold_rate"]["per_seed"] == [1.0, None, None]
+    assert good["hold_rate"]["mean"] == [1.0, 1.0, 1.0]  # the one seed with a hold rate
+    assert bad["last_10_mean"]["per_seed"] == pytest.approx([200, 330, 180])  # fewer than 10: all of them
+    assert good["last_10_mean"]["per_seed"] == pytest.approx([490, 200, 320 / 3])
+    assert bad["collapses"]["per_seed"] == [1, 0, 0]
+    table = (out / "report.md").read_text().split("## Stability")[1].split("## Reading")[0]
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")]
+    assert [row[1] for row in rows] == ["holds", "forgets"]
+    assert rows[0][3:6] == ["2/3", "265.6 [106.7, 490.0]", "top"]  # IQM of 3 seeds = their mean
+    assert rows[1][5:8] == ["too few seeds", "0.17 [0.00, 0.50] (3)", "0.33 [0.00, 1.00]"]
+    assert rows[0][6] == "1.00 [1.00, 1.00] (1)"
+    assert "Stability" in (out / "report.html").read_text()
+
+
+def test_the_stability_table_marks_a_variant_below_the_top_from_five_seeds(tmp_path) -> None:
+    groups = {
+        name: [make_fake_run(tmp_path / f"{name}-{s}", s, name == "holds", [20, 480, last + s]) for s in range(5)]
+        for name, last in (("holds", 490), ("forgets", 30))
+    }
+    report.build_report(groups, tmp_path / "out", reps=200)
+    table = (tmp_path / "out" / "report.md").read_text().split("## Stability")[1].split("## Reading")[0]
+    assert "| 1 | holds | 5 | 5/5 |" in table and "| 2 | forgets | 5 | 5/5 |" in table
+    assert " top " in table and " below " in table

@@ -6,8 +6,10 @@ Each variant's runs are its seeds. Learning curves are put on one env-step grid 
 interpolation of each run's evaluation returns (eval.csv), or of its training-episode returns
 when a run has no evaluations; a run that ended early holds its last value. Scores per run:
 the final return (last evaluation) and the normalized area under the curve (the curve's mean
-height over the grid, in return units). Per variant they are summarized as mean and IQM with
-95% stratified-bootstrap intervals (`dqnlab.diagnostics.statistics`).
+height over the grid, in return units); and whether a run that reached the threshold stayed there
+(`dqnlab.diagnostics.stability`): the hold rate, the last-10 mean and the collapses. Per variant
+they are summarized as mean and IQM with 95% stratified-bootstrap intervals
+(`dqnlab.diagnostics.statistics`), and the variants are ranked on the stability measures.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dqnlab.diagnostics import statistics
+from dqnlab.diagnostics import stability, statistics
 from dqnlab.diagnostics.figure import parse_float, read_csv_rows, read_run_config, run_target_return
 from dqnlab.errors import DqnlabError
 
@@ -193,6 +195,12 @@ class VariantScores:
     steps_to_threshold: list[int | None]  # per run, None = never reached
     final: dict[str, tuple[float, float, float]]  # mean / iqm -> (estimate, ci low, ci high)
     auc: dict[str, tuple[float, float, float]]
+    hold_R: np.ndarray  # hold rate per run; nan where it is undefined (never solved, or only at the end)
+    last10_R: np.ndarray  # mean of the last 10 points of each run's own curve
+    collapses_R: np.ndarray  # collapses detected per run
+    hold: dict[str, tuple[float, float, float]] | None  # over the runs with a hold rate; None when none has
+    last10: dict[str, tuple[float, float, float]]
+    collapses: dict[str, tuple[float, float, float]]
 
 
 def _final_return(run: RunResult) -> float:
@@ -225,6 +233,10 @@ def score_variants(
             None if threshold is None else statistics.steps_to_threshold(run.steps, run.returns, threshold)
             for run in runs
         ]
+        holds = [stability.hold_rate(run.returns, threshold) for run in runs]
+        hold_R = np.array([np.nan if hold is None else hold for hold in holds])
+        last10_R = np.array([stability.last_mean(run.returns) for run in runs], dtype=float)
+        collapses_R = np.array([run.collapses for run in runs], dtype=float)
         scored.append(
             VariantScores(
                 label,
@@ -235,9 +247,26 @@ def score_variants(
                 reached,
                 statistics.summarize(final_R, reps=reps),
                 statistics.summarize(auc_R, reps=reps),
+                hold_R,
+                last10_R,
+                collapses_R,
+                statistics.summarize(hold_R[np.isfinite(hold_R)], reps=reps) if np.isfinite(hold_R).any() else None,
+                statistics.summarize(last10_R, reps=reps),
+                statistics.summarize(collapses_R, reps=reps),
             )
         )
     return grid, scored
+
+
+def stability_ranking(scored: Sequence[VariantScores]) -> list[VariantScores]:
+    """The variants best first: by the IQM of the last-10 mean (good at the end of training), then by the
+    mean hold rate (stayed good once good), then by the IQM of the AUC (got good early)."""
+
+    def key(variant: VariantScores) -> tuple[float, float, float]:
+        hold = -1.0 if variant.hold is None else variant.hold["mean"][0]
+        return (variant.last10["iqm"][0], hold, variant.auc["iqm"][0])
+
+    return sorted(scored, key=key, reverse=True)
 
 
 # ---------------------------------------------------------------- figures
@@ -320,9 +349,62 @@ def _scores_figure(scored: Sequence[VariantScores], path: Path) -> Figure:
 # ---------------------------------------------------------------- tables and documents
 
 
-def _ci(triple: tuple[float, float, float]) -> str:
+def _ci(triple: tuple[float, float, float], spec: str = ".1f") -> str:
     estimate, low, high = triple
-    return f"{estimate:.1f} [{low:.1f}, {high:.1f}]"
+    return f"{estimate:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+
+def _median_steps(reached: Sequence[int | None]) -> str:
+    solved = [step for step in reached if step is not None]
+    return f"{int(np.median(solved)):,}" if solved else "-"
+
+
+def _stability_table_rows(scored: Sequence[VariantScores]) -> list[list[str]]:
+    """One row per variant in `stability_ranking` order. "last-10 CI vs the top" compares each variant's
+    last-10 IQM interval with the top variant's (only from `MIN_SEEDS_FOR_INTERVALS` seeds)."""
+    ranked = stability_ranking(scored)
+    top = ranked[0]
+    enough = min(len(variant.runs) for variant in scored) >= statistics.MIN_SEEDS_FOR_INTERVALS
+    rows = []
+    for rank, variant in enumerate(ranked, start=1):
+        if variant is top:
+            versus = "top"
+        elif not enough:
+            versus = "too few seeds"
+        else:
+            (_, _, variant_high), (_, top_low, _) = variant.last10["iqm"], top.last10["iqm"]
+            versus = "below" if variant_high < top_low else "overlaps"
+        holding = np.isfinite(variant.hold_R).sum()
+        hold = "-" if variant.hold is None else f"{_ci(variant.hold['mean'], '.2f')} ({holding})"
+        rows.append(
+            [
+                str(rank),
+                variant.label,
+                str(len(variant.runs)),
+                f"{sum(step is not None for step in variant.steps_to_threshold)}/{len(variant.runs)}",
+                _ci(variant.last10["iqm"]),
+                versus,
+                hold,
+                _ci(variant.collapses["mean"], ".2f"),
+                _ci(variant.auc["iqm"]),
+                _median_steps(variant.steps_to_threshold),
+            ]
+        )
+    return rows
+
+
+STABILITY_HEADER = [
+    "rank",
+    "variant",
+    "seeds",
+    "solved",
+    "last-10 mean: IQM [95% CI]",
+    "last-10 CI vs the top",
+    "hold rate: mean [95% CI] (seeds)",
+    "collapses: mean [95% CI]",
+    "AUC: IQM [95% CI]",
+    "median steps to first solve",
+]
 
 
 def _score_table_rows(scored: Sequence[VariantScores]) -> list[list[str]]:
@@ -338,7 +420,7 @@ def _score_table_rows(scored: Sequence[VariantScores]) -> list[list[str]]:
                 _ci(variant.auc["mean"]),
                 _ci(variant.auc["iqm"]),
                 f"{len(reached)}/{len(variant.runs)}",
-                f"{int(np.median(reached)):,}" if reached else "-",
+                _median_steps(variant.steps_to_threshold),
             ]
         )
     return rows
@@ -354,14 +436,30 @@ SCORE_HEADER = [
     "reached threshold",
     "median steps to threshold",
 ]
-RUN_HEADER = ["variant", "seed", "final return", "AUC", "steps to threshold", "collapses", "run directory"]
+RUN_HEADER = [
+    "variant",
+    "seed",
+    "final return",
+    "AUC",
+    "steps to threshold",
+    "hold rate",
+    "last-10 mean",
+    "collapses",
+    "run directory",
+]
 
 
 def _run_table_rows(scored: Sequence[VariantScores]) -> list[list[str]]:
     rows = []
     for variant in scored:
-        for run, final, auc, reached in zip(
-            variant.runs, variant.final_R, variant.auc_R, variant.steps_to_threshold, strict=True
+        for run, final, auc, reached, hold, last10 in zip(
+            variant.runs,
+            variant.final_R,
+            variant.auc_R,
+            variant.steps_to_threshold,
+            variant.hold_R,
+            variant.last10_R,
+            strict=True,
         ):
             rows.append(
                 [
@@ -370,6 +468,8 @@ def _run_table_rows(scored: Sequence[VariantScores]) -> list[list[str]]:
                     f"{final:.1f}",
                     f"{auc:.1f}",
                     "never" if reached is None else f"{reached:,}",
+                    "-" if np.isnan(hold) else f"{hold:.2f}",
+                    f"{last10:.1f}",
                     str(run.collapses),
                     str(run.run_dir),
                 ]
@@ -489,9 +589,16 @@ def build_report(
                 "final_return": {"per_seed": v.final_R.tolist(), **{k: list(t) for k, t in v.final.items()}},
                 "auc": {"per_seed": v.auc_R.tolist(), **{k: list(t) for k, t in v.auc.items()}},
                 "steps_to_threshold": v.steps_to_threshold,
+                "hold_rate": {
+                    "per_seed": [None if np.isnan(h) else float(h) for h in v.hold_R],
+                    **{k: list(t) for k, t in (v.hold or {}).items()},
+                },
+                "last_10_mean": {"per_seed": v.last10_R.tolist(), **{k: list(t) for k, t in v.last10.items()}},
+                "collapses": {"per_seed": v.collapses_R.tolist(), **{k: list(t) for k, t in v.collapses.items()}},
             }
             for v in scored
         },
+        "stability_ranking": [v.label for v in stability_ranking(scored)],
     }
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
@@ -506,10 +613,18 @@ def build_report(
         f"is the mean). With few seeds, percentile-bootstrap intervals are too narrow: read them as optimistic, "
         f"and prefer 10 or more seeds before calling a difference. "
         f"Steps to threshold: the first {'evaluation' if source == 'eval' else 'training episode'} at or above "
-        f"{threshold if threshold is not None else '-'}."
+        f"{threshold if threshold is not None else '-'}. "
+        f"Stability, from each run's own {'evaluations' if source == 'eval' else 'training episodes'}: the last-10 "
+        f"mean is the mean of the last {stability.LAST_EVALUATIONS}; the hold rate is the share of those after "
+        f"the first one at or above the threshold that are at or above it too (a run that never reached it, or "
+        f"only at its last point, has none and is left out of the variant's hold rate: the count in brackets); "
+        f"collapses are those detected during training (collapses.csv). Variants are ranked by the IQM of the "
+        f"last-10 mean, then the mean hold rate, then the IQM of the AUC; a variant whose last-10 interval "
+        f"lies wholly below the top one's is marked below."
     )
     notes = _overlap_notes(scored)
     score_rows, run_rows = _score_table_rows(scored), _run_table_rows(scored)
+    stability_rows = _stability_table_rows(scored)
 
     markdown = [f"# {title}", ""]
     markdown += [f"    {line}" for line in context] + ([""] if context else [])
@@ -521,6 +636,10 @@ def build_report(
         _markdown_table(SCORE_HEADER, score_rows),
         "",
         "![scores](scores.png)",
+        "",
+        "## Stability: did the variants stay solved?",
+        "",
+        _markdown_table(STABILITY_HEADER, stability_rows),
         "",
         "## Reading",
         "",
@@ -556,6 +675,8 @@ pre {{ background: #f6f6f6; padding: 0.6em; overflow-x: auto; }}
 <h2>Scores</h2>
 {_html_table(SCORE_HEADER, score_rows)}
 {image("scores.png")}
+<h2>Stability: did the variants stay solved?</h2>
+{_html_table(STABILITY_HEADER, stability_rows)}
 <h2>Reading</h2>
 <ul>{"".join(f"<li>{_markdown_inline(note)}</li>" for note in notes)}</ul>
 <p><i>Method.</i> {html.escape(method)}</p>
@@ -594,9 +715,13 @@ def format_console_summary(report_dir: Path) -> str:
     for label, values in results["variants"].items():
         final, auc = values["final_return"]["iqm"], values["auc"]["iqm"]
         reached = [s for s in values["steps_to_threshold"] if s is not None]
+        last10, hold = values["last_10_mean"]["iqm"], values["hold_rate"].get("mean")
         lines.append(
             f"  {label}: final return IQM {final[0]:.1f} [{final[1]:.1f}, {final[2]:.1f}], "
             f"AUC IQM {auc[0]:.1f} [{auc[1]:.1f}, {auc[2]:.1f}], "
-            f"reached threshold {len(reached)}/{len(values['seeds'])}"
+            f"reached threshold {len(reached)}/{len(values['seeds'])}, "
+            f"last-10 mean IQM {last10[0]:.1f} [{last10[1]:.1f}, {last10[2]:.1f}], "
+            f"hold rate {'-' if hold is None else f'{hold[0]:.2f}'}"
         )
+    lines.append(f"  stability ranking (last-10 mean IQM, then hold rate): {', '.join(results['stability_ranking'])}")
     return "\n".join(lines)

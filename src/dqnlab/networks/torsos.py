@@ -12,16 +12,27 @@ from torch import nn
 from dqnlab.config import NetworkConfig
 from dqnlab.errors import ConfigError
 
+LAYER_NORM_EPS = 1e-6  # flax's nn.LayerNorm default, which PQN uses (torch's default is 1e-5)
+
 
 class MLPTorso(nn.Module):
-    """Flattens the observation and applies Linear+ReLU layers of the given widths."""
+    """Flattens the observation and applies Linear+ReLU layers of the given widths.
 
-    def __init__(self, obs_shape: tuple[int, ...], hidden_sizes: tuple[int, ...]) -> None:
+    `layer_norm` puts a LayerNorm (learned scale and shift) between each Linear and its ReLU, as
+    PQN's Q-network does (Gallici et al. 2024, purejaxql: Dense, LayerNorm, relu per hidden layer;
+    the output layer is not normalized). It keeps the features' scale fixed as the weights grow,
+    which is what lets PQN learn stably without a target network or replay.
+    """
+
+    def __init__(self, obs_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], layer_norm: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = math.prod(obs_shape)
         for hidden in hidden_sizes:
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            layers.append(nn.Linear(width, hidden))
+            if layer_norm:
+                layers.append(nn.LayerNorm(hidden, eps=LAYER_NORM_EPS))
+            layers.append(nn.ReLU())
             width = hidden
         self.layers = nn.Sequential(*layers)
         self.output_size = width
@@ -98,9 +109,11 @@ def build_grid_or_vector_torso(config: NetworkConfig, space: gym.spaces.Box) -> 
     if torso == "auto":
         torso = "minatar" if is_minatar_grid(space) else "mlp"
     if torso == "mlp":
-        return MLPTorso(space.shape, config.hidden_sizes)
+        return MLPTorso(space.shape, config.hidden_sizes, config.layer_norm)
     if len(space.shape) != 3:
         raise ConfigError(f"network.torso '{torso}' needs [H, W, C] grids; observations are {list(space.shape)}")
+    if config.layer_norm:
+        raise ConfigError(f"network.layer_norm applies to the MLP torso, not to network.torso '{torso}'")
     if torso == "minatar":
         return MinAtarTorso(space.shape, padding="valid", hidden_size=128)
     return MinAtarTorso(space.shape, padding="same", hidden_size=None)

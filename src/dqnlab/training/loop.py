@@ -19,6 +19,7 @@ from dqnlab.config import LearningConfig, resolved_config
 from dqnlab.diagnostics.collapse import CollapseDetector, CollapseEvent, append_collapse
 from dqnlab.diagnostics.figure import DiagnosticsPlotter, read_run_data
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
+from dqnlab.diagnostics.stability import stability_summary
 from dqnlab.envs import reward_threshold
 from dqnlab.envs.atari_scores import atari_summary
 from dqnlab.errors import EnvError, NonFiniteError
@@ -250,6 +251,8 @@ class TrainingLoop:
         )
         state.eval_seconds += time.perf_counter() - began
         mean_return = float(returns.mean())
+        state.eval_steps.append(agent.env_steps)
+        state.eval_returns.append(mean_return)
         for observer in self.observers:
             observer.on_evaluation(EvalRecord(agent.env_steps, mean_return, float(returns.std())))
         if mean_return > state.best_eval_return:
@@ -360,6 +363,7 @@ class TrainingLoop:
             "solved_at_step": state.solved_at_step,
             "solved_at_s": None if state.solved_at_s is None else round(state.solved_at_s, 3),
             "collapses": len(state.collapses),
+            **stability_summary(state.eval_steps, state.eval_returns, self.target_return),
             **atari_summary(config.env_id, best),
             **self.collector.summary(),
         }

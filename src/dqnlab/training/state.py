@@ -14,7 +14,8 @@ from dqnlab.diagnostics.collapse import CollapseDetector, CollapseEvent
 class TrainingState:
     """What a run changes as it trains, besides the agent's networks and counters and the collector's
     replay and envs: the step budget, the per-episode loss and Q sums, evaluation and early-stop state,
-    the collapse detector and its events, and the best weights kept for a collapse rollback."""
+    the evaluations so far, the collapse detector and its events, and the best weights kept for a
+    collapse rollback."""
 
     steps: int  # env steps this run trains for
     start_step: int  # the agent's env steps when the run began
@@ -29,6 +30,8 @@ class TrainingState:
     update_count: int = 0  # gradient steps since the last episode ended
     nonfinite_rollbacks: int = 0
     collapses: list[CollapseEvent] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)  # env steps of every evaluation so far, for the
+    eval_returns: list[float] = field(default_factory=list)  # summary's stability measures, with their mean returns
     best_weights: dict[str, Any] | None = None  # the best evaluation's weights, kept for rollback
 
     @property

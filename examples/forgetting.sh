@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Catastrophic forgetting on CartPole-v1: which remedy keeps a solved agent solved (docs/forgetting.md).
+# The cartpole preset solves fast and then often collapses; each variant changes one thing against it
+# (the lr-decay values suit its lr of 2e-3 and its gradient step every 2 env steps).
+# Every run trains the full budget (no stop at the target) with a greedy evaluation of 20 episodes
+# every 2,000 env steps; the report (hold rate, last-10 mean, collapses, AUC, steps to solve, each with
+# 95% bootstrap CIs) lands in $OUT/report.html and $OUT/report.md. After Ctrl-C:
+# `dqnlab experiment --resume $OUT`. VARIANTS picks some variants by name (space- or comma-separated);
+# ENV and PRESET run the same remedies on another env against another preset.
+#   SEEDS=10 STEPS=100000 examples/forgetting.sh --workers 2 [more dqnlab experiment flags]
+#   VARIANTS="baseline layer-norm" SEEDS=3 STEPS=30000 examples/forgetting.sh --workers 1
+#   ENV=Acrobot-v1 PRESET=dqn SEEDS=5 examples/forgetting.sh
+set -euo pipefail
+DQNLAB=${DQNLAB:-dqnlab}
+ENV=${ENV:-CartPole-v1}
+PRESET=${PRESET:-cartpole}
+ALL_VARIANTS=(
+  "baseline:"
+  "prioritized:replay.prioritized=true"
+  "reserve-0.1:replay.reserve_fraction=0.1"
+  "reserve-0.25:replay.reserve_fraction=0.25"
+  "replay-100k:replay.capacity=100000"
+  "lr-5e-4:learning.lr=0.0005"
+  # from the preset's 2e-3 down to 1e-4 over 20,000 gradient steps (about 41,000 env steps), then held
+  "lr-decay:learning.lr_end=0.0001,learning.lr_decay_steps=20000"
+  # a soft update after every gradient step in place of a hard copy every 50
+  "polyak-0.005:learning.tau=0.005,learning.target_update_interval=1"
+  "target-200:learning.target_update_interval=200"
+  "layer-norm:network.layer_norm=true"
+  "rollback:diagnostics.on_collapse=rollback"
+  "no-double:learning.double=false"
+  # the two that held best in the pilot (docs/forgetting.md), together: a candidate stable preset
+  "layer-norm+lr-decay:network.layer_norm=true,learning.lr_end=0.0001,learning.lr_decay_steps=20000"
+)
+WANTED=" ${VARIANTS:-} "
+WANTED=${WANTED//,/ }
+KNOWN=" ${ALL_VARIANTS[*]%%:*} "
+for name in $WANTED; do
+  if [[ "$KNOWN" != *" $name "* ]]; then
+    echo "examples/forgetting.sh: no variant '$name' in VARIANTS; known:${KNOWN% }" >&2
+    exit 2
+  fi
+done
+SELECTED=()
+for variant in "${ALL_VARIANTS[@]}"; do
+  if [[ -z "${WANTED// /}" || "$WANTED" == *" ${variant%%:*} "* ]]; then
+    SELECTED+=(--variant "$variant")
+  fi
+done
+$DQNLAB experiment "$ENV" --preset "$PRESET" \
+  "${SELECTED[@]}" \
+  --seeds "${SEEDS:-10}" --steps "${STEPS:-100000}" \
+  --set evaluation.every=2000 --set evaluation.episodes=20 \
+  --set tensorboard=false --set device=cpu \
+  --out "${OUT:-experiments/${ENV%%-*}-forgetting}" "$@"

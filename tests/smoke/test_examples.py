@@ -1,0 +1,124 @@
+"""examples/forgetting.sh as written: every variant is a valid config, VARIANTS picks some, and a tiny
+version runs end to end into a report with the stability table."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dqnlab.cli import _build_parser
+from dqnlab.experiments.plan import build_variants, check_variants
+from dqnlab.experiments.run import FULL_BUDGET
+from dqnlab.presets import preset_config
+
+ROOT = Path(__file__).resolve().parents[2]
+FORGETTING = ROOT / "examples" / "forgetting.sh"
+# the issue's remedies, by the names the report shows, and one combination of them
+REMEDIES = [
+    "baseline",
+    "prioritized",
+    "reserve-0.1",
+    "reserve-0.25",
+    "replay-100k",
+    "lr-5e-4",
+    "lr-decay",
+    "polyak-0.005",
+    "target-200",
+    "layer-norm",
+    "rollback",
+    "no-double",
+    "layer-norm+lr-decay",  # a combination, the candidate stable preset
+]
+
+
+def _script(tmp_path: Path, dqnlab: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(FORGETTING)],
+        env={**os.environ, "DQNLAB": dqnlab, "OUT": str(tmp_path / "out"), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def _arguments(tmp_path: Path, **env: str) -> list[str]:
+    """The `dqnlab` arguments the script would run, caught by a stand-in that writes them out."""
+    caught = tmp_path / "argv.json"
+    stand_in = tmp_path / "dqnlab"
+    stand_in.write_text(f'#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open("{caught}", "w"))\n')
+    stand_in.chmod(0o755)
+    result = _script(tmp_path, str(stand_in), **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(caught.read_text())
+
+
+def test_forgetting_runs_every_remedy_with_a_valid_config(tmp_path) -> None:
+    argv = _arguments(tmp_path)
+    args = _build_parser().parse_args(argv)
+    assert (args.env_id, args.preset, args.seeds, args.steps) == ("CartPole-v1", "cartpole", 10, 100_000)
+    assert {"evaluation.every=2000", "evaluation.episodes=20"} <= set(args.overrides)
+    variants = build_variants(args.vary, args.variant)
+    assert [variant.label for variant in variants] == REMEDIES
+    check_variants(preset_config("cartpole", "CartPole-v1"), [FULL_BUDGET, *args.overrides], variants)
+
+
+def test_forgetting_takes_seeds_steps_and_some_variants_from_the_environment(tmp_path) -> None:
+    argv = _arguments(tmp_path, SEEDS="3", STEPS="30000", VARIANTS="baseline,layer-norm rollback")
+    args = _build_parser().parse_args(argv)
+    assert (args.seeds, args.steps, args.out) == (3, 30_000, str(tmp_path / "out"))
+    assert [variant.label for variant in build_variants(args.vary, args.variant)] == [
+        "baseline",
+        "layer-norm",
+        "rollback",
+    ]
+
+
+def test_forgetting_runs_on_another_env_and_preset(tmp_path) -> None:
+    argv = _arguments(tmp_path, ENV="Acrobot-v1", PRESET="dqn", OUT="")
+    args = _build_parser().parse_args(argv)
+    assert (args.env_id, args.preset, args.out) == ("Acrobot-v1", "dqn", "experiments/Acrobot-forgetting")
+    check_variants(preset_config("dqn", "Acrobot-v1"), [FULL_BUDGET, *args.overrides], build_variants([], args.variant))
+
+
+def test_forgetting_refuses_an_unknown_variant_in_one_line(tmp_path) -> None:
+    result = _script(tmp_path, "false", VARIANTS="baseline layernorm")
+    assert result.returncode == 2
+    assert "no variant 'layernorm'" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # two training processes of 600 env steps, then the report: about 20 s on an idle CPU
+def test_forgetting_runs_end_to_end(tmp_path) -> None:
+    dqnlab = f"{sys.executable} -m dqnlab.cli"
+    result = subprocess.run(
+        [str(FORGETTING), "--workers", "2", "--set", "learning.learning_starts=200"],
+        env={
+            **os.environ,
+            "DQNLAB": dqnlab,
+            "OUT": str(tmp_path / "out"),
+            "SEEDS": "1",
+            "STEPS": "600",
+            "VARIANTS": "baseline layer-norm",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    out = tmp_path / "out"
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "## Stability" in (out / "report.md").read_text()
+    assert json.loads((out / "results.json").read_text())["stability_ranking"] in (
+        ["baseline", "layer-norm"],
+        ["layer-norm", "baseline"],
+    )
+    summary = json.loads((out / "runs" / "layer-norm" / "seed-0" / "summary.json").read_text())
+    assert summary["steps"] == 600 and summary["evaluations"] == 1  # the final evaluation only
+    assert {"hold_rate", "last_10_mean", "eval_auc"} <= summary.keys()
+    assert "layer_norm = true" in (out / "runs" / "layer-norm" / "seed-0" / "config.toml").read_text()
