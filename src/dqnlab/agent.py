@@ -57,6 +57,9 @@ class Agent:
         # never changes what it collects and learns.
         self.evaluation_rng = np.random.default_rng(evaluation_seed)
         self.evaluation_noise = torch.Generator().manual_seed(int(evaluation_noise_seed.generate_state(1)[0]))
+        # Noise of noisy nets while training: torch's global generator, seeded above; a member of a
+        # seed population draws the same numbers from a generator of its own (dqnlab.population).
+        self.training_noise: torch.Generator | None = None
         q_network = build_q_network(config.network, self.spaces.observation_space, self.num_actions)
         self.learner = DQNLearner(config.learning, q_network, self.device)
         self.env_steps = 0  # env steps collected by `learn`, all envs counted
@@ -96,7 +99,7 @@ class Agent:
     def explore_batch(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Actions [N] while training: noisy nets draw new noise for every acting step
         (Fortunato et al. 2018, Algorithm 1), then epsilon-greedy as `act_batch`."""
-        self.q_network.reset_noise()
+        self.q_network.reset_noise(self.training_noise)
         return epsilon_greedy(self.q_network, obs, epsilon, self.num_actions, self.acting_rng, self.device)
 
     def act(self, obs: np.ndarray, epsilon: float | None = None) -> int:

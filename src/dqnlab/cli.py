@@ -65,6 +65,13 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=None, help="env steps to train, at most (default: the preset's)")
     train.add_argument("--seed", type=int, default=None, help=f"random seed (default: the config's, {DEFAULTS.seed})")
     train.add_argument(
+        "--seeds",
+        default=None,
+        metavar="SEEDS",
+        help="train a population of these seeds together in one process, e.g. 0-9 or 0,3,7: each member "
+        "is the run --seed k makes, written to RUN_DIR/seed-k (docs/populations.md)",
+    )
+    train.add_argument(
         "--num-envs",
         type=int,
         default=None,
@@ -241,10 +248,12 @@ def _apex_replay(config: Any, file_values: dict[str, Any], overrides: dict[str, 
     return apply_overrides(config, {"replay": {"prioritized": True}})
 
 
-def _default_run_dir(config: Any) -> Path:
+def _default_run_dir(config: Any, seeds: str | None = None) -> Path:
+    """runs/ENV-PRESET-SEED-TIME, or runs/ENV-PRESET-seeds-SEEDS-TIME for a population."""
     env_name = config.env_id.replace("/", "_")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{env_name}-{config.preset}-{config.seed}-{stamp}"
+    seed = config.seed if seeds is None else "seeds-" + seeds.replace(",", "_")
+    return Path("runs") / f"{env_name}-{config.preset}-{seed}-{stamp}"
 
 
 @contextmanager
@@ -274,14 +283,19 @@ def _resume(args: argparse.Namespace) -> int:
         "--run-dir": args.run_dir,
         "--checkpoint-every": args.checkpoint_every,
         "--actors": args.actors,
+        "--seeds": args.seeds,
     }
     given = [name for name, value in changing.items() if value not in (None, [])]
     if given:
         raise DqnlabError(f"--resume continues a run with its own config; drop {', '.join(given)}")
+    from dqnlab.population.run import is_population, resume_population
     from dqnlab.training.resume import resume_training
 
     with _run_io_errors(Path(args.resume)):
-        summary = resume_training(args.resume, progress=not args.no_progress, ray_address=args.ray_address)
+        if is_population(args.resume):
+            summary = resume_population(args.resume, progress=not args.no_progress)
+        else:
+            summary = resume_training(args.resume, progress=not args.no_progress, ray_address=args.ray_address)
     print(f"run directory: {args.resume}")
     print(json.dumps(summary, indent=2))
     return 0
@@ -298,11 +312,26 @@ def _train(args: argparse.Namespace) -> int:
         return _resume(args)
     if args.env_id is None:
         raise DqnlabError("train needs an env id, e.g. dqnlab train CartPole-v1 (or --resume RUN_DIR)")
+    if args.seeds is not None:
+        return _train_population(args)
     config = _resolve_config(args)
     if args.ray_address is not None and config.distributed.actors == 0:
         raise DqnlabError("--ray-address runs Ape-X actors on a Ray cluster; add --actors N")
     spaces = env_spaces(config.env_id, config.atari)
-    run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
+    run_dir = _make_run_dir(Path(args.run_dir) if args.run_dir else _default_run_dir(config))
+    from dqnlab.agent import Agent  # torch is imported only once the input is known to be good
+
+    agent = Agent(config, spaces)
+    print(f"Q-function: {agent.describe_q_function()}")
+    with _run_io_errors(run_dir):
+        summary = agent.learn(run_dir=run_dir, progress=not args.no_progress, ray_address=args.ray_address)
+    print(f"run directory: {run_dir}")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _make_run_dir(run_dir: Path) -> Path:
+    """Creates an empty run directory, refusing one that holds files."""
     if run_dir.exists() and not run_dir.is_dir():
         raise DqnlabError(f"--run-dir {run_dir} is a file, not a directory")
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -311,13 +340,31 @@ def _train(args: argparse.Namespace) -> int:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DqnlabError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
-    from dqnlab.agent import Agent  # torch is imported only once the input is known to be good
+    return run_dir
 
-    agent = Agent(config, spaces)
-    print(f"Q-function: {agent.describe_q_function()}")
-    with _run_io_errors(run_dir):
-        summary = agent.learn(run_dir=run_dir, progress=not args.no_progress, ray_address=args.ray_address)
-    print(f"run directory: {run_dir}")
+
+def _train_population(args: argparse.Namespace) -> int:
+    """`train ENV --seeds 0-9`: the seeds as one population, each member the run `--seed k` makes."""
+    from dqnlab.envs.factory import env_spaces
+    from dqnlab.population.run import check_shareable, parse_seeds
+
+    if args.seed is not None:
+        raise DqnlabError("--seeds trains a population; drop --seed")
+    if args.actors:
+        raise DqnlabError("--seeds trains a population in this process; it cannot go with --actors (Ape-X)")
+    if args.ray_address is not None:
+        raise DqnlabError("--seeds trains a population in this process; drop --ray-address")
+    seeds = parse_seeds(args.seeds)
+    base = _resolve_config(args)
+    configs = [base.replace(seed=seed) for seed in seeds]
+    check_shareable(configs)
+    spaces = env_spaces(base.env_id, base.atari)
+    population_dir = _make_run_dir(Path(args.run_dir) if args.run_dir else _default_run_dir(base, args.seeds))
+    from dqnlab.population.run import train_population  # torch is imported only once the input is known to be good
+
+    with _run_io_errors(population_dir):
+        summary = train_population(configs, population_dir, progress=not args.no_progress, spaces=spaces)
+    print(f"population directory: {population_dir}")
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -31,7 +31,7 @@ from dqnlab.training.state import TrainingState
 
 if TYPE_CHECKING:
     from dqnlab.learner import DQNLearner
-    from dqnlab.training.loop import TrainingLoop
+    from dqnlab.training.lane import Lane
 
 STATE_VERSION = 2
 LOG_FILES = ("metrics.csv", "eval.csv", "target_updates.csv", "collapses.csv")
@@ -69,7 +69,7 @@ def load_learner(learner: DQNLearner, tensors: dict[str, Any], source: str) -> N
         raise CheckpointError(f"{source}: networks do not match the run's config: {reason}") from None
 
 
-def capture_training_state(loop: TrainingLoop) -> tuple[dict[str, Any], dict[str, Any]]:
+def capture_training_state(loop: Lane) -> tuple[dict[str, Any], dict[str, Any]]:
     """(state tree of arrays and plain values, tensors) of the whole run, between two collections."""
     agent, learner = loop.agent, loop.agent.learner
     state_values, best_weights = loop.state.to_tree()
@@ -99,14 +99,15 @@ def capture_training_state(loop: TrainingLoop) -> tuple[dict[str, Any], dict[str
         "target": learner.target.state_dict(),
         "optimizer": learner.optimizer.state_dict(),
         "best_weights": best_weights,
-        "torch_rng": torch.get_rng_state(),
+        # a population member's noise comes from a generator of its own, in place of torch's global one
+        "torch_rng": torch.get_rng_state() if agent.training_noise is None else agent.training_noise.get_state(),
         "evaluation_noise_rng": agent.evaluation_noise.get_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
     return tree, tensors
 
 
-def restore_training_state(loop: TrainingLoop, tree: dict[str, Any], tensors: dict[str, Any]) -> None:
+def restore_training_state(loop: Lane, tree: dict[str, Any], tensors: dict[str, Any]) -> None:
     """Puts a captured state back into a loop built from the same config, and starts its collector
     from the collector's part; the RNGs come last, so that starting envs or actors draws nothing."""
     try:
@@ -117,7 +118,7 @@ def restore_training_state(loop: TrainingLoop, tree: dict[str, Any], tensors: di
         raise CheckpointError(f"the checkpoint's training state is malformed ({detail})") from None
 
 
-def _restore(loop: TrainingLoop, tree: dict[str, Any], tensors: dict[str, Any]) -> None:
+def _restore(loop: Lane, tree: dict[str, Any], tensors: dict[str, Any]) -> None:
     agent, learner = loop.agent, loop.agent.learner
     source = f"checkpoint of step {tree['counters']['env_steps']}"
     saved_shape = tuple(tree["observation_shape"])
@@ -137,13 +138,16 @@ def _restore(loop: TrainingLoop, tree: dict[str, Any], tensors: dict[str, Any]) 
     agent.acting_rng.bit_generator.state = tree["rng"]["acting"]
     agent.replay_rng.bit_generator.state = tree["rng"]["replay"]
     agent.evaluation_rng.bit_generator.state = tree["rng"]["evaluation"]
-    torch.set_rng_state(tensors["torch_rng"])
+    if agent.training_noise is None:
+        torch.set_rng_state(tensors["torch_rng"])
+    else:
+        agent.training_noise.set_state(tensors["torch_rng"])
     agent.evaluation_noise.set_state(tensors["evaluation_noise_rng"])
     if tensors["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(tensors["cuda_rng"])
 
 
-def _log_sizes(loop: TrainingLoop) -> dict[str, int]:
+def _log_sizes(loop: Lane) -> dict[str, int]:
     """Byte length of each log file, flushed and fsynced so the checkpoint never runs ahead of them."""
     if loop.run_dir is None:
         return {}
@@ -163,7 +167,7 @@ class Checkpointer:
     """Snapshots the training state of a loop with a run directory: every `checkpoint.every` env
     steps, when asked to stop by SIGINT/SIGTERM, and at the start of a fresh run."""
 
-    def __init__(self, loop: TrainingLoop) -> None:
+    def __init__(self, loop: Lane) -> None:
         assert loop.run_dir is not None
         self.loop = loop
         self.run_dir = loop.run_dir
