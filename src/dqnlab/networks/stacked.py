@@ -9,7 +9,8 @@ the first network's code over the stacked tensors with `torch.func.functional_ca
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -93,4 +94,20 @@ def stacked_q_values(module: nn.Module, stacked: Stacked, obs_PN: torch.Tensor) 
         tensors = {**unstack(parameters_D, stacked.parameter_slots), **unstack(buffers_E, stacked.buffer_slots)}
         return torch.func.functional_call(module, tensors, (obs_N,)).q_values
 
-    return torch.vmap(member)(stacked.parameters_PD, stacked.buffers_PE, obs_PN)
+    return vmap_members(member)(stacked.parameters_PD, stacked.buffers_PE, obs_PN)
+
+
+def vmap_members(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`torch.vmap(function)` over the members' axis; for one member, `function` on its row with the
+    axis put back, which runs the very kernels of a single run (a batched matrix product can round
+    differently from a plain one in the last bit)."""
+
+    def one_member(*arguments: Any) -> Any:
+        rows = torch.utils._pytree.tree_map(lambda tensor: tensor[0], arguments)
+        return torch.utils._pytree.tree_map(lambda tensor: tensor.unsqueeze(0), function(*rows))
+
+    def members(*arguments: Any) -> Any:
+        first = torch.utils._pytree.tree_leaves(arguments)[0]
+        return one_member(*arguments) if first.shape[0] == 1 else torch.vmap(function)(*arguments)
+
+    return members

@@ -21,7 +21,7 @@ import torch
 
 from dqnlab.learner import DQNLearner, Outputs, TensorBatch, network_outputs, objective_for, to_tensors
 from dqnlab.networks import QNetwork
-from dqnlab.networks.stacked import Stacked, stack_modules, unstack
+from dqnlab.networks.stacked import Stacked, stack_modules, unstack, vmap_members
 from dqnlab.schedules import learning_rate_at
 from dqnlab.types import Batch, UpdateStats
 
@@ -239,7 +239,7 @@ class PopulationLearner:
             objective = self.objective(outputs, transitions)
             return objective.loss, objective.q_taken_B.detach().mean(), objective.priorities_B
 
-        return torch.vmap(member)(
+        return vmap_members(member)(
             online.parameters_PD,
             online.buffers_PE,
             target.parameters_PD,
