@@ -304,6 +304,8 @@ def _resume(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from dqnlab.envs.factory import env_spaces
 
+    if args.seeds is not None and args.resume is None:
+        return _train_population(args)
     if args.actors:
         from dqnlab.distributed import require_ray
 
@@ -312,8 +314,6 @@ def _train(args: argparse.Namespace) -> int:
         return _resume(args)
     if args.env_id is None:
         raise DqnlabError("train needs an env id, e.g. dqnlab train CartPole-v1 (or --resume RUN_DIR)")
-    if args.seeds is not None:
-        return _train_population(args)
     config = _resolve_config(args)
     if args.ray_address is not None and config.distributed.actors == 0:
         raise DqnlabError("--ray-address runs Ape-X actors on a Ray cluster; add --actors N")
@@ -348,6 +348,8 @@ def _train_population(args: argparse.Namespace) -> int:
     from dqnlab.envs.factory import env_spaces
     from dqnlab.population.run import check_shareable, parse_seeds
 
+    if args.env_id is None:
+        raise DqnlabError("train needs an env id, e.g. dqnlab train CartPole-v1 --seeds 0-9")
     if args.seed is not None:
         raise DqnlabError("--seeds trains a population; drop --seed")
     if args.actors:

@@ -10,6 +10,7 @@ population adds population.json (its members) and, at the end, population_summar
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 import time
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from dqnlab.agent import Agent
-from dqnlab.config import Config, config_from_dict
+from dqnlab.config import Config, NetworkConfig, config_from_dict
 from dqnlab.diagnostics.statistics import iqm, stratified_bootstrap_ci
 from dqnlab.envs import EnvSpaces, env_spaces
 from dqnlab.errors import CheckpointError, ConfigError
@@ -34,6 +35,8 @@ from dqnlab.training.loop import TrainingLoop
 MANIFEST = "population.json"
 SUMMARY = "population_summary.json"
 
+NETWORK_SCALARS = ("noisy_sigma0", "v_min", "v_max")  # initial noise and C51's support: per member
+
 # What members of one population must share: what shapes their stacked tensors, their replay
 # ratio (they step in lockstep), and what picks the objective. Scalars (lr, gamma, epsilon values,
 # target interval, tau, grad clip, PER alpha and beta, ...) may differ.
@@ -41,7 +44,7 @@ SHARED = (
     "env_id",
     "num_envs",
     "device",
-    "network",
+    *(f"network.{field.name}" for field in dataclasses.fields(NetworkConfig) if field.name not in NETWORK_SCALARS),
     "learning.batch_size",
     "learning.learning_starts",
     "learning.train_freq",
@@ -87,7 +90,7 @@ def check_shareable(configs: list[Config]) -> None:
     for key in SHARED:
         values = {repr(_value(config, key)) for config in configs}
         if len(values) > 1:
-            raise ConfigError(f"population members must share {key}; they have {', '.join(sorted(values))}")
+            raise ConfigError(f"the members of a population must share {key}; they have {', '.join(sorted(values))}")
     if first.distributed.actors > 0:
         raise ConfigError("a seed population collects locally; --seeds cannot go with --actors")
     if first.learning.optimizer not in POPULATION_OPTIMIZERS:
