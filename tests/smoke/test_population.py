@@ -70,7 +70,7 @@ def test_members_learn_as_their_single_runs(values, monkeypatch) -> None:
     loop.run()
     for seed, lane, losses in zip(seeds, loop.lanes, member_losses, strict=True):
         single_losses, single = _single_run_losses(_config(seed, values), monkeypatch)
-        assert len(losses) == len(single_losses) == 200
+        assert len(losses) == len(single_losses) == 201  # steps 100..300
         np.testing.assert_allclose(losses, single_losses, rtol=RTOL)
         assert lane.agent.episodes == single.episodes  # the same transitions: the same episodes
         for name, weight in single.q_network.state_dict().items():

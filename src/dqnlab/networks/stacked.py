@@ -9,11 +9,15 @@ the first network's code over the stacked tensors with `torch.func.functional_ca
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from dqnlab.networks.noisy import NoisyLinear
 
 
 class Slot(NamedTuple):
@@ -79,6 +83,63 @@ def stack_modules(modules: list[nn.Module], gradients: bool) -> Stacked:
     return Stacked(
         parameters, buffers, _slots(list(modules[0].named_parameters())), _slots(list(modules[0].named_buffers()))
     )
+
+
+class _Linear(torch.autograd.Function):
+    """y = x W^T + b with the backward of a single run's `F.linear` ([B, F] inputs): dW = g^T x.
+
+    Under vmap, `F.linear`'s own backward computes dW as (x^T g)^T, which rounds differently in
+    the last bit for small fan-ins (CartPole's 4 inputs): enough for a prioritized replay's sum
+    tree to pick another transition a hundred steps later. With this backward, vmapped into
+    batched products of the same operands, every member's gradient is its single run's, bit for bit.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        x, weight, _ = inputs
+        ctx.save_for_backward(x, weight)
+
+    @staticmethod
+    def backward(ctx: Any, grad_BO: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, weight = ctx.saved_tensors
+        return grad_BO.mm(weight), grad_BO.t().mm(x), grad_BO.sum(0)
+
+
+def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    if bias is None or x.dim() != 2:
+        return F.linear(x, weight, bias)
+    return _Linear.apply(x, weight, bias)
+
+
+class _StackableLinear(nn.Linear):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _linear(x, self.weight, self.bias)
+
+
+class _StackableNoisyLinear(NoisyLinear):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return _linear(x, self.weight_mu, self.bias_mu)
+        weight = self.weight_mu + self.weight_sigma * self.weight_noise()
+        return _linear(x, weight, self.bias_mu + self.bias_sigma * self.epsilon_out)
+
+
+def stackable_copy(module: nn.Module) -> nn.Module:
+    """A copy of `module` to run stacked tensors through (`functional_call` replaces its tensors):
+    its linear layers differentiate as a single run's do (`_Linear`)."""
+    template = copy.deepcopy(module)
+    for layer in template.modules():
+        if type(layer) is nn.Linear:
+            layer.__class__ = _StackableLinear
+        elif type(layer) is NoisyLinear:
+            layer.__class__ = _StackableNoisyLinear
+    return template
 
 
 def unstack(flat_D: torch.Tensor, slots: tuple[Slot, ...]) -> dict[str, torch.Tensor]:

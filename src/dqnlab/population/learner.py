@@ -21,7 +21,7 @@ import torch
 
 from dqnlab.learner import DQNLearner, Outputs, TensorBatch, network_outputs, objective_for, to_tensors
 from dqnlab.networks import QNetwork
-from dqnlab.networks.stacked import Stacked, stack_modules, unstack, vmap_members
+from dqnlab.networks.stacked import Stacked, stack_modules, stackable_copy, unstack, vmap_members
 from dqnlab.schedules import learning_rate_at
 from dqnlab.types import Batch, UpdateStats
 
@@ -142,7 +142,7 @@ class PopulationLearner:
         configs = [learner.config for learner in learners]
         self.kind = first.config.optimizer
         self.device = first.device
-        self.module = first.online  # its code computes every member's forward pass
+        self.module = stackable_copy(first.online)  # its code computes every member's forward pass
         self.double = first.config.double
         self.online: Stacked = stack_modules([learner.online for learner in learners], gradients=True)
         self.target: Stacked = stack_modules([learner.target for learner in learners], gradients=False)
