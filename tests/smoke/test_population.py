@@ -109,9 +109,10 @@ def test_the_population_summary_aggregates_the_members(tmp_path) -> None:
     assert [member["member"] for member in summary["members"]] == ["seed-0", "seed-1", "seed-2"]
     finals = [member["final_eval_return"] for member in summary["members"]]
     for member in summary["members"]:
-        assert member["best_eval_return"] == json.loads((tmp_path / member["member"] / "summary.json").read_text())[
-            "best_eval_return"
-        ]
+        assert (
+            member["best_eval_return"]
+            == json.loads((tmp_path / member["member"] / "summary.json").read_text())["best_eval_return"]
+        )
     assert summary["final_eval_return"]["iqm"] == pytest.approx(float(np.mean(sorted(finals))))  # n = 3 cuts none
     low, high = summary["final_eval_return"]["ci95"]
     assert min(finals) <= low <= high <= max(finals)
@@ -137,7 +138,9 @@ def test_a_resumed_population_is_bit_identical(tmp_path, monkeypatch) -> None:
         for name in ("metrics.csv", "eval.csv"):
             whole = (tmp_path / "whole" / member / name).read_bytes()
             assert (tmp_path / "cut" / member / name).read_bytes() == whole, (member, name)
-        weights = [torch.load(tmp_path / run / member / "checkpoints" / "last.pt")["q_network"] for run in ("whole", "cut")]
+        weights = [
+            torch.load(tmp_path / run / member / "checkpoints" / "last.pt")["q_network"] for run in ("whole", "cut")
+        ]
         assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
 
 
@@ -151,7 +154,9 @@ def test_parse_seeds() -> None:
 
 
 def test_members_that_differ_in_shape_cannot_share_a_population() -> None:
-    check_shareable([_config(0, DQN), _config(1, {**DQN, "learning": {"lr": 5e-4, "gamma": 0.98}})])  # scalars may differ
+    check_shareable(
+        [_config(0, DQN), _config(1, {**DQN, "learning": {"lr": 5e-4, "gamma": 0.98}})]
+    )  # scalars may differ
     with pytest.raises(ConfigError, match=r"share network.hidden_sizes; they have \(16,\), \(32, 32\)"):
         check_shareable([_config(0, DQN), _config(1, {"network": {"hidden_sizes": [16]}})])
     with pytest.raises(ConfigError, match="learning.batch_size"):

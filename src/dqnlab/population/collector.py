@@ -60,7 +60,8 @@ class PopulationCollector:
     def _greedy_actions(self) -> np.ndarray:
         """argmax_a Q_k(s, a) for every member k's observations: [P, N]."""
         learner = self.learner
-        obs_PN = torch.as_tensor(np.stack([member.obs for member in self.members]), device=learner.device)
+        obs_PN = torch.as_tensor(np.stack([member.obs for member in self.members if member.obs is not None]))
+        obs_PN = obs_PN.to(learner.device)
         return stacked_q_values(learner.module, learner.online, obs_PN).argmax(dim=2).cpu().numpy()
 
     def sample(self, batch_size: int) -> Batch | None:

@@ -221,7 +221,10 @@ class PopulationLearner:
             next_obs: torch.Tensor,
             transitions: TensorBatch,
         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            online_tensors = {**unstack(parameters_D, online.parameter_slots), **unstack(buffers_E, online.buffer_slots)}
+            online_tensors = {
+                **unstack(parameters_D, online.parameter_slots),
+                **unstack(buffers_E, online.buffer_slots),
+            }
             target_tensors = {
                 **unstack(target_parameters_D, target.parameter_slots),
                 **unstack(target_buffers_E, target.buffer_slots),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dqnlab.config import LearningConfig
 from dqnlab.errors import TrainingInterrupted
-from dqnlab.training.checkpointing import resume_command, restore_training_state
+from dqnlab.training.checkpointing import restore_training_state, resume_command
 from dqnlab.training.collectors import Chunk, Collector, EnvStepFailed
 from dqnlab.training.lane import Lane
 from dqnlab.training.observers import Observer
@@ -150,10 +150,9 @@ class TrainingLoop:
                     lane.close_observers()
         wall_s = time.perf_counter() - start
         collector_summary = self.collector.summary()
-        for lane in self.lanes:
-            if lane.finished is None:
-                lane.finish(wall_s, collector_summary)
-        self.summaries = [lane.finished for lane in self.lanes]
+        self.summaries = [
+            lane.finish(wall_s, collector_summary) if lane.finished is None else lane.finished for lane in self.lanes
+        ]
         return self.summaries[0]
 
     def _start(self) -> None:
