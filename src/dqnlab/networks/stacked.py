@@ -1,23 +1,27 @@
-"""P networks of one architecture as one stacked flat buffer [P, D], for computing them together.
+"""P networks of one architecture as one stacked flat buffer [P, D], computed together.
 
 `flatten_parameters` (flat.py) puts one network's parameters in one flat tensor; `stack_modules`
 does the same for P networks with a leading member axis, and leaves each network's own tensors
 as views of its row. Each member network then still works alone (acting, evaluation, saving,
-`load_state_dict`), while a population computes all of them in one call: `stacked_q_values` runs
-the first network's code over the stacked tensors with `torch.func.functional_call` under `vmap`.
+`load_state_dict`), while a population runs all of them at once: `stacked_forward` computes the
+layers of a `QNetwork` on [P, B, ...] inputs with batched matrix products (grouped convolutions
+for the Nature CNN), one call per layer for all members.
+
+Shapes: P = members, B = batch, F = features in, O = features out, A = actions, K = outputs per action.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dqnlab.networks.heads import CategoricalHead, DuelingStreams, LinearStreams, QHead, QuantileHead
 from dqnlab.networks.noisy import NoisyLinear
+from dqnlab.networks.torsos import MLPTorso, NatureCNNTorso
+from dqnlab.types import NetworkOutput
 
 
 class Slot(NamedTuple):
@@ -85,90 +89,128 @@ def stack_modules(modules: list[nn.Module], gradients: bool) -> Stacked:
     )
 
 
-class _Linear(torch.autograd.Function):
-    """y = x W^T + b with the backward of a single run's `F.linear` ([B, F] inputs): dW = g^T x.
-
-    Under vmap, `F.linear`'s own backward computes dW as (x^T g)^T, which rounds differently in
-    the last bit for small fan-ins (CartPole's 4 inputs): enough for a prioritized replay's sum
-    tree to pick another transition a hundred steps later. With this backward, vmapped into
-    batched products of the same operands, every member's gradient is its single run's, bit for bit.
-    """
-
-    generate_vmap_rule = True
+class _StackedLinear(torch.autograd.Function):
+    """y[p] = x[p] W[p]^T + b[p], with the gradients a single run's `F.linear` computes, in the same
+    operand order (dW = g^T x, not (x^T g)^T), so that each member's gradient is its single run's
+    bit for bit: a last-bit difference is enough for a prioritized replay's sum tree to pick
+    another transition a hundred steps later."""
 
     @staticmethod
-    def forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, weight, bias)
+    def forward(ctx: Any, x_PBF: torch.Tensor, weight_POF: torch.Tensor, bias_PO: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x_PBF, weight_POF)
+        return torch.baddbmm(bias_PO.unsqueeze(1), x_PBF, weight_POF.transpose(1, 2))
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        x, weight, _ = inputs
-        ctx.save_for_backward(x, weight)
-
-    @staticmethod
-    def backward(ctx: Any, grad_BO: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x, weight = ctx.saved_tensors
-        return grad_BO.mm(weight), grad_BO.t().mm(x), grad_BO.sum(0)
+    def backward(ctx: Any, grad_PBO: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x_PBF, weight_POF = ctx.saved_tensors
+        return torch.bmm(grad_PBO, weight_POF), torch.bmm(grad_PBO.transpose(1, 2), x_PBF), grad_PBO.sum(1)
 
 
-def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    if bias is None or x.dim() != 2:
-        return F.linear(x, weight, bias)
-    return _Linear.apply(x, weight, bias)
+def stacked_linear(x_PBF: torch.Tensor, weight_POF: torch.Tensor, bias_PO: torch.Tensor | None) -> torch.Tensor:
+    if bias_PO is None:
+        return torch.bmm(x_PBF, weight_POF.transpose(1, 2))
+    result: torch.Tensor = _StackedLinear.apply(x_PBF, weight_POF, bias_PO)
+    return result
 
 
-class _StackableLinear(nn.Linear):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _linear(x, self.weight, self.bias)
+def _conv2d(x: torch.Tensor, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """Member p's convolution on x[p] [P, B, C, H, W], as one convolution of P groups."""
+    members, batch = x.shape[:2]
+    grouped = x.transpose(0, 1).reshape(batch, -1, *x.shape[3:])
+    out = F.conv2d(
+        grouped,
+        weight.reshape(-1, *weight.shape[2:]),
+        None if bias is None else bias.reshape(-1),
+        stride=layer.stride,
+        padding=layer.padding,
+        groups=members,
+    )
+    return out.view(batch, members, -1, *out.shape[2:]).transpose(0, 1)
 
 
-class _StackableNoisyLinear(NoisyLinear):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return _linear(x, self.weight_mu, self.bias_mu)
-        weight = self.weight_mu + self.weight_sigma * self.weight_noise()
-        return _linear(x, weight, self.bias_mu + self.bias_sigma * self.epsilon_out)
+def _apply(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Member p's `module` (its tensors under `prefix` in `tensors`) on x[p], for every p."""
+    kind = type(module)
+    if kind is nn.Sequential:
+        for name, child in module.named_children():
+            x = _apply(child, f"{prefix}{name}.", tensors, x)
+        return x
+    if kind is nn.Linear:
+        return stacked_linear(x, tensors[prefix + "weight"], tensors.get(prefix + "bias"))
+    if kind is NoisyLinear:
+        assert isinstance(module, NoisyLinear)
+        weight_mu, bias_mu = tensors[prefix + "weight_mu"], tensors[prefix + "bias_mu"]
+        if not module.training:
+            return stacked_linear(x, weight_mu, bias_mu)
+        epsilon = tensors[prefix + "epsilon"]  # f(eps_in) then f(eps_out), as NoisyLinear keeps them
+        epsilon_in, epsilon_out = epsilon[:, : module.in_features], epsilon[:, module.in_features :]
+        weight_noise = epsilon_out.unsqueeze(2) * epsilon_in.unsqueeze(1)  # torch.outer per member
+        weight = weight_mu + tensors[prefix + "weight_sigma"] * weight_noise
+        return stacked_linear(x, weight, bias_mu + tensors[prefix + "bias_sigma"] * epsilon_out)
+    if kind is nn.ReLU:
+        return torch.relu(x)
+    if kind is nn.Flatten:
+        return x.flatten(2)
+    if kind is nn.Identity:
+        return x
+    if kind is nn.Conv2d:
+        assert isinstance(module, nn.Conv2d)
+        return _conv2d(x, module, tensors[prefix + "weight"], tensors.get(prefix + "bias"))
+    raise NotImplementedError(f"a seed population cannot stack a {kind.__name__} layer yet")
 
 
-def stackable_copy(module: nn.Module) -> nn.Module:
-    """A copy of `module` to run stacked tensors through (`functional_call` replaces its tensors):
-    its linear layers differentiate as a single run's do (`_Linear`)."""
-    template = copy.deepcopy(module)
-    for layer in template.modules():
-        if type(layer) is nn.Linear:
-            layer.__class__ = _StackableLinear
-        elif type(layer) is NoisyLinear:
-            layer.__class__ = _StackableNoisyLinear
-    return template
+def _streams(streams: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], features: torch.Tensor) -> torch.Tensor:
+    """Features [P, B, F] -> K outputs per action [P, B, A, K] (heads.py's streams, per member)."""
+    members, batch = features.shape[:2]
+    if isinstance(streams, LinearStreams):
+        values = _apply(streams.layer, prefix + "layer.", tensors, features)
+        return values.view(members, batch, streams.num_actions, streams.outputs)
+    if isinstance(streams, DuelingStreams):
+        value = _apply(streams.value, prefix + "value.", tensors, features).view(members, batch, 1, streams.outputs)
+        advantage = _apply(streams.advantage, prefix + "advantage.", tensors, features)
+        advantage = advantage.view(members, batch, streams.num_actions, streams.outputs)
+        return value + advantage - advantage.mean(dim=2, keepdim=True)
+    raise NotImplementedError(f"a seed population cannot stack {type(streams).__name__} yet")
 
 
-def unstack(flat_D: torch.Tensor, slots: tuple[Slot, ...]) -> dict[str, torch.Tensor]:
-    """The named tensors of one member's row [D] (views, so gradients flow back to the row)."""
-    return {slot.name: flat_D[slot.offset : slot.offset + slot.shape.numel()].view(slot.shape) for slot in slots}
+def _torso(torso: nn.Module, tensors: dict[str, torch.Tensor], obs: torch.Tensor) -> torch.Tensor:
+    if isinstance(torso, MLPTorso):
+        return _apply(torso.layers, "torso.layers.", tensors, obs.flatten(2).float())
+    if isinstance(torso, NatureCNNTorso):
+        scaled = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
+        return _apply(torso.fc, "torso.fc.", tensors, _apply(torso.convs, "torso.convs.", tensors, scaled))
+    raise NotImplementedError(f"a seed population cannot stack a {type(torso).__name__} torso yet")
 
 
-def stacked_q_values(module: nn.Module, stacked: Stacked, obs_PN: torch.Tensor) -> torch.Tensor:
-    """Q-values [P, N, A] of every member at once: member k's parameters and buffers on `obs_PN[k]`.
-    `module` is any one member's Q-network (its code is used, not its tensors)."""
+def stacked_forward(network: nn.Module, tensors: dict[str, torch.Tensor], obs: torch.Tensor) -> NetworkOutput:
+    """Every member's Q-network output on its observations [P, B, *obs_shape]: `network` (any member)
+    gives the architecture, `tensors` each parameter and buffer by name with the members' axis first.
+    The outputs have shape [P, B, A] (and [P, B, A, K] for C51 logits and QR quantiles)."""
+    features = _torso(network.torso, tensors, obs)
+    head = network.head
+    streams = _streams(head.streams, "head.streams.", tensors, features)
+    if isinstance(head, QHead):
+        return NetworkOutput(q_values=streams.squeeze(3))
+    if isinstance(head, CategoricalHead):
+        support = tensors["head.support"].unsqueeze(1).unsqueeze(1)  # [P, 1, 1, Z]
+        return NetworkOutput(q_values=(streams.softmax(dim=3) * support).sum(dim=3), logits=streams)
+    if isinstance(head, QuantileHead):
+        return NetworkOutput(q_values=streams.mean(dim=3), quantiles=streams)
+    raise NotImplementedError(f"a seed population cannot stack a {type(head).__name__} yet")
 
-    def member(parameters_D: torch.Tensor, buffers_E: torch.Tensor, obs_N: torch.Tensor) -> torch.Tensor:
-        tensors = {**unstack(parameters_D, stacked.parameter_slots), **unstack(buffers_E, stacked.buffer_slots)}
-        return torch.func.functional_call(module, tensors, (obs_N,)).q_values
 
-    return vmap_members(member)(stacked.parameters_PD, stacked.buffers_PE, obs_PN)
+def stacked_tensors(stacked: Stacked) -> dict[str, torch.Tensor]:
+    """Every member's parameters and buffers by name, [P, *shape] views of the stacked buffers."""
+    return {
+        **unstack(stacked.parameters_PD, stacked.parameter_slots),
+        **unstack(stacked.buffers_PE, stacked.buffer_slots),
+    }
 
 
-def vmap_members(function: Callable[..., Any]) -> Callable[..., Any]:
-    """`torch.vmap(function)` over the members' axis; for one member, `function` on its row with the
-    axis put back, which runs the very kernels of a single run (a batched matrix product can round
-    differently from a plain one in the last bit)."""
-
-    def one_member(*arguments: Any) -> Any:
-        rows = torch.utils._pytree.tree_map(lambda tensor: tensor[0], arguments)
-        return torch.utils._pytree.tree_map(lambda tensor: tensor.unsqueeze(0), function(*rows))
-
-    def members(*arguments: Any) -> Any:
-        first = torch.utils._pytree.tree_leaves(arguments)[0]
-        return one_member(*arguments) if first.shape[0] == 1 else torch.vmap(function)(*arguments)
-
-    return members
+def unstack(flat_PD: torch.Tensor, slots: tuple[Slot, ...]) -> dict[str, torch.Tensor]:
+    """The named tensors of all members, [P, *shape] views of the columns of `flat_PD`."""
+    members = flat_PD.shape[0]
+    return {
+        slot.name: flat_PD[:, slot.offset : slot.offset + slot.shape.numel()].view(members, *slot.shape)
+        for slot in slots
+    }

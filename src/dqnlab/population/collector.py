@@ -2,7 +2,7 @@
 
 Each member keeps the envs and replay memory of a single run (a `LocalCollector` each, seeded and
 drawing as `dqnlab train --seed k` does); what the population shares is the greedy action: one
-vmapped forward pass of the stacked online networks over all members' observations. Each member
+batched forward pass of the stacked online networks over all members' observations. Each member
 draws its own epsilon coins and random actions from its own generator, in the single run's order.
 """
 
@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from dqnlab.networks.stacked import stacked_q_values
+from dqnlab.acting import greedy_actions
+from dqnlab.networks.stacked import stacked_forward, stacked_tensors
 from dqnlab.population.learner import PopulationLearner
 from dqnlab.schedules import epsilon_at
 from dqnlab.training.collectors import Chunk, LocalCollector
@@ -58,11 +59,15 @@ class PopulationCollector:
 
     @torch.no_grad()
     def _greedy_actions(self) -> np.ndarray:
-        """argmax_a Q_k(s, a) for every member k's observations: [P, N]."""
+        """argmax_a Q_k(s, a) for every member k's observations: [P, N]. A population of one acts
+        on its member's own network, as its single run does."""
         learner = self.learner
-        obs_PN = torch.as_tensor(np.stack([member.obs for member in self.members if member.obs is not None]))
-        obs_PN = obs_PN.to(learner.device)
-        return stacked_q_values(learner.module, learner.online, obs_PN).argmax(dim=2).cpu().numpy()
+        observations = [member.obs for member in self.members if member.obs is not None]
+        if len(self.members) == 1:
+            return greedy_actions(learner.module, observations[0], learner.device)[None]
+        obs_PN = torch.as_tensor(np.stack(observations), device=learner.device)
+        q_values_PNA = stacked_forward(learner.module, stacked_tensors(learner.online), obs_PN).q_values
+        return q_values_PNA.argmax(dim=2).cpu().numpy()
 
     def sample(self, batch_size: int) -> Batch | None:
         raise NotImplementedError("each member's lane samples from its own replay")

@@ -1,11 +1,13 @@
 """Learning for a seed population: one batched gradient step for all members.
 
 The members' online and target networks are stacked (networks/stacked.py): one [P, D] buffer of
-parameters each, member k's network a view of row k. A step computes every member's loss in one
-vmapped call of the single-run objective (learner.py), backpropagates their sum (each member's
-gradient depends on its own loss only), clips each member's gradient norm, and takes one Adam or
-SGD step (the single run's kernels) over the members' rows, grouped by learning rate. Members that stopped are
-masked: their rows do not change.
+parameters each, member k's network a view of row k. A step runs every member's network in one
+batched pass (`stacked_forward`), computes the single-run objective (learner.py) with the members
+folded into the batch and averages its per-sample losses per member, backpropagates their sum
+(each member's gradient depends on its own loss only), clips each member's gradient norm, and
+steps the members' rows with the single run's optimizer kernel (fused Adam, SGD), one call per
+group of members with the same learning rate. Members that stopped are masked: their rows do
+not change. Each member's losses and gradients are its single run's, bit for bit on this CPU.
 
 Each member's `DQNLearner` keeps its counters, and its `optimizer` reads and writes its row of the
 population's optimizer state, so a member's checkpoint is the one a single run writes.
@@ -20,10 +22,9 @@ import numpy as np
 import torch
 
 from dqnlab.learner import DQNLearner, Outputs, TensorBatch, network_outputs, objective_for, to_tensors
-from dqnlab.networks import QNetwork
-from dqnlab.networks.stacked import Stacked, stack_modules, stackable_copy, unstack, vmap_members
+from dqnlab.networks.stacked import Stacked, stack_modules, stacked_forward, stacked_tensors
 from dqnlab.schedules import learning_rate_at
-from dqnlab.types import Batch, UpdateStats
+from dqnlab.types import Batch, NetworkOutput, UpdateStats
 
 BETA1, BETA2 = 0.9, 0.999  # torch.optim.Adam's defaults, which dqnlab's "adam" uses
 POPULATION_OPTIMIZERS = ("adam", "sgd")
@@ -142,7 +143,7 @@ class PopulationLearner:
         configs = [learner.config for learner in learners]
         self.kind = first.config.optimizer
         self.device = first.device
-        self.module = stackable_copy(first.online)  # its code computes every member's forward pass
+        self.module = first.online  # its architecture is every member's
         self.double = first.config.double
         self.online: Stacked = stack_modules([learner.online for learner in learners], gradients=True)
         self.target: Stacked = stack_modules([learner.target for learner in learners], gradients=False)
@@ -178,11 +179,13 @@ class PopulationLearner:
             self.learners[k].target.reset_noise(self.training_noise[k])
         member_batch = _stack_batches(filled, self.device)
         losses_P, q_means_P, priorities_PB = self._losses(member_batch)
+        losses_P = losses_P.detach() if not losses_P.requires_grad else losses_P
 
         gradient_PD = self.online.parameters_PD.grad
         assert gradient_PD is not None, "the stacked gradient is kept defined"
-        gradient_PD.zero_()
-        losses_P.sum().backward()
+        if losses_P.requires_grad:  # a population of one has its gradient already
+            gradient_PD.zero_()
+            losses_P.sum().backward()
         clip_grad_norms_(gradient_PD, self.max_norm_P1)
         groups: dict[tuple[float, float], list[int]] = {}
         for k in active:
@@ -208,49 +211,55 @@ class PopulationLearner:
         ]
 
     def _losses(self, batch: _MemberBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(loss [P], mean Q of the actions taken [P], priorities [P, B]) of every member, by the
-        single-run objective vmapped over the members."""
-        module, online, target = self.module, self.online, self.target
+        """(loss [P], mean Q of the actions taken [P], priorities [P, B]) of every member: the
+        single-run objective on the members' outputs with the member axis folded into the batch,
+        its per-sample losses averaged per member."""
+        if len(self.learners) == 1:
+            return self._single_member_losses(batch)
+        members, size = batch.transitions.actions_B.shape
+        online, target = stacked_tensors(self.online), stacked_tensors(self.target)
+        with torch.no_grad():
+            next_target = stacked_forward(self.module, target, batch.next_obs)
+        if self.double:  # one online pass over s and s', as network_outputs does
+            both = stacked_forward(self.module, online, torch.cat([batch.obs, batch.next_obs], dim=1))
+            online_output = NetworkOutput._make(None if field is None else field[:, :size] for field in both)
+            next_online_q = both.q_values[:, size:].detach()
+        else:
+            online_output, next_online_q = stacked_forward(self.module, online, batch.obs), None
 
-        def member(
-            parameters_D: torch.Tensor,
-            buffers_E: torch.Tensor,
-            target_parameters_D: torch.Tensor,
-            target_buffers_E: torch.Tensor,
-            obs: torch.Tensor,
-            next_obs: torch.Tensor,
-            transitions: TensorBatch,
-        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            online_tensors = {
-                **unstack(parameters_D, online.parameter_slots),
-                **unstack(buffers_E, online.buffer_slots),
-            }
-            target_tensors = {
-                **unstack(target_parameters_D, target.parameter_slots),
-                **unstack(target_buffers_E, target.buffer_slots),
-            }
+        def fold(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.reshape(members * size, *tensor.shape[2:])
 
-            def online_network(x: torch.Tensor) -> Any:
-                return torch.func.functional_call(module, online_tensors, (x,))
-
-            def target_network(x: torch.Tensor) -> Any:
-                return torch.func.functional_call(module, target_tensors, (x,))
-
-            outputs: Outputs = network_outputs(
-                cast(QNetwork, online_network), cast(QNetwork, target_network), obs, next_obs, self.double
-            )
-            objective = self.objective(outputs, transitions)
-            return objective.loss, objective.q_taken_B.detach().mean(), objective.priorities_B
-
-        return vmap_members(member)(
-            online.parameters_PD,
-            online.buffers_PE,
-            target.parameters_PD,
-            target.buffers_PE,
-            batch.obs,
-            batch.next_obs,
-            batch.transitions,
+        outputs = Outputs(
+            NetworkOutput._make(None if field is None else fold(field) for field in online_output),
+            NetworkOutput._make(None if field is None else fold(field) for field in next_target),
+            None if next_online_q is None else fold(next_online_q),
         )
+        transitions = TensorBatch._make(None if field is None else fold(field) for field in batch.transitions)
+        loss_B, q_taken_B, priorities_B = self.objective(outputs, transitions)
+        per_member = (members, size)
+        return (
+            loss_B.view(per_member).mean(1),
+            q_taken_B.detach().view(per_member).mean(1),
+            priorities_B.view(per_member),
+        )
+
+    def _single_member_losses(self, batch: _MemberBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A population of one computes as its single run does, on the member's own networks, and
+        takes their gradient into the stacked one: the same kernels, so the same numbers."""
+        (learner,) = self.learners
+        transitions = TensorBatch._make(None if field is None else field[0] for field in batch.transitions)
+        outputs = network_outputs(learner.online, learner.target, batch.obs[0], batch.next_obs[0], self.double)
+        loss_B, q_taken_B, priorities_B = self.objective(outputs, transitions)
+        loss = loss_B.mean()
+        member_gradient = learner.flat_online.grad
+        assert member_gradient is not None
+        member_gradient.zero_()
+        loss.backward()
+        gradient_PD = self.online.parameters_PD.grad
+        assert gradient_PD is not None
+        gradient_PD[0].copy_(member_gradient)
+        return loss.detach().view(1), q_taken_B.detach().mean().view(1), priorities_B.view(1, -1)
 
     @torch.no_grad()
     def _after_step(self, active: list[int]) -> None:
