@@ -3,6 +3,7 @@
     python benchmarks/population.py throughput --members 10 --steps 5000   # env steps/s
     python benchmarks/population.py solve --seeds 0-9                      # wall time until every seed solved
     python benchmarks/population.py scaling --members 1,2,5,10,20,50 --steps 5000
+    python benchmarks/population.py scaling --members 10,100,1000 --steps 1500 --device cuda   # gpu_check.sh
 
 throughput: a population of P members, P sequential dqnlab runs and (when stable-baselines3 is
 installed) P sequential SB3 runs with the rl-baselines3-zoo CartPole hyperparameters, each for
@@ -11,13 +12,16 @@ solve: evaluation every 1,000 env steps (20 episodes, solved at a mean of 475, a
 when solved); wall time until every seed has solved, for the population, for the seeds one after
 another, and for seed 0 alone (the goal: P seeds within 2x the wall time of one).
 scaling: the population's env steps/s for each population size.
+`--device` and `--learning-starts` apply to every dqnlab run.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -44,8 +48,11 @@ def _sb3_benchmark() -> Any:
     return module
 
 
+SETTINGS: dict[str, Any] = {}  # --device and --learning-starts, for every dqnlab run
+
+
 def _configs(seeds: list[int], steps: int, values: dict[str, Any]) -> list[Config]:
-    base = apply_overrides(preset_config("cartpole", ENV_ID).replace(steps=steps), values)
+    base = apply_overrides(preset_config("cartpole", ENV_ID).replace(steps=steps), {**values, **SETTINGS})
     return [base.replace(seed=seed) for seed in seeds]
 
 
@@ -77,6 +84,7 @@ def sb3_rate(members: int, steps: int) -> tuple[float, float] | None:
 
 
 def run_throughput(members: int, steps: int) -> None:
+    population_rate(2, 300)  # warm-up: imports, first kernels
     rows = {"population": population_rate(members, steps), "sequential dqnlab": sequential_rate(members, steps)}
     sb3 = sb3_rate(members, steps)
     if sb3 is not None:
@@ -91,31 +99,47 @@ def run_throughput(members: int, steps: int) -> None:
             print(f"population / {name}: {base / rate:.1f}x")
 
 
+def _lane_eval_seconds(directory: Path) -> float:
+    return sum(
+        json.loads(path.read_text())["wall_s"] - json.loads(path.read_text())["train_s"]
+        for path in directory.glob("*/summary.json")
+    )
+
+
 def run_solve(seeds: list[int], budget: int) -> None:
-    began = time.perf_counter()
-    summary = train_population(_configs(seeds, budget, SOLVE), None)
-    population_s = time.perf_counter() - began
-    sequential_s, one_s = 0.0, 0.0
+    """Wall time until every seed solved, with and without the evaluations' time."""
+    with tempfile.TemporaryDirectory() as scratch:
+        began = time.perf_counter()
+        summary = train_population(_configs(seeds, budget, SOLVE), Path(scratch))
+        population_s = time.perf_counter() - began
+        population_eval_s = _lane_eval_seconds(Path(scratch))
+    sequential_s, sequential_eval_s, one = 0.0, 0.0, None
     for config in _configs(seeds, budget, SOLVE):
         began = time.perf_counter()
-        Agent(config).learn()
+        run = Agent(config).learn()
         seconds = time.perf_counter() - began
         sequential_s += seconds
-        one_s = one_s or seconds
-    print(f"| {len(seeds)} seeds, cartpole preset | wall s until all solved | solved |")
-    print("|---|---|---|")
-    print(f"| population | {population_s:.1f} | {summary['solved']} |")
-    print(f"| sequential dqnlab | {sequential_s:.1f} | |")
-    print(f"| seed {seeds[0]} alone | {one_s:.1f} | |")
+        sequential_eval_s += run["wall_s"] - run["train_s"]
+        one = one or (seconds, run["wall_s"] - run["train_s"], run["solved_at_step"])
+    assert one is not None
     print(
-        f"population / one seed: {population_s / one_s:.2f}x the wall time; sequential / population: "
-        f"{sequential_s / population_s:.1f}x"
+        f"| {len(seeds)} seeds, cartpole preset, budget {budget:,} | wall s until all solved | without evaluation | solved |"
+    )
+    print("|---|---|---|---|")
+    print(f"| population | {population_s:.1f} | {population_s - population_eval_s:.1f} | {summary['solved']} |")
+    print(f"| sequential dqnlab | {sequential_s:.1f} | {sequential_s - sequential_eval_s:.1f} | |")
+    print(f"| seed {seeds[0]} alone | {one[0]:.1f} | {one[0] - one[1]:.1f} | solved at {one[2]} |")
+    print(
+        f"population / one seed: {population_s / one[0]:.2f}x the wall time "
+        f"({(population_s - population_eval_s) / (one[0] - one[1]):.2f}x without evaluation); "
+        f"sequential / population: {sequential_s / population_s:.1f}x"
     )
 
 
 def run_scaling(sizes: list[int], steps: int) -> None:
+    population_rate(2, 300)  # warm-up: imports, first kernels
     one_rate = None
-    print(f"| members | env steps/s (all members) | wall s | vs 1 member |  ({steps:,} steps each)")
+    print(f"| members | env steps/s (all members) | wall s | vs {sizes[0]} |  ({steps:,} steps each)")
     print("|---|---|---|---|")
     for members in sizes:
         rate, seconds = population_rate(members, steps)
@@ -130,8 +154,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--steps", type=int, default=5_000, help="env steps per member")
     parser.add_argument("--budget", type=int, default=50_000, help="solve: env steps per member at most")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda, for dqnlab")
+    parser.add_argument("--learning-starts", type=int, default=None, help="learning.learning_starts (preset: 1000)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    SETTINGS["device"] = args.device
+    if args.learning_starts is not None:
+        SETTINGS["learning"] = {"learning_starts": args.learning_starts}
     if args.mode == "throughput":
         run_throughput(int(args.members), args.steps)
     elif args.mode == "solve":

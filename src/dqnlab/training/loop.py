@@ -264,16 +264,17 @@ class TrainingLoop:
             owed = min(owed, collector.updates_per_round)
         target_updates = [lane.agent.learner.target_updates for lane in learning]
         for _ in range(owed):
-            lanes = self._learning()
+            running = [index for index, lane in enumerate(self.lanes) if not lane.stopped]
             batches: list[Batch | None] = [None] * len(self.lanes)
-            for lane in lanes:
-                batches[self.lanes.index(lane)] = lane.collector.sample(lane.config.learning.batch_size)
-            if not lanes or any(batches[self.lanes.index(lane)] is None for lane in lanes):
+            for index in running:
+                lane = self.lanes[index]
+                batches[index] = lane.collector.sample(lane.config.learning.batch_size)
+            if not running or any(batches[index] is None for index in running):
                 break
             stats = self.update(batches)
             finite = False
-            for lane in lanes:
-                batch, lane_stats = batches[self.lanes.index(lane)], stats[self.lanes.index(lane)]
+            for index in running:
+                lane, batch, lane_stats = self.lanes[index], batches[index], stats[index]
                 assert batch is not None and lane_stats is not None
                 if not math.isfinite(lane_stats.loss):
                     self._on_nonfinite_loss(lane, lane_stats.loss)  # raises, rolls back, or stops the lane
@@ -282,7 +283,7 @@ class TrainingLoop:
                 lane.collector.update_priorities(batch, lane_stats.priorities)
                 lane.record_update(lane_stats.loss, lane_stats.q_mean)
             if finite:
-                collector.after_gradient_step(lanes[0].agent.learner.gradient_steps)
+                collector.after_gradient_step(self.lanes[running[0]].agent.learner.gradient_steps)
         for lane, before in zip(learning, target_updates, strict=True):
             if lane.agent.learner.target_updates != before:
                 for observer in lane.observers:
