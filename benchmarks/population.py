@@ -100,10 +100,9 @@ def run_throughput(members: int, steps: int) -> None:
 
 
 def _lane_eval_seconds(directory: Path) -> float:
-    return sum(
-        json.loads(path.read_text())["wall_s"] - json.loads(path.read_text())["train_s"]
-        for path in directory.glob("*/summary.json")
-    )
+    """Seconds the members of a population spent evaluating, from their summaries."""
+    summaries = [json.loads(path.read_text()) for path in directory.glob("*/summary.json")]
+    return sum(summary["wall_s"] - summary["train_s"] for summary in summaries)
 
 
 def run_solve(seeds: list[int], budget: int) -> None:
@@ -122,9 +121,8 @@ def run_solve(seeds: list[int], budget: int) -> None:
         sequential_eval_s += run["wall_s"] - run["train_s"]
         one = one or (seconds, run["wall_s"] - run["train_s"], run["solved_at_step"])
     assert one is not None
-    print(
-        f"| {len(seeds)} seeds, cartpole preset, budget {budget:,} | wall s until all solved | without evaluation | solved |"
-    )
+    header = f"| {len(seeds)} seeds, cartpole preset, budget {budget:,} |"
+    print(header + " wall s until all solved | without evaluation | solved |")
     print("|---|---|---|---|")
     print(f"| population | {population_s:.1f} | {population_s - population_eval_s:.1f} | {summary['solved']} |")
     print(f"| sequential dqnlab | {sequential_s:.1f} | {sequential_s - sequential_eval_s:.1f} | |")
