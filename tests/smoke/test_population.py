@@ -171,6 +171,7 @@ def test_members_that_differ_in_shape_cannot_share_a_population() -> None:
         (["--seeds", "0-3", "--actors", "2"], "--actors"),
         (["--seeds", "0-3", "--seed", "2"], "drop --seed"),
         (["--seeds", "0-2", "--set", "learning.optimizer=rmsprop"], "learning.optimizer"),
+        (["--seeds", "0-2", "--preset", "cartpole-linear"], "network.q_function"),
     ],
 )
 def test_bad_seeds_get_one_line_and_create_nothing(flags, message, tmp_path, capsys, monkeypatch) -> None:

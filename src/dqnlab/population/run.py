@@ -35,7 +35,8 @@ from dqnlab.training.loop import TrainingLoop
 MANIFEST = "population.json"
 SUMMARY = "population_summary.json"
 
-NETWORK_SCALARS = ("noisy_sigma0", "v_min", "v_max")  # initial noise and C51's support: per member
+NETWORK_SCALARS = ("noisy_sigma0",)  # only the initial noise scale may differ between members
+POPULATION_Q_FUNCTIONS = ("mlp", "cnn")  # the torsos networks/stacked.py computes stacked
 
 # What members of one population must share: what shapes their stacked tensors, their replay
 # ratio (they step in lockstep), and what picks the objective. Scalars (lr, gamma, epsilon values,
@@ -93,6 +94,11 @@ def check_shareable(configs: list[Config]) -> None:
             raise ConfigError(f"the members of a population must share {key}; they have {', '.join(sorted(values))}")
     if first.distributed.actors > 0:
         raise ConfigError("a seed population collects locally; --seeds cannot go with --actors")
+    if first.network.q_function not in POPULATION_Q_FUNCTIONS:
+        raise ConfigError(
+            f"a seed population supports network.q_function {' or '.join(POPULATION_Q_FUNCTIONS)}, "
+            f"not {first.network.q_function} yet"
+        )
     if first.learning.optimizer not in POPULATION_OPTIMIZERS:
         raise ConfigError(
             f"a seed population supports learning.optimizer {' or '.join(POPULATION_OPTIMIZERS)}, "
