@@ -200,3 +200,22 @@ def test_interrupting_a_population_names_how_to_resume_it(tmp_path, monkeypatch)
     directory = Path(tmp_path)
     with pytest.raises(TrainingInterrupted, match=f"resume with: dqnlab train --resume {directory}"):
         train_population([_config(seed, DQN) for seed in (0, 1)], directory)
+
+
+def test_a_members_checkpoint_resumes_as_its_single_run(tmp_path, monkeypatch) -> None:
+    arguments = ["CartPole-v1", "--preset", "cartpole", "--steps", "1200", "--no-progress", "--checkpoint-every", "400"]
+    assert main(["train", *arguments, "--seed", "1", "--run-dir", str(tmp_path / "single")]) == 0
+    after_step = Checkpointer.after_step
+
+    def interrupt_at(self, previous_step):
+        if self.loop.agent.env_steps == 700 and self.loop.config.seed == 0:
+            self.stop_signal = signal.SIGINT
+        after_step(self, previous_step)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Checkpointer, "after_step", interrupt_at)
+        assert main(["train", *arguments, "--seeds", "0,1", "--run-dir", str(tmp_path / "pop")]) == 130
+    assert main(["train", "--resume", str(tmp_path / "pop" / "seed-1"), "--no-progress"]) == 0
+    assert (tmp_path / "pop" / "seed-1" / "metrics.csv").read_bytes() == (
+        tmp_path / "single" / "metrics.csv"
+    ).read_bytes()

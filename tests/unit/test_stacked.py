@@ -46,7 +46,9 @@ def _check(members: list[torch.nn.Module], obs: torch.Tensor, rtol: float) -> No
         torch.testing.assert_close(output.q_values[index], own.q_values, rtol=rtol, atol=1e-6)
         parameters = list(member.parameters())
         own_gradients = torch.autograd.grad((own.q_values**2).sum(), parameters)
-        torch.testing.assert_close(gradient[index], torch.cat([g.reshape(-1) for g in own_gradients]), rtol=rtol, atol=1e-6)
+        torch.testing.assert_close(
+            gradient[index], torch.cat([g.reshape(-1) for g in own_gradients]), rtol=rtol, atol=1e-6
+        )
 
 
 @pytest.mark.parametrize("name", HEADS)
