@@ -161,6 +161,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     experiment.add_argument("--workers", type=int, default=None, help="runs at a time (default: CPU cores)")
     experiment.add_argument(
+        "--separate-seeds",
+        action="store_true",
+        help="train each seed as a process of its own (default: each variant's seeds as one population)",
+    )
+    experiment.add_argument(
         "--threshold", type=float, default=None, help="return for steps-to-threshold (default: the env's target return)"
     )
     experiment.add_argument("--out", default=None, help="output directory (default experiments/ENV-TIME)")
@@ -441,6 +446,7 @@ def _experiment(args: argparse.Namespace) -> int:
         config_file=args.config,
         threshold=args.threshold,
         ray_address=args.ray_address,
+        population=not args.separate_seeds,
     )
     return 0
 

@@ -219,3 +219,18 @@ def test_a_members_checkpoint_resumes_as_its_single_run(tmp_path, monkeypatch) -
     assert (tmp_path / "pop" / "seed-1" / "metrics.csv").read_bytes() == (
         tmp_path / "single" / "metrics.csv"
     ).read_bytes()
+
+
+def test_an_experiment_trains_each_variants_seeds_as_one_population(tmp_path, capsys) -> None:
+    out = tmp_path / "experiment"
+    arguments = ["experiment", "CartPole-v1", "--preset", "cartpole", "--vary", "learning.lr=1e-3,2e-3"]
+    arguments += ["--seeds", "2", "--steps", "300", "--set", "learning.learning_starts=100", "--out", str(out)]
+    assert main(arguments) == 0
+    printed = capsys.readouterr().out
+    assert "2 populations (2 variants x 2 seeds" in printed
+    for variant in ("learning.lr=1e-3", "learning.lr=2e-3"):
+        population = out / "runs" / variant
+        assert json.loads((population / "population.json").read_text())["seeds"] == [0, 1]
+        for seed in (0, 1):
+            assert (population / f"seed-{seed}" / "summary.json").is_file()
+    assert (out / "report.html").is_file()

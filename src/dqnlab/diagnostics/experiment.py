@@ -50,6 +50,16 @@ class RunSpec:
     run_dir: Path
     log_path: Path
     command: tuple[str, ...]
+    population: tuple[int, ...] = ()  # the seeds, when the command trains them as one population
+
+    @property
+    def run_dirs(self) -> list[Path]:
+        """The run directories it writes: its own, or its members' (`dqnlab train --seeds`)."""
+        return [self.run_dir / f"seed-{seed}" for seed in self.population] if self.population else [self.run_dir]
+
+    @property
+    def label(self) -> str:
+        return f"seeds {self.population[0]}-{self.population[-1]}" if self.population else f"seed {self.seed}"
 
 
 def split_top_level(text: str) -> list[str]:
@@ -148,10 +158,15 @@ def plan_runs(
     steps: int | None,
     common: Sequence[str],
     config_file: str | None = None,
+    population: bool = False,
 ) -> list[RunSpec]:
-    """One `dqnlab train` command per variant and seed; `common` assignments go before the variant's."""
+    """One `dqnlab train` command per variant and seed, or with `population` per variant, its seeds
+    as one population (docs/populations.md); `common` assignments go before the variant's."""
     specs = []
     for variant in variants:
+        if population:
+            specs.append(_population_spec(env_id, preset, variant, list(seeds), out_dir, steps, common, config_file))
+            continue
         for seed in seeds:
             run_dir = out_dir / "runs" / variant.slug / f"seed-{seed}"
             command = [sys.executable, "-m", "dqnlab.cli", "train", env_id, "--preset", preset]
@@ -165,6 +180,29 @@ def plan_runs(
             log_path = out_dir / "logs" / f"{variant.slug}-seed-{seed}.log"
             specs.append(RunSpec(variant, seed, run_dir, log_path, tuple(command)))
     return specs
+
+
+def _population_spec(
+    env_id: str,
+    preset: str,
+    variant: Variant,
+    seeds: list[int],
+    out_dir: Path,
+    steps: int | None,
+    common: Sequence[str],
+    config_file: str | None,
+) -> RunSpec:
+    """The `dqnlab train --seeds` command of one variant; its members write the run directories
+    the separate runs would (runs/VARIANT/seed-K)."""
+    run_dir = out_dir / "runs" / variant.slug
+    command = [sys.executable, "-m", "dqnlab.cli", "train", env_id, "--preset", preset]
+    command += ["--config", config_file] if config_file else []
+    for assignment in (*common, *variant.assignments):
+        command += ["--set", assignment]
+    command += ["--seeds", ",".join(map(str, seeds)), "--run-dir", str(run_dir), "--no-progress"]
+    command += ["--steps", str(steps)] if steps is not None else []
+    log_path = out_dir / "logs" / f"{variant.slug}-population.log"
+    return RunSpec(variant, seeds[0], run_dir, log_path, tuple(command), population=tuple(seeds))
 
 
 def _run_one(spec: RunSpec) -> tuple[RunSpec, int, float]:
@@ -193,12 +231,12 @@ def run_all(
                 spec, returncode, seconds = future.result()
                 if returncode == 0:
                     done.append(spec)
-                    status = _best_eval(spec.run_dir)
+                    status = ", ".join(_best_eval(run_dir) for run_dir in spec.run_dirs)
                 else:
                     status = f"FAILED (exit {returncode}; see {spec.log_path})"
                 if echo:
                     print(
-                        f"[{count}/{len(specs)}] {spec.variant.label} seed {spec.seed}: {status} ({seconds:.1f} s)",
+                        f"[{count}/{len(specs)}] {spec.variant.label} {spec.label}: {status} ({seconds:.1f} s)",
                         flush=True,
                     )
         except BaseException:  # Ctrl-C: start no further runs (the running ones get the signal too)
@@ -230,8 +268,11 @@ def run_experiment(
     config_file: str | None = None,
     threshold: float | None = None,
     ray_address: str | None = None,
+    population: bool = True,
 ) -> Path:
     """Validates, runs every variant x seed, and writes the report into `out_dir`; returns report.html.
+
+    With `population` (the default) each variant's seeds train as one population, in one process.
 
     With `ray_address` ("local" for Ray on this machine) the runs are Ray tasks on that cluster,
     as many at a time as it has CPUs unless `workers` says otherwise."""
@@ -266,9 +307,10 @@ def run_experiment(
     all_variants = build_variants(vary, variants)
     base = check_variants(base, all_common, all_variants)
 
-    specs = plan_runs(env_id, preset, all_variants, range(seeds), out_dir, steps, all_common, config_file)
+    specs = plan_runs(env_id, preset, all_variants, range(seeds), out_dir, steps, all_common, config_file, population)
     out_dir.mkdir(parents=True, exist_ok=True)
     command_line = _command_line(env_id, preset, vary, variants, seeds, steps, workers, common, config_file, out_dir)
+    command_line += "" if population else " --separate-seeds"
     (out_dir / "experiment.json").write_text(
         json.dumps(
             {
@@ -285,7 +327,8 @@ def run_experiment(
         + "\n"
     )
     print(
-        f"{len(specs)} runs ({len(all_variants)} variants x {seeds} seeds, {base.steps:,} env steps each), "
+        f"{len(specs)} {'populations' if population else 'runs'} ({len(all_variants)} variants x {seeds} seeds, "
+        f"{base.steps:,} env steps each), "
         f"{workers} at a time, into {out_dir}",
         flush=True,
     )
@@ -294,7 +337,9 @@ def run_experiment(
         raise DqnlabError(f"every run failed; see the logs in {out_dir / 'logs'}")
     # in planned (seed) order, not completion order, so the report and its bootstrap are reproducible
     groups = {
-        variant.label: [spec.run_dir for spec in specs if spec.variant == variant and spec in done]
+        variant.label: [
+            run_dir for spec in specs if spec.variant == variant and spec in done for run_dir in spec.run_dirs
+        ]
         for variant in all_variants
     }
     context = [command_line]
