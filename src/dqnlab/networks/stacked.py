@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dqnlab.networks.factory import QNetwork
 from dqnlab.networks.heads import CategoricalHead, DuelingStreams, LinearStreams, QHead, QuantileHead
 from dqnlab.networks.noisy import NoisyLinear
 from dqnlab.networks.torsos import MLPTorso, NatureCNNTorso
@@ -182,21 +183,20 @@ def _torso(torso: nn.Module, tensors: dict[str, torch.Tensor], obs: torch.Tensor
     raise NotImplementedError(f"a seed population cannot stack a {type(torso).__name__} torso yet")
 
 
-def stacked_forward(network: nn.Module, tensors: dict[str, torch.Tensor], obs: torch.Tensor) -> NetworkOutput:
+def stacked_forward(network: QNetwork, tensors: dict[str, torch.Tensor], obs: torch.Tensor) -> NetworkOutput:
     """Every member's Q-network output on its observations [P, B, *obs_shape]: `network` (any member)
     gives the architecture, `tensors` each parameter and buffer by name with the members' axis first.
     The outputs have shape [P, B, A] (and [P, B, A, K] for C51 logits and QR quantiles)."""
     features = _torso(network.torso, tensors, obs)
     head = network.head
+    assert isinstance(head, QHead | CategoricalHead | QuantileHead), f"cannot stack a {type(head).__name__} yet"
     streams = _streams(head.streams, "head.streams.", tensors, features)
     if isinstance(head, QHead):
         return NetworkOutput(q_values=streams.squeeze(3))
     if isinstance(head, CategoricalHead):
         support = tensors["head.support"].unsqueeze(1).unsqueeze(1)  # [P, 1, 1, Z]
         return NetworkOutput(q_values=(streams.softmax(dim=3) * support).sum(dim=3), logits=streams)
-    if isinstance(head, QuantileHead):
-        return NetworkOutput(q_values=streams.mean(dim=3), quantiles=streams)
-    raise NotImplementedError(f"a seed population cannot stack a {type(head).__name__} yet")
+    return NetworkOutput(q_values=streams.mean(dim=3), quantiles=streams)  # QuantileHead
 
 
 def stacked_tensors(stacked: Stacked) -> dict[str, torch.Tensor]:
