@@ -74,7 +74,13 @@ class TrainingLoop:
 
         collector = build_collector(agent, steps, ray_address)
         lane = Lane(agent, steps, run_dir, collector, observers, resume)
-        self._setup([lane], collector, lambda batches: [agent.learner.update(batches[0])], progress)  # type: ignore[arg-type]
+
+        def update(batches: Sequence[Batch | None]) -> list[UpdateStats | None]:
+            (batch,) = batches
+            assert batch is not None, "a single run's lane never stops while it learns"
+            return [agent.learner.update(batch)]
+
+        self._setup([lane], collector, update, progress)
 
     @classmethod
     def of_lanes(
