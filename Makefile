@@ -2,9 +2,13 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# One stamp per install level: training only (demo), + dev tools (test, lint, type), + SB3 (bench).
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+PIP_INSTALL := $(BIN)/pip install --quiet -c constraints.txt
 
-.PHONY: install demo test test-fast lint format type bench clean
+.PHONY: install demo test test-fast lint format type bench clean clean-runs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,35 +16,48 @@ $(BIN)/python:
 
 # torch is pinned through constraints.txt: 2.13.0 is the CPU build; an unpinned torch pulls CUDA.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
-	touch $(STAMP)
+	$(PIP_INSTALL) torch==2.13.0
+	$(PIP_INSTALL) -e .
+	touch $@
+
+$(DEV_STAMP): $(STAMP)
+	$(PIP_INSTALL) -e ".[dev,minatar]"
+	touch $@
+
+$(BENCH_STAMP): $(STAMP)
+	$(PIP_INSTALL) -e ".[bench]"
+	touch $@
 
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/dqnlab train CartPole-v1 --preset cartpole
+	@echo "dqnlab is installed in $(VENV): source $(BIN)/activate to put it on PATH (or call $(BIN)/dqnlab)"
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-type: $(STAMP)
+type: $(DEV_STAMP)
 	$(BIN)/mypy src/dqnlab
 
-bench: $(STAMP)
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[bench]"
-	$(BIN)/python benchmarks/cartpole_solve.py
+# dqnlab against Stable-Baselines3 on CartPole-v1, seeds 0-9 (about 10 minutes; BENCHMARKS.md)
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/cartpole_vs_sb3.py solve --seeds 0-9
 
+# Keeps runs/ and experiments/: the trained agents are the user's (clean-runs deletes runs/).
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+clean-runs:
+	rm -rf runs

@@ -4,7 +4,7 @@
 # Every run trains the full budget; the report lands in $OUT/report.html and $OUT/report.md.
 #   SEEDS=5 STEPS=30000 examples/cartpole_double.sh [more dqnlab experiment flags]
 set -euo pipefail
-DQNLAB=${DQNLAB:-dqnlab}
+source "$(dirname "$0")/_dqnlab.sh"  # sets $DQNLAB
 $DQNLAB experiment CartPole-v1 --preset cartpole \
   --vary learning.double=false,true \
   --seeds "${SEEDS:-5}" --steps "${STEPS:-30000}" \

@@ -5,7 +5,7 @@
 # Every run trains the full budget; the report lands in $OUT/report.html and $OUT/report.md.
 #   SEEDS=5 STEPS=30000 examples/cartpole_rainbow_ablations.sh [more dqnlab experiment flags]
 set -euo pipefail
-DQNLAB=${DQNLAB:-dqnlab}
+source "$(dirname "$0")/_dqnlab.sh"  # sets $DQNLAB
 $DQNLAB experiment CartPole-v1 --preset cartpole-rainbow \
   --variant rainbow: \
   --variant no-double:learning.double=false \

@@ -4,7 +4,7 @@
 # Every run trains the full budget; the report lands in $OUT/report.html and $OUT/report.md.
 #   SEEDS=5 STEPS=30000 examples/cartpole_replay.sh [more dqnlab experiment flags]
 set -euo pipefail
-DQNLAB=${DQNLAB:-dqnlab}
+source "$(dirname "$0")/_dqnlab.sh"  # sets $DQNLAB
 $DQNLAB experiment CartPole-v1 --preset cartpole \
   --variant no-replay:replay.capacity=1,learning.batch_size=1 \
   --variant replay-100k:replay.capacity=100000 \

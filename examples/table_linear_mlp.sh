@@ -6,7 +6,7 @@
 #   mlp:    the DQN settings of the cartpole preset (Adam, Huber, replay 50k)
 #   ENV=MountainCar-v0 SEEDS=5 STEPS=30000 examples/table_linear_mlp.sh [more dqnlab experiment flags]
 set -euo pipefail
-DQNLAB=${DQNLAB:-dqnlab}
+source "$(dirname "$0")/_dqnlab.sh"  # sets $DQNLAB
 ENV=${ENV:-CartPole-v1}
 ONLINE=learning.batch_size=1,replay.capacity=1,learning.learning_starts=0,learning.target_update_interval=1,learning.double=false
 DQN=network.hidden_sizes=[128,128],learning.optimizer=adam,learning.lr=0.001,learning.loss=huber,learning.max_grad_norm=10,learning.batch_size=64,learning.target_update_interval=100,replay.capacity=50000

@@ -1,9 +1,14 @@
-"""Shared fixtures: tiny deterministic envs whose transitions can be worked out by hand."""
+"""Shared fixtures: tiny deterministic envs whose transitions can be worked out by hand, and the
+re-evaluation of a run's kept model on fresh seeds for the learning tests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
+import pytest
 
 
 class CountingEnv(gym.Env):
@@ -41,3 +46,37 @@ if COUNTING_TERMINATES not in gym.registry:
     gym.register(COUNTING_TERMINATES, entry_point=CountingEnv, kwargs={"terminate_at": 3})
     # never terminates within its time limit of 2 steps: every episode end is a truncation
     gym.register(COUNTING_TRUNCATES, entry_point=CountingEnv, kwargs={"terminate_at": 10**9}, max_episode_steps=2)
+
+
+class OpaqueCountingEnv(CountingEnv):
+    """CountingEnv holding an object dqnlab cannot capture (as a Box2D world would be): checkpoints
+    save a marker for it, and a resume starts it on a fresh episode."""
+
+    def __init__(self, terminate_at: int = 3) -> None:
+        super().__init__(terminate_at)
+        self.world = object()
+
+
+OPAQUE = "dqnlab-test/Opaque-v0"
+
+if OPAQUE not in gym.registry:
+    gym.register(OPAQUE, entry_point=OpaqueCountingEnv, kwargs={"terminate_at": 7})
+
+
+FRESH_SEED = 12345  # runs evaluate on seeds seed + 10,000 onwards (training/lane.py): these are new to them
+
+
+@pytest.fixture
+def reevaluate() -> Callable[..., np.ndarray]:
+    """Learning tests keep the best model of a run on one hand-picked seed; this plays that kept model
+    again on evaluation seeds the run never saw, so that a lucky evaluation cannot pass a test."""
+    from dqnlab import Agent
+    from dqnlab.training.evaluation import evaluate
+
+    def returns_of_kept_model(run_dir: Path, episodes: int = 10) -> np.ndarray:
+        """Returns of `episodes` greedy episodes of the run's checkpoints/best.pt, on fresh seeds."""
+        agent = Agent.load(Path(run_dir) / "checkpoints" / "best.pt")
+        config = agent.config
+        return evaluate(agent.act_batch, config.env_id, episodes, config.evaluation.epsilon, FRESH_SEED, config.atari)
+
+    return returns_of_kept_model

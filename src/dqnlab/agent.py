@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,10 +20,13 @@ from dqnlab.acting import epsilon_greedy
 from dqnlab.config import Config, config_from_dict
 from dqnlab.envs import EnvSpaces, env_spaces
 from dqnlab.errors import CheckpointError, ConfigError
-from dqnlab.learner import DQNLearner
 from dqnlab.linear.bounds import with_observation_bounds
-from dqnlab.networks import build_q_network
 from dqnlab.training.weights import load_checkpoint, save_checkpoint
+from dqnlab.training.wiring import build_learner
+
+if TYPE_CHECKING:
+    from dqnlab.training.collectors import Collector
+    from dqnlab.training.progress import ProgressMode
 
 
 def resolve_device(name: str) -> torch.device:
@@ -39,7 +42,7 @@ class Agent:
     """Acting and learning for one env id, configured by a `Config`."""
 
     def __init__(self, config: Config, spaces: EnvSpaces | None = None) -> None:
-        self.spaces = spaces or env_spaces(config.env_id, config.atari)
+        self.spaces = spaces or env_spaces(config.env_id, config.atari, config.env_kwargs)
         # Linear and tabular Q normalize by bounds that the run records in its config.
         config = with_observation_bounds(config, self.spaces.observation_space)
         self.config = config
@@ -60,8 +63,8 @@ class Agent:
         # Noise of noisy nets while training: torch's global generator, seeded above; a member of a
         # seed population draws the same numbers from a generator of its own (dqnlab.population).
         self.training_noise: torch.Generator | None = None
-        q_network = build_q_network(config.network, self.spaces.observation_space, self.num_actions)
-        self.learner = DQNLearner(config.learning, q_network, self.device)
+        self.learner = build_learner(config, self.spaces.observation_space, self.num_actions, self.device)
+        self.collector: Collector | None = None  # kept between `learn` calls: its envs and replay go on
         self.env_steps = 0  # env steps collected by `learn`, all envs counted
         self.episodes = 0  # episodes finished by `learn`
 
@@ -112,18 +115,59 @@ class Agent:
         self,
         steps: int | None = None,
         run_dir: str | Path | None = None,
-        progress: bool = False,
+        progress: bool | ProgressMode = False,
         ray_address: str | None = None,
     ) -> dict[str, Any]:
         """Trains for `steps` env steps (default: config.steps) and returns the run summary.
 
         With `run_dir`, metrics, evaluations, checkpoints and TensorBoard events are written there.
+        `progress`: True, "bar" or "log" show it on stderr (training/progress.py). A second call goes on
+        with the same replay and episodes; a loaded agent collects `learning.learning_starts` env steps first.
         With `distributed.actors` > 0, Ape-X actors collect on Ray (at `ray_address`, else on this machine).
         """
         from dqnlab.training.loop import TrainingLoop
 
         loop = TrainingLoop(self, steps or self.config.steps, run_dir, progress, ray_address=ray_address)
         return loop.run()
+
+    def check_fits(self, observation_shape: Any, num_actions: Any, source: str) -> None:
+        """Refuses weights or a training state saved for other observations or actions than this env's."""
+        saved_shape, env_shape = tuple(observation_shape), self.spaces.observation_space.shape
+        if saved_shape != env_shape or num_actions != self.num_actions:
+            raise CheckpointError(
+                f"{source} was saved for observations {saved_shape} and {num_actions} actions; "
+                f"{self.config.env_id} has {env_shape} and {self.num_actions}"
+            )
+
+    def rng_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(plain values, tensors): the state of every random stream the agent draws from."""
+        plain = {
+            "python": random.getstate(),
+            "acting": self.acting_rng.bit_generator.state,
+            "replay": self.replay_rng.bit_generator.state,
+            "evaluation": self.evaluation_rng.bit_generator.state,
+        }
+        tensors = {
+            # a population member's noise comes from a generator of its own, in place of torch's global one
+            "torch": torch.get_rng_state() if self.training_noise is None else self.training_noise.get_state(),
+            "evaluation_noise": self.evaluation_noise.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+        return plain, tensors
+
+    def load_rng_state(self, plain: dict[str, Any], tensors: dict[str, Any]) -> None:
+        """Restores `rng_state()`."""
+        random.setstate(plain["python"])
+        self.acting_rng.bit_generator.state = plain["acting"]
+        self.replay_rng.bit_generator.state = plain["replay"]
+        self.evaluation_rng.bit_generator.state = plain["evaluation"]
+        if self.training_noise is None:
+            torch.set_rng_state(tensors["torch"])
+        else:
+            self.training_noise.set_state(tensors["torch"])
+        self.evaluation_noise.set_state(tensors["evaluation_noise"])
+        if tensors["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(tensors["cuda"])
 
     def checkpoint_payload(self) -> dict[str, Any]:
         return {
@@ -151,13 +195,7 @@ class Agent:
         if device is not None:
             config = config.replace(device=device)
         agent = cls(config)
-        saved_shape = tuple(payload.get("observation_shape", ()))
-        env_shape = agent.spaces.observation_space.shape
-        if saved_shape != env_shape or payload.get("num_actions") != agent.num_actions:
-            raise CheckpointError(
-                f"{path} was saved for observations {saved_shape} and {payload.get('num_actions')} actions; "
-                f"{config.env_id} has {env_shape} and {agent.num_actions}"
-            )
+        agent.check_fits(payload.get("observation_shape", ()), payload.get("num_actions"), str(path))
         try:
             agent.q_network.load_state_dict(payload["q_network"])
         except (KeyError, RuntimeError) as exc:

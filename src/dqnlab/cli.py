@@ -9,11 +9,14 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from dqnlab import __version__
 from dqnlab.config import Config
 from dqnlab.errors import DqnlabError, TrainingInterrupted
+
+if TYPE_CHECKING:
+    from dqnlab.training.progress import ProgressMode
 
 DEFAULTS = Config()
 
@@ -41,6 +44,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"dqnlab: error: {message} (see {self.prog} --help)\n")
 
 
+def _add_env_kwargs_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env-kwargs",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a keyword argument for the env's constructor, e.g. sticky_action_prob=0.0 (env_kwargs; repeatable)",
+    )
+
+
+def _env_kwargs_assignments(texts: list[str]) -> list[str]:
+    """`--env-kwargs K=V` flags as the config assignments `env_kwargs.K=V`, each checked to be K=V."""
+    assignments = []
+    for text in texts:
+        name, equals, _ = text.partition("=")
+        if not equals or not name.strip().isidentifier():
+            raise DqnlabError(f"--env-kwargs expects NAME=VALUE with NAME a keyword argument, got '{text}'")
+        assignments.append(f"env_kwargs.{text.strip()}")
+    return assignments
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dqnlab", description="Value-based deep RL: train, evaluate and inspect DQN agents.")
     parser.add_argument("--version", action="version", version=f"dqnlab {__version__}")
@@ -62,6 +86,7 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one config value, e.g. --set learning.lr=5e-4 (repeatable)",
     )
+    _add_env_kwargs_flag(train)
     train.add_argument("--steps", type=int, default=None, help="env steps to train, at most (default: the preset's)")
     train.add_argument("--seed", type=int, default=None, help=f"random seed (default: the config's, {DEFAULTS.seed})")
     train.add_argument(
@@ -79,7 +104,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--device", default=None, help=f"cpu, cuda or auto (default: the config's, {DEFAULTS.device})")
     train.add_argument("--run-dir", default=None, help="where to write the run (default runs/ENV-PRESET-SEED-TIME)")
-    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument(
+        "--progress",
+        choices=["bar", "log", "off"],
+        default=None,
+        help="bar, a log line every 10 s, or off (default: a bar on a terminal, else log lines)",
+    )
+    train.add_argument("--no-progress", action="store_true", help="the same as --progress off")
     train.add_argument(
         "--checkpoint-every",
         type=int,
@@ -115,6 +146,7 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--epsilon", type=float, default=None, help="exploration while evaluating")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the evaluation envs")
     evaluate.add_argument("--video", default=None, help="record one episode to FILE.mp4 or FILE.gif")
+    _add_env_kwargs_flag(evaluate)
 
     env_info = commands.add_parser("env-info", help="show an env's spaces and the size of a Q-table for it")
     env_info.add_argument("env_id", help="Gymnasium env id")
@@ -126,8 +158,8 @@ def _build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run_dir", help="a run directory")
 
     experiment = commands.add_parser("experiment", help="train variants x seeds in parallel and report on them")
-    experiment.add_argument("env_id", help="Gymnasium env id, e.g. CartPole-v1")
-    experiment.add_argument("--preset", default="dqn", help="named config every run starts from")
+    experiment.add_argument("env_id", nargs="?", help="Gymnasium env id, e.g. CartPole-v1 (not with --resume)")
+    experiment.add_argument("--preset", default=None, help="named config every run starts from (default: dqn)")
     experiment.add_argument(
         "--vary",
         action="append",
@@ -152,7 +184,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="a config value for every run (repeatable)",
     )
     experiment.add_argument("--config", default=None, help="TOML file of config values for every run")
-    experiment.add_argument("--seeds", type=int, default=5, help="seeds per variant: 0 .. N-1")
+    _add_env_kwargs_flag(experiment)
+    experiment.add_argument("--seeds", type=int, default=None, help="seeds per variant: 0 .. N-1 (default: 5)")
     experiment.add_argument(
         "--steps",
         type=int,
@@ -178,10 +211,18 @@ def _build_parser() -> argparse.ArgumentParser:
     experiment.add_argument(
         "--ray", dest="ray_address", action="store_const", const="local", help="same as --ray-address local"
     )
+    experiment.add_argument("--device", default=None, help="cpu, cuda or auto, for every run")
+    experiment.add_argument(
+        "--resume",
+        default=None,
+        metavar="OUT",
+        help="finish an interrupted experiment: unfinished runs go on from their checkpoints, then the report",
+    )
 
     compare = commands.add_parser("compare", help="report on existing runs, grouped by their config differences")
     compare.add_argument("run_dirs", nargs="+", help="run directories")
-    compare.add_argument("--out", required=True, help="directory for the report")
+    compare.add_argument("--out", required=True, help="directory for the report (refused if it holds files)")
+    compare.add_argument("--overwrite", action="store_true", help="write the report into an --out that holds files")
     compare.add_argument(
         "--threshold", type=float, default=None, help="return for steps-to-threshold (default: the runs' target return)"
     )
@@ -223,7 +264,7 @@ def _resolve_config(args: argparse.Namespace) -> Any:
 
     given = vars(args)  # `config` takes only env_id, --preset, --config and --set of train's flags
     file_values = load_toml(args.config) if args.config else {}
-    overrides = parse_assignments(args.overrides)
+    overrides = parse_assignments([*args.overrides, *_env_kwargs_assignments(given.get("env_kwargs") or [])])
     preset = args.preset or file_values.get("preset", "dqn")
     config = preset_config(preset, args.env_id)
     if given.get("actors"):
@@ -253,6 +294,33 @@ def _apex_replay(config: Any, file_values: dict[str, Any], overrides: dict[str, 
     return apply_overrides(config, {"replay": {"prioritized": True}})
 
 
+NATURE_CNN_MIN_SIDE = 36  # the smallest frame side the Nature CNN's convolutions (8/4, 4/2, 3/1) accept
+
+
+def _check_can_start(config: Any, spaces: Any) -> None:
+    """Refuses, before anything is written, a config that cannot start on this env or machine:
+    the Nature CNN on observations that are not stacked frames, or a device that is not there."""
+    shape = tuple(spaces.observation_space.shape)
+    if config.network.q_function == "cnn" and (len(shape) != 3 or min(shape[1:]) < NATURE_CNN_MIN_SIDE):
+        raise DqnlabError(
+            f"network.q_function=cnn (the Nature CNN of the atari-* presets) needs stacked frames [C, H, W] of at "
+            f"least {NATURE_CNN_MIN_SIDE}x{NATURE_CNN_MIN_SIDE}, as ALE games give; {config.env_id} observes shape "
+            f"{shape}: use network.q_function=mlp (e.g. --preset dqn)"
+        )
+    from dqnlab.agent import resolve_device  # imports torch: only once the cheap checks pass
+
+    resolve_device(config.device)
+
+
+def _check_experiment_can_start(args: argparse.Namespace) -> None:
+    """`experiment`'s env id and preset, checked once here rather than failing in every run."""
+    from dqnlab.envs.factory import env_spaces
+    from dqnlab.presets import preset_config
+
+    config = preset_config(args.preset or "dqn", args.env_id)
+    _check_can_start(config, env_spaces(args.env_id, config.atari))
+
+
 def _default_run_dir(config: Any, seeds: str | None = None) -> Path:
     """runs/ENV-PRESET-SEED-TIME, or runs/ENV-PRESET-seeds-SEEDS-TIME for a population."""
     env_name = config.env_id.replace("/", "_")
@@ -274,17 +342,26 @@ def _run_io_errors(run_dir: Path) -> Iterator[None]:
         ) from None
 
 
+def _progress(args: argparse.Namespace) -> ProgressMode:
+    """--progress, or off with --no-progress; by default a bar on a terminal, else log lines."""
+    from dqnlab.training.progress import default_progress
+
+    if args.no_progress:
+        return "off"
+    return args.progress or default_progress()
+
+
 def _resume(args: argparse.Namespace) -> int:
-    """`train --resume RUN_DIR`: the run's own config; flags that would change it are refused."""
+    """`train --resume RUN_DIR [--steps N] [--device D]`: the run's own config, to `N` env steps in all
+    when given (also for a finished run that kept its state); flags that would change what it learns are refused."""
     changing = {
         "env_id": args.env_id,
         "--preset": args.preset,
         "--config": args.config,
         "--set": args.overrides,
-        "--steps": args.steps,
+        "--env-kwargs": args.env_kwargs,
         "--seed": args.seed,
         "--num-envs": args.num_envs,
-        "--device": args.device,
         "--run-dir": args.run_dir,
         "--checkpoint-every": args.checkpoint_every,
         "--actors": args.actors,
@@ -293,15 +370,25 @@ def _resume(args: argparse.Namespace) -> int:
     given = [name for name, value in changing.items() if value not in (None, [])]
     if given:
         raise DqnlabError(f"--resume continues a run with its own config; drop {', '.join(given)}")
+    if args.steps is not None and args.steps < 1:
+        raise DqnlabError(f"--steps must be >= 1, got {args.steps}")
     from dqnlab.population.run import is_population, resume_population
+
+    if is_population(args.resume):
+        if args.steps is not None or args.device is not None:
+            raise DqnlabError("--resume of a population continues it as it was planned; drop --steps and --device")
+        print(f"population directory: {args.resume}")
+        with _run_io_errors(Path(args.resume)):
+            summary = resume_population(args.resume, progress=_progress(args))
+        print(json.dumps(summary, indent=2))
+        return 0
     from dqnlab.training.resume import resume_training
 
-    with _run_io_errors(Path(args.resume)):
-        if is_population(args.resume):
-            summary = resume_population(args.resume, progress=not args.no_progress)
-        else:
-            summary = resume_training(args.resume, progress=not args.no_progress, ray_address=args.ray_address)
     print(f"run directory: {args.resume}")
+    with _run_io_errors(Path(args.resume)):
+        summary = resume_training(
+            args.resume, _progress(args), args.ray_address, total_steps=args.steps, device=args.device
+        )
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -322,30 +409,35 @@ def _train(args: argparse.Namespace) -> int:
     config = _resolve_config(args)
     if args.ray_address is not None and config.distributed.actors == 0:
         raise DqnlabError("--ray-address runs Ape-X actors on a Ray cluster; add --actors N")
-    spaces = env_spaces(config.env_id, config.atari)
-    run_dir = _make_run_dir(Path(args.run_dir) if args.run_dir else _default_run_dir(config))
-    from dqnlab.agent import Agent  # torch is imported only once the input is known to be good
+    spaces = env_spaces(config.env_id, config.atari, config.env_kwargs)
+    _check_can_start(config, spaces)
+    run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
+    _check_run_dir(run_dir)
+    from dqnlab.agent import Agent
 
-    agent = Agent(config, spaces)
+    agent = Agent(config, spaces)  # before the run directory exists: a start that fails leaves nothing behind
+    _make_run_dir(run_dir)
     print(f"Q-function: {agent.describe_q_function()}")
+    print(f"run directory: {run_dir}", flush=True)
     with _run_io_errors(run_dir):
-        summary = agent.learn(run_dir=run_dir, progress=not args.no_progress, ray_address=args.ray_address)
-    print(f"run directory: {run_dir}")
+        summary = agent.learn(run_dir=run_dir, progress=_progress(args), ray_address=args.ray_address)
     print(json.dumps(summary, indent=2))
     return 0
 
 
-def _make_run_dir(run_dir: Path) -> Path:
-    """Creates an empty run directory, refusing one that holds files."""
+def _check_run_dir(run_dir: Path) -> None:
+    """Refuses a run directory that is a file or holds files."""
     if run_dir.exists() and not run_dir.is_dir():
         raise DqnlabError(f"--run-dir {run_dir} is a file, not a directory")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise DqnlabError(f"run directory {run_dir} already holds files; choose another --run-dir")
+
+
+def _make_run_dir(run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DqnlabError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
-    return run_dir
 
 
 def _train_population(args: argparse.Namespace) -> int:
@@ -365,19 +457,24 @@ def _train_population(args: argparse.Namespace) -> int:
     base = _resolve_config(args)
     configs = [base.replace(seed=seed) for seed in seeds]
     check_shareable(configs)
-    spaces = env_spaces(base.env_id, base.atari)
-    population_dir = _make_run_dir(Path(args.run_dir) if args.run_dir else _default_run_dir(base, args.seeds))
+    spaces = env_spaces(base.env_id, base.atari, base.env_kwargs)
+    _check_can_start(base, spaces)
+    population_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(base, args.seeds)
+    _check_run_dir(population_dir)
+    _make_run_dir(population_dir)
     from dqnlab.population.run import train_population  # torch is imported only once the input is known to be good
 
+    print(f"population directory: {population_dir}", flush=True)
     with _run_io_errors(population_dir):
-        summary = train_population(configs, population_dir, progress=not args.no_progress, spaces=spaces)
-    print(f"population directory: {population_dir}")
+        summary = train_population(configs, population_dir, progress=_progress(args), spaces=spaces)
     print(json.dumps(summary, indent=2))
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from dqnlab.agent import Agent
+    from dqnlab.config import apply_overrides, parse_assignments
+    from dqnlab.envs.factory import env_spaces
     from dqnlab.training.evaluation import evaluate
     from dqnlab.training.weights import resolve_checkpoint
 
@@ -385,10 +482,20 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise DqnlabError("--episodes must be >= 1")
     if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:
         raise DqnlabError("--epsilon must be in [0, 1]")
+    if args.video:
+        from dqnlab.diagnostics.video import check_video_path
+
+        check_video_path(args.video)  # before the episodes are played
     checkpoint = resolve_checkpoint(args.run)
     agent = Agent.load(checkpoint)
-    epsilon = agent.config.evaluation.epsilon if args.epsilon is None else args.epsilon
-    returns = evaluate(agent.act_batch, agent.config.env_id, args.episodes, epsilon, args.seed, agent.config.atari)
+    if args.env_kwargs:  # over the run's own env_kwargs, for this evaluation (and its video) only
+        agent.config = apply_overrides(agent.config, parse_assignments(_env_kwargs_assignments(args.env_kwargs)))
+        env_spaces(agent.config.env_id, agent.config.atari, agent.config.env_kwargs)  # a bad one: one line now
+    config = agent.config
+    epsilon = config.evaluation.epsilon if args.epsilon is None else args.epsilon
+    returns = evaluate(
+        agent.act_batch, config.env_id, args.episodes, epsilon, args.seed, config.atari, config.env_kwargs
+    )
     print(
         f"{agent.config.env_id} ({checkpoint}): return {returns.mean():.2f} ± {returns.std():.2f} "
         f"over {args.episodes} episodes (epsilon {epsilon})"
@@ -430,34 +537,73 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    from dqnlab.diagnostics.experiment import run_experiment
+    from dqnlab.experiments.run import resume_experiment, run_experiment
 
+    if args.resume is not None:
+        planned = {
+            "env_id": args.env_id,
+            "--preset": args.preset,
+            "--seeds": args.seeds,
+            "--vary": args.vary,
+            "--variant": args.variant,
+            "--set": args.overrides,
+            "--config": args.config,
+            "--steps": args.steps,
+            "--out": args.out,
+            "--ray-address": args.ray_address,
+            "--device": args.device,
+            "--separate-seeds": args.separate_seeds or None,
+        }
+        given = [name for name, value in planned.items() if value not in (None, [])]
+        if given:
+            raise DqnlabError(f"--resume finishes an experiment as it was planned; drop {', '.join(given)}")
+        resume_experiment(args.resume, workers=args.workers, threshold=args.threshold)
+        return 0
+    if args.env_id is None:
+        raise DqnlabError("experiment needs an env id, e.g. dqnlab experiment CartPole-v1 (or --resume OUT)")
+    _check_experiment_can_start(args)
     out = args.out or Path("experiments") / f"{args.env_id.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_experiment(
         args.env_id,
-        args.preset,
+        args.preset or "dqn",
         args.vary,
         args.variant,
-        args.seeds,
+        5 if args.seeds is None else args.seeds,
         out,
         steps=args.steps,
         workers=args.workers,
-        common=args.overrides,
+        common=[*args.overrides, *_env_kwargs_assignments(args.env_kwargs)],
         config_file=args.config,
         threshold=args.threshold,
         ray_address=args.ray_address,
         population=not args.separate_seeds,
+        device=args.device,
     )
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from dqnlab.diagnostics.report import build_report, format_console_summary, group_by_config
+    from dqnlab.diagnostics.report import (
+        build_report,
+        describe_variants,
+        format_console_summary,
+        group_by_config,
+        keep_one_per_seed,
+    )
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise DqnlabError(f"--out {out} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise DqnlabError(f"{out} already holds files; choose another --out, or add --overwrite")
     groups = group_by_config(args.run_dirs)
+    groups, repeats = keep_one_per_seed(groups)
+    for note in repeats:
+        print(f"dqnlab: warning: {note}", file=sys.stderr)
     context = ["dqnlab compare " + " ".join(args.run_dirs)]
-    report = build_report(groups, args.out, threshold=args.threshold, context=context)
-    print(format_console_summary(Path(args.out)))
+    context += [f"{label}: {text}" for label, text in describe_variants(groups).items() if text != label] + repeats
+    report = build_report(groups, out, threshold=args.threshold, context=context)
+    print(format_console_summary(out))
     print(f"report: {report} (and report.md)")
     return 0
 

@@ -23,6 +23,10 @@ import tomli_w
 
 from dqnlab.errors import ConfigError
 
+# Keyword arguments for the env's constructor, as sorted (name, value) pairs so that a config stays
+# hashable; written to TOML as a table, `[env_kwargs]`, and set by `--env-kwargs K=V` or `--set env_kwargs.K=V`.
+EnvKwargs = tuple[tuple[str, bool | int | float | str], ...]
+
 
 def _doc(default: Any, doc: str) -> Any:
     """A field with `default` and its one-line doc, unit included, kept as data in the field's metadata:
@@ -36,6 +40,9 @@ class NetworkConfig:
 
     q_function: Literal["mlp", "cnn", "linear", "table"] = _doc(
         "mlp", "Q model: mlp, cnn (Nature CNN on stacked frames), linear (on features φ(s)) or table"
+    )
+    torso: Literal["auto", "mlp", "minatar", "minatar_same"] = _doc(
+        "auto", "under q_function mlp: auto = minatar for MinAtar's 10x10xC bool grids, else mlp (docs/minatar.md)"
     )
     hidden_sizes: tuple[int, ...] = _doc((256, 256), "units in each hidden layer of the MLP, input side first")
     features: Literal["fourier", "polynomial", "rbf", "tiles"] = _doc(
@@ -100,6 +107,10 @@ class NetworkConfig:
             f"got {[list(p) for p in self.obs_bounds]}",
         )
         _require(
+            self.q_function == "mlp" or self.torso == "auto",
+            f"network.torso '{self.torso}' is for q_function 'mlp'; q_function '{self.q_function}' has its own",
+        )
+        _require(
             self.q_function in ("mlp", "cnn") or not (self.dueling or self.noisy or self.distributional != "expected"),
             f"network.q_function '{self.q_function}' takes a plain Q head; turn off dueling, noisy and distributional",
         )
@@ -111,11 +122,13 @@ class LearningConfig:
 
     gamma: float = _doc(0.99, "discount factor per env step, in (0, 1]")
     lr: float = _doc(1e-3, "optimizer step size (per gradient step); the start of the decay when lr_end is set")
-    optimizer: Literal["adam", "rmsprop", "rmsprop_centered", "sgd"] = _doc(
-        "adam", "adam, rmsprop, rmsprop_centered (DeepMind's) or sgd; sgd on mse = semi-gradient Q-learning"
+    optimizer: Literal["adam", "rmsprop", "rmsprop_centered", "rmsprop_minatar", "sgd"] = _doc(
+        "adam",
+        "adam, rmsprop, rmsprop_centered (DeepMind's), rmsprop_minatar (Young & Tian's) or sgd; "
+        "sgd on mse = semi-gradient Q-learning",
     )
     optimizer_eps: float | None = _doc(
-        None, "ε of the denominator (under the root if centered); none = default (1e-8; centered 1e-5)"
+        None, "ε of the denominator (under the root if centered); none = default (1e-8; centered 1e-5; minatar 0.01)"
     )
     lr_end: float | None = _doc(None, "learning rate reached by linear decay from lr; none = constant lr")
     lr_decay_steps: int = _doc(100_000, "gradient steps over which lr decays linearly to lr_end")
@@ -263,6 +276,9 @@ class CheckpointConfig:
     every: int = _doc(10_000, "env steps between full checkpoints; 0 = only on Ctrl-C, SIGTERM and faults")
     keep_last: int = _doc(2, "full checkpoints kept; an older one is deleted only once a newer one is complete")
     on_nonfinite: Literal["stop", "rollback"] = _doc("stop", "nan/inf loss: stop, or reload the last checkpoint's nets")
+    keep_final: bool = _doc(
+        False, "keep a finished run's final full checkpoint, so `train --resume RUN --steps N` extends it"
+    )
 
     def __post_init__(self) -> None:
         _require(self.every >= 0, f"checkpoint.every must be >= 0, got {self.every}")
@@ -293,7 +309,10 @@ class DistributedConfig:
 class Config:
     """Everything that defines a training run."""
 
-    env_id: str = _doc("CartPole-v1", "Gymnasium env id, e.g. CartPole-v1 or ALE/Pong-v5")
+    env_id: str = _doc(
+        "CartPole-v1", "Gymnasium env id, e.g. CartPole-v1 or ALE/Pong-v5; module:EnvId imports the module first"
+    )
+    env_kwargs: EnvKwargs = _doc((), "keyword arguments for the env's constructor, e.g. sticky_action_prob = 0.0")
     preset: str = _doc("dqn", "the preset these values started from")
     seed: int = _doc(0, "seeds Python, numpy, torch and the envs; in [0, 2^32)")
     steps: int = _doc(100_000, "env steps to train, at most")
@@ -360,12 +379,27 @@ def _require(condition: bool, message: str) -> None:
 
 def _to_plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in fields(value)}
+        return {
+            f.name: dict(getattr(value, f.name)) if f.type == "EnvKwargs" else _to_plain(getattr(value, f.name))
+            for f in fields(value)
+        }
     if isinstance(value, tuple):
         return list(value)
     if value is None:
         return "none"
     return value
+
+
+def _env_kwargs(value: Any, current: EnvKwargs, key: str) -> EnvKwargs:
+    """A table of env constructor arguments merged over `current`, as sorted (name, value) pairs."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a table of NAME = VALUE, e.g. {key}.sticky_action_prob=0.0")
+    for name, item in value.items():
+        if not name.isidentifier():
+            raise ConfigError(f"{key}: '{name}' is not a keyword argument name")
+        if not isinstance(item, bool | int | float | str):
+            raise ConfigError(f"{key}.{name} must be a number, true/false or a string, got {item!r}")
+    return tuple(sorted({**dict(current), **value}.items()))
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
@@ -426,6 +460,8 @@ def _merge(obj: Any, updates: dict[str, Any], prefix: str = "") -> Any:
             if not isinstance(value, dict):
                 raise ConfigError(f"'{key}' is a section; set its keys as {key}.KEY=VALUE")
             changes[name] = _merge(current, value, prefix=f"{key}.")
+        elif annotation == EnvKwargs:
+            changes[name] = _env_kwargs(value, current, key)
         else:
             changes[name] = _coerce(value, annotation, key)
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -245,3 +245,21 @@ class DQNLearner:
         else:
             self.flat_target.lerp_(self.flat_online, tau)
         self.target_updates += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """Networks, optimizer and counters: everything that resuming the learner needs."""
+        return {
+            "online": self.online.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "gradient_steps": self.gradient_steps,
+            "target_updates": self.target_updates,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores `state_dict()`; without counters (a rollback to saved weights) they stay as they are."""
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.gradient_steps = state.get("gradient_steps", self.gradient_steps)
+        self.target_updates = state.get("target_updates", self.target_updates)

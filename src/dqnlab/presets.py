@@ -181,14 +181,23 @@ PRESETS: dict[str, Preset] = {
             "evaluation": {"every": 250_000, "epsilon": 0.001, "stop_at_target": False},
         },
     ),
-    # Data-efficient Rainbow (van Hasselt et al. 2019), with the values of Dopamine's DER.gin:
-    # 100k agent steps (400k frames), one update per step, n = 20, target every 2000 updates,
-    # learning from 1600 steps, Adam 1e-4 with eps 1.5e-4, epsilon 1 -> 0.01 over 2000 steps on
-    # top of noisy nets, no sticky actions (the Atari 100k benchmark's rule). Deviation: the
-    # paper's smaller torso is not implemented; the Nature CNN stands in. Replay holds all 100k
-    # steps. Dopamine reports 100 evaluation episodes: set evaluation.episodes = 100 for that.
+    # Data-efficient Rainbow (van Hasselt et al. 2019) as Dopamine runs it: the values of
+    # dopamine/labs/atari_100k/configs/DER.gin with Atari100kRainbowAgent (a JaxFullRainbowAgent):
+    # 100k agent steps (400k frames), one update per step from 1,600 steps on, n = 10 (DER.gin takes
+    # SPR's 10, not the DER paper's 20), target every 2,000 updates, Adam 1e-4 with eps 1.5e-4 and
+    # no gradient clipping (dqn_agent.create_optimizer is plain optax.adam), noisy dueling C51 on the
+    # Nature CNN (FullRainbowNetwork), ε = 0.01 at every step (with noisy=True the agent swaps
+    # DER.gin's linearly_decaying_epsilon for identity_epsilon, which returns epsilon_train: no
+    # decay, no warm-up at ε = 1), ε 0.001 when evaluating, lives as episodes, no sticky actions.
+    # Deviations, each from the same files:
+    # - importance weights: Dopamine fixes β = 0.5 (loss weights 1/sqrt(P), full_rainbow_agent.py);
+    #   dqnlab anneals β from 0.5 to 1 over the run, as in Schaul et al. (2016);
+    # - replay: Dopamine's 1M capacity is "a proxy for unbounded"; 100k holds every step here too;
+    # - evaluation: Dopamine plays 100 episodes (MaxEpisodeEvalRunner.num_eval_episodes); 10 here, set
+    #   evaluation.episodes = 100 for the benchmark's figure;
+    # - the DER paper's smaller torso (van Hasselt et al. 2019, App. F) is not Dopamine's either.
     "atari100k": Preset(
-        "Data-efficient Rainbow for Atari 100k (van Hasselt et al. 2019): 100k steps, 20-step returns",
+        "Data-efficient Rainbow for Atari 100k as Dopamine's DER.gin: 100k steps, 10-step returns, ε 0.01",
         {
             "network": ATARI_RAINBOW_NETWORK,
             "learning": {
@@ -196,12 +205,125 @@ PRESETS: dict[str, Preset] = {
                 "optimizer_eps": 1.5e-4,
                 "batch_size": 32,
                 "target_update_interval": 2_000,
+                "max_grad_norm": "none",
                 "learning_starts": 1_600,
             },
-            "replay": {"prioritized": True, "alpha": 0.5, "n_step": 20},
-            "exploration": {"schedule": "linear", "end": 0.01, "decay_steps": 2_000},
+            "replay": {"prioritized": True, "alpha": 0.5, "beta_start": 0.5, "n_step": 10},
+            "exploration": {"schedule": "constant", "start": 0.01, "end": 0.01},
             "evaluation": {"every": 0, "epsilon": 0.001, "stop_at_target": False},
             "atari": {"sticky_actions": 0.0},
+        },
+    ),
+    # Young & Tian (2019), MinAtar's DQN: the constants of kenjyoung/MinAtar examples/dqn.py, named in
+    # the comments. Deviation: their epsilon stays 1 for the first 5,000 frames and then decays over
+    # 100k frames (reaching 0.1 at frame 105k); dqnlab's decays from frame 0 (0.955 at frame 5k).
+    # The no-replay ablation of their paper: replay.capacity = 1, learning.batch_size = 1,
+    # learning.learning_starts = 1 (they train on each transition from the first frame).
+    "minatar-dqn": Preset(
+        "MinAtar DQN (Young & Tian 2019): 3x3 conv + 128 units, centered RMSprop, replay 100k, 5M frames",
+        {
+            "env_id": "MinAtar/SpaceInvaders-v0",  # v0: all 6 actions, as env.num_actions() in dqn.py
+            "steps": 5_000_000,  # NUM_FRAMES; one frame is one env step in MinAtar
+            "network": {"q_function": "mlp", "torso": "minatar"},  # QNetwork: conv 16 3x3 stride 1 -> 128
+            "learning": {
+                "optimizer": "rmsprop_minatar",  # optim.RMSprop(..., centered=True, momentum=GRAD_MOMENTUM)
+                "lr": 2.5e-4,  # STEP_SIZE
+                "optimizer_eps": 0.01,  # MIN_SQUARED_GRAD, as PyTorch's eps (added outside the square root)
+                "batch_size": 32,  # BATCH_SIZE
+                "gamma": 0.99,  # GAMMA
+                "loss": "huber",  # f.smooth_l1_loss
+                "double": False,  # target_net(next_states).max(1): the DQN target
+                "target_update_interval": 1_000,  # TARGET_NETWORK_UPDATE_FREQ, counted in updates
+                "max_grad_norm": "none",  # no gradient clipping in dqn.py
+                "learning_starts": 5_000,  # REPLAY_START_SIZE
+                "train_freq": 1,  # TRAINING_FREQ
+                "gradient_steps": 1,
+            },
+            "replay": {"capacity": 100_000},  # REPLAY_BUFFER_SIZE
+            # EPSILON -> END_EPSILON over FIRST_N_FRAMES
+            "exploration": {"schedule": "linear", "start": 1.0, "end": 0.1, "decay_steps": 100_000},
+            # the paper reports training returns; dqnlab adds a greedy evaluation every 100k frames
+            "evaluation": {"every": 100_000, "episodes": 10, "epsilon": 0.0, "stop_at_target": False},
+            "checkpoint": {"every": 100_000},
+        },
+    ),
+    # Revisiting Rainbow (Obando-Ceron & Castro 2021) on MinAtar: JohanSamir/revisiting_rainbow,
+    # Configs/rainbow_invaders.gin (the same for all five games but the observation shape), with
+    # Dopamine's JaxDQNAgent defaults where the gin file sets nothing. Every component is a switch:
+    # network.noisy/dueling/distributional, learning.double, replay.prioritized/n_step. Deviations:
+    #   - Dopamine weights prioritized samples by 1/sqrt(P), beta fixed at 0.5; dqnlab anneals beta
+    #     from beta_start = 0.5 to 1 over the run.
+    #   - their noisy layers draw their noise once (networks_new.py caches the noise keys); dqnlab
+    #     draws new noise at every step, as Fortunato et al. (2018) do.
+    #   - their layers start from Glorot uniform (variance_scaling 1, fan_avg); dqnlab's from PyTorch's defaults.
+    #   - with noisy nets they still act epsilon-greedily with epsilon_train = 0.01 (identity_epsilon);
+    #     the no-noise ablation decays epsilon instead: add exploration.schedule=linear, exploration.start=1.0.
+    "minatar-rainbow": Preset(
+        "Revisiting Rainbow on MinAtar (Obando-Ceron & Castro 2021): noisy dueling C51, PER, 3-step, Double",
+        {
+            "env_id": "MinAtar/SpaceInvaders-v0",  # minatar_env.py: minatar.Environment, all 6 actions
+            "steps": 10_000_000,  # Runner.num_iterations 10 x Runner.training_steps 1M
+            "network": {
+                "q_function": "mlp",
+                "torso": "minatar_same",  # RainbowDQN, net_conf 'minatar', hidden_layer 0
+                "dueling": True,  # JaxRainbowAgentNew.dueling
+                "noisy": True,  # JaxRainbowAgentNew.noisy
+                "noisy_sigma0": 0.1,  # NoisyNetwork's sigma_init: 0.1 / sqrt(fan_in)
+                "distributional": "c51",
+                "atoms": 51,  # num_atoms
+                "v_min": -100.0,  # support [-vmax, vmax], vmax = 100
+                "v_max": 100.0,
+            },
+            "learning": {
+                "optimizer": "adam",  # JaxRainbowAgentNew.optimizer
+                "lr": 1e-4,  # create_optimizer.learning_rate
+                "optimizer_eps": 3.125e-4,  # create_optimizer.eps
+                "batch_size": 32,  # OutOfGraphPrioritizedReplayBuffer.batch_size
+                "gamma": 0.99,  # JaxDQNAgent.gamma
+                "double": True,  # JaxRainbowAgentNew.double_dqn
+                "target_update_interval": 250,  # target_update_period 1000 agent steps / update_period 4
+                "max_grad_norm": "none",  # Dopamine does not clip gradients
+                "learning_starts": 1_000,  # min_replay_history
+                "train_freq": 4,  # update_period
+                "gradient_steps": 1,
+            },
+            # replay_capacity; replay_scheme 'prioritized' with priorities sqrt(loss) (alpha 0.5);
+            # update_horizon 3
+            "replay": {"capacity": 100_000, "prioritized": True, "alpha": 0.5, "beta_start": 0.5, "n_step": 3},
+            "exploration": {"schedule": "constant", "start": 0.01, "end": 0.01, "decay_steps": 250_000},
+            "evaluation": {"every": 100_000, "episodes": 10, "epsilon": 0.0, "stop_at_target": False},
+            "checkpoint": {"every": 100_000},
+        },
+    ),
+    # Revisiting Rainbow's DQN on MinAtar, the baseline of its Figure 2: Configs/dqn_invaders.gin of
+    # JohanSamir/revisiting_rainbow, Dopamine's defaults elsewhere. Deviations: their MSE loss is
+    # (target - Q)^2, dqnlab's 0.5 (target - Q)^2 (the same under Adam but for its eps); epsilon stays 1
+    # for the first 1,000 steps there, dqnlab decays it from step 0; Glorot uniform initialization there.
+    "minatar-revisiting-dqn": Preset(
+        "Revisiting Rainbow's DQN on MinAtar (Obando-Ceron & Castro 2021): Adam, MSE, one update per 4 steps",
+        {
+            "env_id": "MinAtar/SpaceInvaders-v0",
+            "steps": 10_000_000,  # 10 iterations of 1M training steps
+            "network": {"q_function": "mlp", "torso": "minatar_same"},  # DQNNetwork, 'minatar', hidden_layer 0
+            "learning": {
+                "optimizer": "adam",
+                "lr": 2.5e-4,  # create_optimizer.learning_rate
+                "optimizer_eps": 3.125e-4,  # create_optimizer.eps
+                "batch_size": 32,
+                "gamma": 0.99,
+                "loss": "mse",  # mse_inf = True
+                "double": False,  # target_opt = 0: DQN
+                "target_update_interval": 250,  # 1000 agent steps / update_period 4
+                "max_grad_norm": "none",
+                "learning_starts": 1_000,  # min_replay_history
+                "train_freq": 4,  # update_period
+                "gradient_steps": 1,
+            },
+            "replay": {"capacity": 100_000},  # replay_scheme 'uniform'
+            # linearly_decaying_epsilon with Dopamine's epsilon_train 0.01 and epsilon_decay_period 250k
+            "exploration": {"schedule": "linear", "start": 1.0, "end": 0.01, "decay_steps": 250_000},
+            "evaluation": {"every": 100_000, "episodes": 10, "epsilon": 0.0, "stop_at_target": False},
+            "checkpoint": {"every": 100_000},
         },
     ),
 }

@@ -10,15 +10,12 @@ STEP_BUDGET = 60_000  # env steps; seeds 0-9 solve in 3k-30k, seed 7 at 10k (BEN
 
 
 @pytest.mark.slow
-def test_cartpole_preset_solves_cartpole(tmp_path):
+def test_cartpole_preset_solves_cartpole(tmp_path, reevaluate):
     config = preset_config("cartpole", "CartPole-v1").replace(seed=SOLVE_SEED, steps=STEP_BUDGET, tensorboard=False)
     agent = Agent(config)
     summary = agent.learn(run_dir=tmp_path / "run")
     assert summary["solved_at_step"] is not None, summary
     assert summary["best_eval_return"] >= 475.0
     # the kept best model really is the solved one: evaluate it again on fresh seeds
-    from dqnlab.training.evaluation import evaluate
-
-    best = Agent.load(tmp_path / "run" / "checkpoints" / "best.pt")
-    returns = evaluate(best.act_batch, "CartPole-v1", episodes=10, epsilon=0.0, seed=12345)
+    returns = reevaluate(tmp_path / "run")
     assert returns.mean() >= 400.0, returns

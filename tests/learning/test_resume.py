@@ -73,6 +73,7 @@ def _assert_same_run(reference, resumed):
         assert torch.equal(ref[key], got[key]), key
 
 
+@pytest.mark.slow  # each case trains three runs of 1,200 steps: seconds, not milliseconds
 @pytest.mark.parametrize(
     "overrides, crash_at",
     [
@@ -99,6 +100,7 @@ def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, monkey
     _assert_same_run(reference, stopped)
 
 
+@pytest.mark.slow
 def test_resume_twice_and_with_tensorboard(tmp_path, monkeypatch):
     config = _config(tensorboard=True, steps=900)
     reference = tmp_path / "reference"
@@ -160,6 +162,7 @@ def test_atari_with_frame_storage_resumes_bit_identically(tmp_path, monkeypatch,
     _assert_same_run(reference, stopped)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "preset, env_id, extra",
     [

@@ -24,7 +24,13 @@ def test_api_learns_acts_saves_and_loads(tmp_path):
     action = agent.act(np.zeros(4, dtype=np.float32))
     assert action in (0, 1)
     agent.save(tmp_path / "a.pt")
-    assert Agent.load(tmp_path / "a.pt").act(np.zeros(4, dtype=np.float32)) == action
+    loaded = Agent.load(tmp_path / "a.pt")
+    trained, got, fresh = (a.q_network.state_dict() for a in (agent, loaded, Agent(_short_config(0))))
+    assert trained.keys() == got.keys()
+    for name in trained:  # every tensor comes back, and none is what a fresh agent of the seed holds
+        assert torch.equal(trained[name], got[name]) and not torch.equal(fresh[name], got[name]), name
+    obs = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.act_batch(obs, 0.0), agent.act_batch(obs, 0.0))
 
 
 @pytest.mark.slow
@@ -49,20 +55,29 @@ def test_same_seed_and_config_give_identical_metrics(tmp_path):
     assert (tmp_path / "c" / "metrics.csv").read_text() != metrics_a  # the seed does matter
 
 
-def test_evaluation_does_not_change_what_training_collects_and_learns():
+@pytest.mark.parametrize(
+    "network, mean_weights",
+    [({}, True), ({"noisy": True}, True), ({"noisy": True}, False)],
+    ids=["mlp", "noisy-mean-weights", "noisy-sampled-weights"],
+)
+def test_evaluation_does_not_change_what_training_collects_and_learns(network, mean_weights):
     """Evaluation acts with its own random stream: evaluating often, rarely or never leaves the
-    training trajectory, and so the learned weights, exactly as they are."""
+    training trajectory, and so the learned weights, exactly as they are. Noisy nets too, whether
+    evaluation acts on their mean weights or on sampled noise."""
     weights = []
-    for every, episodes in ((250, 3), (500, 1), (0, 1)):
+    for every, episodes in ((250, 3), (0, 1)):
         config = _short_config(3)
         config = config.replace(
-            evaluation=config.evaluation.__class__(every=every, episodes=episodes, stop_at_target=False)
+            network=config.network.__class__(**{**config.network.__dict__, **network}),
+            evaluation=config.evaluation.__class__(
+                every=every, episodes=episodes, stop_at_target=False, mean_weights=mean_weights
+            ),
         )
         agent = Agent(config)
         agent.learn(1000)
         assert agent.learner.gradient_steps > 0
-        weights.append(agent.learner.flat_online.detach().clone())
-    assert torch.equal(weights[0], weights[1]) and torch.equal(weights[0], weights[2])
+        weights.append(torch.cat([p.detach().reshape(-1) for p in agent.learner.online.parameters()]))
+    assert torch.equal(weights[0], weights[1])
 
 
 @pytest.mark.parametrize("mean_weights", [True, False])

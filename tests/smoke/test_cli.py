@@ -1,6 +1,8 @@
 """The CLI end to end: short training runs in-process, and bad input through the real command."""
 
 import json
+import os
+import pickle
 import subprocess
 import sys
 
@@ -64,6 +66,12 @@ def test_env_info_shows_spaces_and_tabular_size(capsys):
     assert "256^(210·160·3·4)" in out
 
 
+def test_env_info_names_the_actions_of_gymnasiums_own_envs(capsys):
+    assert main(["env-info", "CartPole-v1"]) == 0  # CartPole has no get_action_meanings
+    out = capsys.readouterr().out
+    assert "  action 0: push cart left\n  action 1: push cart right\n" in out
+
+
 def test_presets_lists_one_line_each(capsys):
     assert main(["presets"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -89,8 +97,19 @@ def _bad_inputs(tmp_path, trained_run):
     import torch
 
     torch.save({"weights": torch.zeros(3)}, foreign)
-    return [
+    plain_pickle = tmp_path / "plain.pkl"
+    plain_pickle.write_bytes(pickle.dumps({"weights": [0.0]}, protocol=4))
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((trained_run / "checkpoints" / "best.pt").read_bytes()[:5000])
+    no_cuda = [] if torch.cuda.is_available() else [(["train", "CartPole-v1", "--device", "cuda"], "no CUDA GPU")]
+    return no_cuda + [
         (["train", "CartPol-v1"], "unknown env id 'CartPol-v1'; did you mean CartPole-v1"),
+        (["train", "CartPole-v1", "--preset", "atari-dqn"], "CartPole-v1 observes shape (4,)"),
+        (["train", "CartPole-v1", "--set", "network.q_function=cnn"], "network.q_function=cnn (the Nature CNN"),
+        (
+            ["experiment", "CartPol-v1", "--preset", "cartpole", "--seeds", "1", "--steps", "100", "--out", "ex"],
+            "did you mean CartPole-v1",
+        ),
         (["train", "Pendulum-v1"], "DQN needs a discrete action space; Pendulum-v1 has Box("),
         (["train", "CartPole-v1", "--set", "learning.gamma=1.5"], "learning.gamma must be in (0, 1]"),
         (["train", "CartPole-v1", "--set", "learning.lr=0"], "learning.lr must be > 0"),
@@ -103,6 +122,9 @@ def _bad_inputs(tmp_path, trained_run):
         (["train", "CartPole-v1", "--device", "tpu"], "device must be one of"),
         (["evaluate", str(garbage)], "cannot read checkpoint"),
         (["evaluate", str(foreign)], "is not a dqnlab checkpoint"),
+        (["evaluate", str(trained_run / "metrics.csv")], "not a file dqnlab saved, or a damaged one"),
+        (["evaluate", str(plain_pickle)], "not a file dqnlab saved, or a damaged one"),
+        (["evaluate", str(truncated)], "not a file dqnlab saved, or a damaged one"),
         (["evaluate", str(tmp_path / "missing")], "no such run directory or checkpoint"),
         (["evaluate", str(trained_run), "--video", str(tmp_path / "x.avi")], "--video must end in .mp4 or .gif"),
         (["env-info", "NoSuchEnv-v0"], "unknown env id"),
@@ -110,12 +132,41 @@ def _bad_inputs(tmp_path, trained_run):
     ]
 
 
-def test_bad_input_gets_one_line_and_a_nonzero_exit(tmp_path, trained_run):
+def test_bad_input_gets_one_line_and_exit_status_2(tmp_path, trained_run):
     for args, message in _bad_inputs(tmp_path, trained_run):
         result = _cli(*args, cwd=tmp_path)
-        assert result.returncode != 0, args
+        assert result.returncode == 2, (args, result.returncode)  # the README's promise for bad input
         assert "Traceback" not in result.stderr, (args, result.stderr)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1, (args, result.stderr)
         assert message in lines[0], (args, lines[0])
-    assert not (tmp_path / "runs").exists()  # refused runs leave nothing behind
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "ex").exists()  # refused runs leave nothing behind
+
+
+def test_recording_a_video_prints_nothing_but_dqnlabs_lines(trained_run, tmp_path):
+    """pygame's SDL printed "XDG_RUNTIME_DIR is invalid or not set" on machines without a display."""
+    environ = {key: value for key, value in os.environ.items() if key not in ("XDG_RUNTIME_DIR", "SDL_VIDEODRIVER")}
+    video = tmp_path / "episode.gif"
+    result = subprocess.run(
+        [sys.executable, "-m", "dqnlab.cli", "evaluate", str(trained_run), "--episodes", "1", "--video", str(video)],
+        capture_output=True,
+        text=True,
+        env=environ,
+    )
+    assert result.returncode == 0 and video.is_file()
+    assert result.stderr == ""
+
+
+def test_the_nature_cnn_is_accepted_on_stacked_atari_frames():
+    from dqnlab.cli import _check_can_start
+    from dqnlab.envs import env_spaces
+    from dqnlab.presets import preset_config
+
+    config = preset_config("atari-dqn", "ALE/Pong-v5")
+    _check_can_start(config.replace(device="cpu"), env_spaces(config.env_id, config.atari))  # no error
+
+
+def test_a_video_file_name_is_refused_before_any_episode_is_played(trained_run, tmp_path):
+    result = _cli("evaluate", str(trained_run), "--episodes", "50", "--video", str(tmp_path / "x.avi"))
+    assert result.returncode == 2 and "--video must end in .mp4 or .gif" in result.stderr
+    assert result.stdout == ""  # no "return ... over 50 episodes": nothing was evaluated

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -128,20 +129,29 @@ def start_apex(config: Config, steps: int, run_dir, **kwargs):
     return TrainingLoop(Agent(config), steps, run_dir, False, **kwargs)
 
 
-def when(condition, action, timeout_s: float = 60.0) -> threading.Thread:
-    """Runs `action` in a thread as soon as `condition()` holds."""
+class When:
+    """Runs `action` in a thread as soon as `condition()` holds, watching until `stop()` (call it once
+    the run has returned) or a generous ceiling; `fired` says whether the action ran."""
 
-    def watch() -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if condition():
-                action()
-                return
-            time.sleep(0.01)
+    def __init__(self, condition, action, ceiling_s: float = 600.0) -> None:
+        self.fired = threading.Event()
+        self._stopped = threading.Event()
 
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
+        def watch() -> None:
+            deadline = time.monotonic() + ceiling_s
+            while not self._stopped.is_set() and time.monotonic() < deadline:
+                if condition():
+                    action()
+                    self.fired.set()
+                    return
+                time.sleep(0.01)
+
+        self._thread = threading.Thread(target=watch, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
 
 
 def test_killed_actor_is_replaced_and_weights_reach_actors(ray_local, tmp_path):
@@ -150,10 +160,15 @@ def test_killed_actor_is_replaced_and_weights_reach_actors(ray_local, tmp_path):
 
     def kill() -> None:
         at_kill["updates"] = loop.agent.learner.gradient_steps
-        ray_local.kill(loop.collector.actors[0], no_restart=False)  # a crash: Ray restarts the actor
+        # a crash of every actor: Ray restarts them. With one survivor, a fast machine could finish the
+        # run before a restarted actor sends data; with none, the run can only go on with their data.
+        for actor in loop.collector.actors:
+            ray_local.kill(actor, no_restart=False)
 
-    when(lambda: len(loop.collector.actors) == 2 and loop.agent.env_steps >= 1000, kill)
+    killer = When(lambda: len(loop.collector.actors) == 2 and loop.agent.env_steps >= 1000, kill)
     summary = loop.run()
+    killer.stop()
+    assert killer.fired.is_set(), f"no actor was killed: the run ended ({summary['steps']} steps) before the kill"
 
     assert summary["steps"] >= 7000 and summary["actor_restarts"] >= 1  # the new actor sent data
     assert summary["gradient_steps"] > at_kill["updates"] + 100  # learning went on after the kill
@@ -193,9 +208,16 @@ def test_interrupted_run_resumes_from_its_checkpoint(ray_local, tmp_path):
     def ask_to_stop() -> None:
         loop.checkpointer.stop_signal = signal.SIGTERM  # what SIGTERM's handler does
 
-    when(lambda: loop.agent.env_steps >= 1000, ask_to_stop)
-    with pytest.raises(TrainingInterrupted):
+    stopper = When(lambda: loop.agent.env_steps >= 1000, ask_to_stop)
+    try:
         loop.run()
+    except TrainingInterrupted:
+        pass
+    else:
+        pytest.fail("the run finished without stopping: the stop was asked for too late or not at all")
+    finally:
+        stopper.stop()
+    assert stopper.fired.is_set()
     interrupted_updates = loop.agent.learner.gradient_steps
     assert interrupted_updates > 0
 
@@ -263,6 +285,14 @@ def test_experiment_through_ray_writes_the_same_report_files(ray_local, tmp_path
     assert remote["steps"] == local["steps"] == 200
     # the same seed on the same machine: the same run, wherever it ran
     assert remote["best_eval_return"] == local["best_eval_return"]
+
+
+def test_starting_ray_prints_nothing():
+    """Ray's token-authentication warning and "Started a local Ray instance" came through the progress bar."""
+    pytest.importorskip("ray")
+    starts_and_stops = "from dqnlab.distributed import init_ray; init_ray(None).shutdown()"
+    result = subprocess.run([sys.executable, "-c", starts_and_stops], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
 def test_config_rejects_bad_distributed_values():

@@ -102,11 +102,39 @@ def test_nonfinite_weights_are_never_saved_as_best(tmp_path, monkeypatch):
     assert not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
 
 
-def test_rollback_reloads_the_last_checkpoint_and_goes_on(tmp_path, monkeypatch, capsys):
-    _nan_at(monkeypatch, 150)
-    summary = Agent(_config(checkpoint={"on_nonfinite": "rollback"})).learn(run_dir=tmp_path / "run")
+def test_rollback_reloads_the_last_checkpoints_networks_and_goes_on(tmp_path, monkeypatch, capsys):
+    """Both networks go non-finite after gradient step 150 (env step 249), so the next loss is nan; the
+    rollback must bring back the networks of the newest checkpoint, env step 200, taken after gradient
+    step 101: what the networks held when gradient step 102 began."""
+    agent = Agent(_config(checkpoint={"on_nonfinite": "rollback"}))
+    learner, update = agent.learner, agent.learner.update
+    calls = 0
+    networks_at: dict[int, dict[str, dict[str, torch.Tensor]]] = {}  # gradient step -> networks when it began
+
+    def poisoned_after_150(batch):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls in (102, 152):  # the state at checkpoint 200; the first update after the rollback
+            networks_at[calls] = {
+                name: {key: value.detach().clone() for key, value in network.state_dict().items()}
+                for name, network in (("online", learner.online), ("target", learner.target))
+            }
+        stats = update(batch)
+        if calls == 150:  # weights go bad unnoticed; the next loss shows it
+            with torch.no_grad():
+                for parameter in [*learner.online.parameters(), *learner.target.parameters()]:
+                    parameter.fill_(math.nan)
+        return stats
+
+    learner.update = poisoned_after_150  # type: ignore[method-assign]
+    summary = agent.learn(run_dir=tmp_path / "run")
     assert summary["steps"] == 600
-    assert "networks and optimizer rolled back to state-000000000200 (1 of 3 rollbacks)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "non-finite loss (nan) at env step 250, gradient step 151" in err
+    assert "networks and optimizer rolled back to state-000000000200 (1 of 3 rollbacks)" in err
+    for name, tensors in networks_at[102].items():
+        for key, value in tensors.items():
+            assert torch.equal(networks_at[152][name][key], value), (name, key)
 
 
 def test_an_env_that_raises_stops_with_a_message_and_resumes_to_the_same_result(tmp_path):
@@ -162,11 +190,12 @@ def test_resume_refuses_what_it_cannot_resume_in_one_line(tmp_path, capsys):
     cases = [
         (["train", "--resume", str(tmp_path / "missing")], "no such run directory"),
         (["train", "--resume", str(tmp_path / "empty")], "is not a resumable dqnlab run: no checkpoints/state-*"),
-        (["train", "--resume", str(finished)], "has finished (it has summary.json); there is nothing to resume"),
+        (["train", "--resume", str(finished)], "has finished (it has summary.json); to train it further"),
         (
-            ["train", "CartPole-v1", "--resume", str(finished), "--steps", "5"],
-            "--resume continues a run with its own config; drop env_id, --steps",
+            ["train", "CartPole-v1", "--resume", str(finished), "--seed", "5"],
+            "--resume continues a run with its own config; drop env_id, --seed",
         ),
+        (["train", "--resume", str(finished), "--steps", "0"], "--steps must be >= 1"),
         (["train"], "train needs an env id"),
         (["train", "CartPole-v1", "--checkpoint-every", "-1"], "checkpoint.every must be >= 0"),
         (["train", "CartPole-v1", "--set", "checkpoint.keep_last=0"], "checkpoint.keep_last must be >= 1"),
@@ -215,11 +244,19 @@ def test_a_run_with_all_checkpoints_damaged_says_so(tmp_path, monkeypatch, capsy
     assert err.startswith("dqnlab: error: no readable checkpoint in") and "state.json has 2 bytes" in err
 
 
-def _wait_for(predicate, timeout_s: float) -> None:
+SUBPROCESS_CEILING_S = 180.0  # generous: a loaded 2-core machine can take a minute to start Python and torch
+
+
+def _wait_for(predicate, what: str, timeout_s: float = SUBPROCESS_CEILING_S) -> None:
+    """Waits until `predicate()` holds; fails naming `what` did not happen within the ceiling."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"{what}: did not happen within {timeout_s:.0f} s"
         time.sleep(0.05)
+
+
+def _data_rows(path: Path) -> int:
+    return max(len(path.read_text().splitlines()) - 1, 0) if path.is_file() else 0
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
@@ -244,19 +281,28 @@ def test_ctrl_c_writes_a_checkpoint_and_prints_the_resume_command(tmp_path, sig,
         "network.hidden_sizes=[16]",
         "--set",
         "learning.learning_starts=50",
+        "--set",
+        "evaluation.every=200",
+        "--set",
+        "evaluation.episodes=1",
     ]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
     )
     try:
-        metrics = run / "metrics.csv"
+        # an evaluation row is written after the start's checkpoint, once training has gone past step 0
         _wait_for(
-            lambda: metrics.is_file() and metrics.stat().st_size > 0 and list_snapshots(run / "checkpoints"),
-            timeout_s=15,
+            lambda: (
+                process.poll() is not None or (_data_rows(run / "eval.csv") > 0 and list_snapshots(run / "checkpoints"))
+            ),
+            "a first checkpoint and an evaluation row in eval.csv from the training process",
         )
-        time.sleep(0.3)
+        assert process.poll() is None, f"the training process exited early: {process.communicate()[1]}"
         process.send_signal(sig)
-        _, err = process.communicate(timeout=15)
+        try:
+            _, err = process.communicate(timeout=SUBPROCESS_CEILING_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the training process did not exit within {SUBPROCESS_CEILING_S:.0f} s of {sig.name}")
     finally:
         process.kill()
     assert process.returncode == code
@@ -347,7 +393,10 @@ def _kill_repeatedly(tmp_path: Path, kills: int, compare: bool = False) -> None:
         before = started[0][0] if started else -1
         process = subprocess.Popen(again if started else fresh, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # once the process has written a checkpoint of its own, it is training: kill it at a random moment
-        _wait_for(lambda p=process, b=before: p.poll() is not None or _newest(run) > b, timeout_s=30)
+        _wait_for(
+            lambda p=process, b=before: p.poll() is not None or _newest(run) > b,
+            f"a checkpoint newer than step {before} from the (re)started run, or its exit",
+        )
         time.sleep(rng.uniform(0.0, 0.4))  # short: a fast machine must not finish the run between kills
         process.kill()
         process.wait()

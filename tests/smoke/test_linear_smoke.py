@@ -5,6 +5,7 @@ import tomllib
 
 import numpy as np
 import pytest
+import torch
 
 from dqnlab import Agent, Config
 from dqnlab.cli import main
@@ -78,11 +79,16 @@ def test_linear_presets_train_save_and_evaluate_through_the_cli(preset, env_id, 
 
 
 def test_table_agent_saves_and_loads(tmp_path):
-    config = apply_overrides(Config(), {**SHORT, "network": {"q_function": "table", "bins": [4]}})
+    """Learning from step 50, so the table is no longer all zeros; loaded, every entry is back."""
+    learning = {"learning_starts": 50, "batch_size": 16}
+    config = apply_overrides(Config(), {**SHORT, "network": {"q_function": "table", "bins": [4]}, "learning": learning})
     agent = Agent(config)
     agent.learn(200)
+    weight = agent.q_network.head.linear.weight
+    assert weight.shape == (2, 4**4) and torch.count_nonzero(weight) > 0
     agent.save(tmp_path / "table.pt")
     loaded = Agent.load(tmp_path / "table.pt")
-    obs = np.array([0.1, -0.2, 0.03, 0.4], dtype=np.float32)
-    assert loaded.act(obs) == agent.act(obs)
-    assert loaded.q_network.head.linear.weight.shape == (2, 4**4)
+    saved, got = agent.q_network.state_dict(), loaded.q_network.state_dict()
+    assert saved.keys() == got.keys() and all(torch.equal(saved[key], got[key]) for key in saved)
+    obs = np.random.default_rng(0).uniform(-1, 1, size=(100, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.act_batch(obs, 0.0), agent.act_batch(obs, 0.0))

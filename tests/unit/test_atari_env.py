@@ -130,11 +130,16 @@ def test_atari_presets_count_their_periods_as_the_papers_do():
     der = preset_config("atari100k", SPACE_INVADERS)
     assert (der.steps, der.replay.n_step, der.learning.target_update_interval, der.learning.train_freq) == (
         100_000,
-        20,
+        10,  # DER.gin: update_horizon = 10, SPR's value (the DER paper used 20)
         2_000,
         1,
     )
     assert (der.learning.learning_starts, der.learning.lr, der.atari.sticky_actions) == (1_600, 1e-4, 0.0)
+    # Dopamine's noisy agent acts at epsilon_train = 0.01 from the first step (identity_epsilon), Adam unclipped
+    from dqnlab.schedules import epsilon_at
+
+    assert [epsilon_at(der, step, 0) for step in (0, 1_599, 1_600, 100_000)] == [0.01] * 4
+    assert der.learning.max_grad_norm is None and der.learning.optimizer_eps == 1.5e-4
     for config in (dqn, rainbow, der):
         assert config.network.q_function == "cnn" and config.evaluation.epsilon == 0.001
 

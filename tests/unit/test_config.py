@@ -100,9 +100,18 @@ def _keys_set_to_their_defaults(overrides, defaults, prefix=""):
         default = getattr(defaults, name)
         if isinstance(value, dict):
             found += _keys_set_to_their_defaults(value, default, f"{prefix}{name}.")
-        elif apply_overrides(Config(), _nested(f"{prefix}{name}", value)) == Config():
+        elif _is_default(f"{prefix}{name}", value):
             found.append(f"{prefix}{name}")
     return found
+
+
+def _is_default(dotted, value):
+    """Whether setting `dotted` alone to `value` leaves the default config; a value that is invalid
+    alone (network.dueling_hidden without dueling) is no default either."""
+    try:
+        return apply_overrides(Config(), _nested(dotted, value)) == Config()
+    except ConfigError:
+        return False
 
 
 def _nested(dotted, value):

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from dqnlab.diagnostics.experiment import (
+from dqnlab.errors import ConfigError
+from dqnlab.experiments.plan import (
     build_variants,
     check_variants,
     parse_vary,
     plan_runs,
     split_top_level,
 )
-from dqnlab.errors import ConfigError
 from dqnlab.presets import preset_config
 
 
@@ -77,6 +77,10 @@ def test_plan_runs_builds_one_train_command_per_variant_and_seed(tmp_path: Path)
     sets = [command[i + 1] for i, word in enumerate(command) if word == "--set"]
     assert sets == ["tensorboard=false", "learning.double=false"]
     assert specs[1].run_dir == tmp_path / "runs" / "learning.double=false" / "seed-1"
+    assert "--device" not in command
+    on_gpu = plan_runs("CartPole-v1", "cartpole", variants, [0], tmp_path, None, [], device="cuda")[0]
+    assert on_gpu.command[-2:] == ("--device", "cuda") and "--steps" not in on_gpu.command
+    assert on_gpu.resume_command[3:] == ("train", "--resume", str(on_gpu.run_dir), "--no-progress")
 
 
 def test_named_variants() -> None:

@@ -14,20 +14,26 @@ import math
 import os
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord
 from dqnlab.errors import DqnlabError
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.text import Text
+
 FIGURE_NAME = "diagnostics.png"
 FIGURE_SIZE_IN = (11.0, 11.0)
 FIGURE_DPI = 100  # 1100 x 1100 pixels
 MAX_TARGET_MARKS = 2000  # more target-network updates than this are thinned for drawing
 MAX_MOVING_AVERAGE = 100  # episodes; the usual window for "solved" criteria
+COLLAPSE_LABEL_GAP_PX = 16  # collapses closer than this on screen share one label (8-point text is ~11 px)
 
 
 @dataclass
@@ -152,6 +158,53 @@ def _episode_of(steps: list[int], episode_steps: np.ndarray) -> np.ndarray:
     return np.searchsorted(episode_steps, np.asarray(steps), side="right").astype(float)
 
 
+def group_collapses(
+    episodes: Sequence[float] | np.ndarray, actions: Sequence[str], min_gap: float
+) -> list[tuple[float, str]]:
+    """One label per group of collapses, a group being those less than `min_gap` episodes after its first:
+    (episode of the first, "collapse (rollback)" or "3 collapses (rollback, warn)")."""
+    groups: list[tuple[float, list[str]]] = []
+    for episode, action in sorted(zip(episodes, actions, strict=True)):
+        if groups and episode - groups[-1][0] < min_gap:
+            groups[-1][1].append(action)
+        else:
+            groups.append((float(episode), [action]))
+    labels = []
+    for episode, members in groups:
+        kinds = ", ".join(dict.fromkeys(members))
+        labels.append((episode, f"collapse ({kinds})" if len(members) == 1 else f"{len(members)} collapses ({kinds})"))
+    return labels
+
+
+def label_collapses(axis: Axes, episodes: Sequence[float] | np.ndarray, actions: Sequence[str]) -> list[Text]:
+    """Writes the collapse labels inside `axis`, vertical, just below its top and beside their line; collapses
+    too close for separate labels share one. Returns the labels."""
+    if not len(episodes):
+        return []
+    low, high = axis.get_xlim()
+    width_px = axis.get_window_extent().width
+    min_gap = COLLAPSE_LABEL_GAP_PX * (high - low) / max(width_px, 1.0)
+    texts: list[Text] = []
+    for episode, text in group_collapses(episodes, actions, min_gap):
+        left_of_line = episode - low > min_gap  # beside the line, on the side that has room
+        texts.append(
+            axis.annotate(
+                text,
+                (episode, 0.97),
+                xycoords=("data", "axes fraction"),
+                xytext=(-2 if left_of_line else 2, 0),
+                textcoords="offset points",
+                color="tab:red",
+                fontsize=8,
+                rotation=90,
+                rotation_mode="anchor",
+                ha="right",  # the text's end at the anchor: it runs down from just below the top
+                va="bottom" if left_of_line else "top",
+            )
+        )
+    return texts
+
+
 def draw_diagnostics(data: RunData, path: str | Path) -> dict[str, np.ndarray]:
     """Draws the four-panel figure of `data` to `path` (PNG) and returns the arrays it plotted.
 
@@ -206,18 +259,9 @@ def draw_diagnostics(data: RunData, path: str | Path) -> dict[str, np.ndarray]:
         ax_return.axhline(
             data.target_return, color="tab:green", ls="--", lw=1.2, label=f"target return ({data.target_return:g})"
         )
-    for x, action in zip(plotted["collapse_episode"], data.collapse_action, strict=True):
+    for x in plotted["collapse_episode"]:
         ax_return.axvline(x, color="tab:red", lw=1.5, alpha=0.8)
-        ax_return.annotate(
-            f"collapse ({action})",
-            (x, 1.0),
-            xycoords=("data", "axes fraction"),
-            color="tab:red",
-            fontsize=8,
-            ha="left",
-            va="top",
-            rotation=90,
-        )
+    label_collapses(ax_return, plotted["collapse_episode"], data.collapse_action)
     ax_return.set_ylabel("return (sum of rewards)")
     ax_return.legend(loc="upper left", fontsize=8)
 

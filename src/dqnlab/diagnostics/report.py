@@ -16,16 +16,20 @@ import base64
 import csv
 import html
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dqnlab.diagnostics import statistics
 from dqnlab.diagnostics.figure import parse_float, read_csv_rows, read_run_config, run_target_return
 from dqnlab.errors import DqnlabError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 GRID_POINTS = 101  # points of the common env-step axis
 EPISODE_WINDOW = 10  # training-return source: final return = mean of the last this many episodes
@@ -101,8 +105,9 @@ def _format_value(value: Any) -> str:
 def group_by_config(run_dirs: Sequence[str | Path]) -> dict[str, list[RunResult]]:
     """Groups runs into variants by the config values that differ between them (seed aside).
 
-    The label of a variant lists those values, e.g. "learning.double=false"; when the runs differ
-    only in their seeds there is one variant, named after their preset.
+    A variant's label names only as many of those values as it takes to tell the variants apart
+    (`variant_labels`), e.g. "double=false"; when the runs differ only in their seeds there is one
+    variant, named after their preset.
     """
     runs = [load_run(path) for path in run_dirs]
     if not runs:
@@ -110,14 +115,72 @@ def group_by_config(run_dirs: Sequence[str | Path]) -> dict[str, list[RunResult]
     envs = sorted({str(run.config.get("env_id")) for run in runs})
     if len(envs) > 1:
         raise DqnlabError(f"runs are on different envs ({', '.join(envs)}); compare runs of one env at a time")
-    flats = [flatten(run.config) for run in runs]
-    keys = sorted({key for flat in flats for key in flat} - NON_VARIANT_KEYS)
-    differing = [key for key in keys if len({_format_value(flat.get(key)) for flat in flats}) > 1]
+    labels = variant_labels([flatten(run.config) for run in runs])
     groups: dict[str, list[RunResult]] = {}
-    for run, flat in zip(runs, flats, strict=True):
-        label = " ".join(f"{key}={_format_value(flat.get(key))}" for key in differing)
-        groups.setdefault(label or str(run.config.get("preset", "runs")), []).append(run)
+    for run, label in zip(runs, labels, strict=True):
+        groups.setdefault(label, []).append(run)
     return {label: sorted(groups[label], key=lambda run: run.seed) for label in sorted(groups)}
+
+
+def _differing_keys(flats: Sequence[Mapping[str, Any]]) -> list[str]:
+    keys = sorted({key for flat in flats for key in flat} - NON_VARIANT_KEYS)
+    return [key for key in keys if len({_format_value(flat.get(key)) for flat in flats}) > 1]
+
+
+def variant_labels(flats: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A short label per flattened config: the fewest differing keys that still separate every variant.
+
+    Keys are taken greedily, the preset first (one name for many differences), then in key order,
+    each only if it splits the variants further; a key is shown by its last part ("double=false")
+    unless two shown keys share it. Runs with no difference but their seed get their preset's name.
+    """
+    differing = _differing_keys(flats)
+
+    def partition(keys: Sequence[str]) -> int:
+        return len({tuple(_format_value(flat.get(key)) for key in keys) for flat in flats})
+
+    chosen: list[str] = []
+    for key in sorted(differing, key=lambda key: (key != "preset", key)):
+        if partition(chosen) == partition(differing):
+            break
+        if partition([*chosen, key]) > partition(chosen):
+            chosen.append(key)
+    tails = [key.rpartition(".")[2] for key in chosen]
+    names = [tail if tails.count(tail) == 1 else key for key, tail in zip(chosen, tails, strict=True)]
+    labels = []
+    for flat in flats:
+        parts = [
+            _format_value(flat.get(key)) if key == "preset" else f"{name}={_format_value(flat.get(key))}"
+            for key, name in zip(chosen, names, strict=True)
+        ]
+        labels.append(" ".join(parts) or str(flat.get("preset", "runs")))
+    return labels
+
+
+def describe_variants(groups: Mapping[str, Sequence[RunResult]]) -> dict[str, str]:
+    """Every config value that differs between the variants, per label, for the report's context lines."""
+    flats = {label: flatten(runs[0].config) for label, runs in groups.items() if runs}
+    differing = _differing_keys(list(flats.values()))
+    return {
+        label: " ".join(f"{key}={_format_value(flat.get(key))}" for key in differing) for label, flat in flats.items()
+    }
+
+
+def keep_one_per_seed(groups: Mapping[str, Sequence[RunResult]]) -> tuple[dict[str, list[RunResult]], list[str]]:
+    """Each variant's runs with one run per seed (the first given): two runs of one seed and config
+    are one sample, not two. Returns (groups, a warning per run left out)."""
+    kept: dict[str, list[RunResult]] = {}
+    notes = []
+    for label, runs in groups.items():
+        by_seed: dict[int, RunResult] = {}
+        for run in runs:
+            first = by_seed.setdefault(run.seed, run)
+            if first is not run:
+                notes.append(
+                    f"{run.run_dir} repeats seed {run.seed} of variant '{label}' ({first.run_dir}); counted once"
+                )
+        kept[label] = list(by_seed.values())
+    return kept, notes
 
 
 @dataclass
@@ -180,17 +243,25 @@ def score_variants(
 # ---------------------------------------------------------------- figures
 
 
+LABEL_WIDTH = 28  # characters per line of a variant's label in the figures; longer labels wrap
+
+
+def _wrap(label: str) -> str:
+    return "\n".join(textwrap.wrap(label, LABEL_WIDTH, break_long_words=False)) or label
+
+
 def _curves_figure(
     grid: np.ndarray, scored: Sequence[VariantScores], path: Path, title: str, source: str, threshold: float | None
-) -> None:
+) -> Figure:
+    """Mean curve per variant with its bootstrap band; the legend sits below the axes, never on the curves."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(9, 5.5), dpi=100, layout="constrained")
+    figure = Figure(figsize=(9, 5.5 + 0.25 * len(scored)), dpi=100, layout="constrained")
     axis = figure.subplots()
     for index, variant in enumerate(scored):
         color = f"C{index % 10}"
         mean_N, low_N, high_N = statistics.bootstrap_mean_band(variant.curves_RN)
-        axis.plot(grid, mean_N, color=color, lw=2, label=f"{variant.label} (n={len(variant.runs)})")
+        axis.plot(grid, mean_N, color=color, lw=2, label=f"{_wrap(variant.label)} (n={len(variant.runs)})")
         axis.fill_between(grid, low_N, high_N, color=color, alpha=0.2, lw=0)
     if threshold is not None:
         axis.axhline(threshold, color="gray", ls="--", lw=1, label=f"threshold ({threshold:g})")
@@ -199,15 +270,17 @@ def _curves_figure(
     axis.set_ylabel(f"{kind}")
     axis.set_title(f"{title}\nmean over seeds, shaded: 95% bootstrap CI of the mean", fontsize=11)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, loc="best")
+    figure.legend(loc="outside lower center", ncols=min(len(scored) + (threshold is not None), 3), fontsize=8)
     figure.savefig(path, format="png")
+    return figure
 
 
-def _scores_figure(scored: Sequence[VariantScores], path: Path) -> None:
+def _scores_figure(scored: Sequence[VariantScores], path: Path) -> Figure:
     """Per variant and score: the seeds as dots, mean and IQM as points with 95% CI bars."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(10, 0.6 * len(scored) + 2.2), dpi=100, layout="constrained")
+    lines = sum(_wrap(variant.label).count("\n") + 1 for variant in scored)
+    figure = Figure(figsize=(10, 0.35 * lines + 0.3 * len(scored) + 2.4), dpi=100, layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
     positions = np.arange(len(scored))
     for axis, attribute, title in ((axes[0], "final", "final return"), (axes[1], "auc", "area under the curve")):
@@ -232,13 +305,16 @@ def _scores_figure(scored: Sequence[VariantScores], path: Path) -> None:
                     capsize=3,
                     label={"iqm": "IQM", "mean": "mean"}[name] if y == 0 else None,
                 )
-        axis.set_title(f"{title} (95% stratified-bootstrap CI)", fontsize=10)
+        axis.set_title(title, fontsize=10)
         axis.set_xlabel("return" if attribute == "final" else "mean return over the step axis")
+        axis.margins(x=0.08, y=0.5 / max(len(scored), 1))
         axis.grid(alpha=0.3)
-    axes[0].set_yticks(positions, [variant.label for variant in scored], fontsize=8)
+    axes[0].set_yticks(positions, [_wrap(variant.label) for variant in scored], fontsize=8)
     axes[0].invert_yaxis()
-    axes[0].legend(fontsize=8, loc="best")
+    figure.suptitle("scores per variant, 95% stratified-bootstrap CI", fontsize=10)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
     figure.savefig(path, format="png")
+    return figure
 
 
 # ---------------------------------------------------------------- tables and documents
@@ -302,7 +378,28 @@ def _run_table_rows(scored: Sequence[VariantScores]) -> list[list[str]]:
 
 
 def _overlap_notes(scored: Sequence[VariantScores]) -> list[str]:
-    """Plain-language reading of the IQM intervals of the final return and the AUC, pair by pair."""
+    """Plain-language reading of the IQM intervals of the final return and the AUC, pair by pair.
+
+    Below `statistics.MIN_SEEDS_FOR_INTERVALS` seeds a percentile-bootstrap interval is little more
+    than the seeds' min and max, so no difference is called from it."""
+    fewest = min(len(variant.runs) for variant in scored)
+    few_seeds = (
+        f"With {fewest} seed{'s' if fewest != 1 else ''} in a variant, the 95% intervals are close to the min and "
+        f"max of the seeds"
+    )
+    if len(scored) == 1:
+        variant = scored[0]
+        final, auc = variant.final["iqm"], variant.auc["iqm"]
+        caveat = f" {few_seeds}." if fewest < statistics.MIN_SEEDS_FOR_INTERVALS else ""
+        return [
+            f"One variant, {len(variant.runs)} seeds: final return IQM {_ci(final)}, AUC IQM {_ci(auc)}.{caveat} "
+            f"There is nothing to compare it with; add variants (runs that differ in a config value) to compare."
+        ]
+    if fewest < statistics.MIN_SEEDS_FOR_INTERVALS:
+        return [
+            f"{few_seeds} and cannot support a conclusion about which variant is better; run at least "
+            f"{statistics.MIN_SEEDS_FOR_INTERVALS} seeds per variant (10 or more to call a difference)."
+        ]
     notes = []
     for score, name in (("final", "final return"), ("auc", "AUC")):
         for i, first in enumerate(scored):

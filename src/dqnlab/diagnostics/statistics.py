@@ -16,6 +16,9 @@ import numpy as np
 
 DEFAULT_REPS = 2000  # bootstrap resamples; percentile ends of a 95% interval settle to ~1% by then
 CONFIDENCE = 0.95
+# Below this many seeds, a 95% percentile-bootstrap interval is about the seeds' min and max (with 2 seeds,
+# resamples are 25% both-low and 25% both-high): too narrow to call a difference (Agarwal et al. 2021, §4).
+MIN_SEEDS_FOR_INTERVALS = 5
 
 
 def iqm(scores: np.ndarray) -> float:

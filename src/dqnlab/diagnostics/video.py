@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,13 @@ if TYPE_CHECKING:
 
 VIDEO_FPS = 30
 MAX_FRAMES = 108_000
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+def check_video_path(path: str | Path) -> None:
+    """Refuses a file name imageio would not write as MP4 or GIF, before any episode is played."""
+    if Path(path).suffix.lower() not in VIDEO_SUFFIXES:
+        raise DqnlabError(f"--video must end in .mp4 or .gif, got {Path(path).name}")
 
 
 def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) -> float:
@@ -24,14 +32,23 @@ def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) ->
     """
     import imageio.v2 as imageio
 
+    check_video_path(path)
+    # Gymnasium's classic-control envs draw with pygame and initialize SDL's display even for
+    # rgb_array frames; SDL's dummy driver needs no display (without it SDL looks for one and
+    # prints "XDG_RUNTIME_DIR is invalid or not set"). A driver the user chose is kept.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".mp4", ".gif"):
-        raise DqnlabError(f"--video must end in .mp4 or .gif, got {path.name}")
     options: dict[str, Any] = (
         {"duration": 1000 / VIDEO_FPS, "loop": 0} if suffix == ".gif" else {"fps": VIDEO_FPS, "macro_block_size": 1}
     )
-    env = make_env(agent.config.env_id, render_mode="rgb_array", atari=agent.config.atari, training=False)
+    env = make_env(
+        agent.config.env_id,
+        render_mode="rgb_array",
+        atari=agent.config.atari,
+        training=False,
+        env_kwargs=agent.config.env_kwargs,
+    )
     episode_return = 0.0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,8 +69,17 @@ def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) ->
     return episode_return
 
 
+MIN_VIDEO_SIDE = 160  # pixels: smaller frames (MinAtar's 10x10) are enlarged, each cell a block
+
+
 def _rgb(env: Any) -> np.ndarray:
-    """The env's current RGB frame [H, W, 3]."""
+    """The env's current RGB frame [H, W, 3] as uint8. MinAtar renders floats in [0, 1] on a 10x10
+    grid, which video writers refuse: they become bytes, and small frames are enlarged by whole cells."""
     frame = env.render()
     assert isinstance(frame, np.ndarray), "render_mode='rgb_array' returns an array"
+    if np.issubdtype(frame.dtype, np.floating):
+        frame = np.round(np.clip(frame, 0.0, 1.0) * 255).astype(np.uint8)
+    scale = -(-MIN_VIDEO_SIDE // min(frame.shape[:2]))
+    if scale > 1:
+        frame = frame.repeat(scale, axis=0).repeat(scale, axis=1)
     return frame

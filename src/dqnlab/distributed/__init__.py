@@ -1,18 +1,20 @@
-"""Distributed dqnlab on Ray: Ape-X actors, sharded prioritized replay and one learner, and
-experiments whose runs are Ray tasks (docs/distributed.md).
+"""Distributed dqnlab on Ray: Ape-X actors, sharded prioritized replay and one learner
+(docs/distributed.md); experiments whose runs are Ray tasks live in experiments/ray_tasks.py.
 
-Ray is an optional extra (`pip install 'dqnlab[distributed]'`); nothing here imports it at
-module level, and `require_ray` turns its absence into one clear line.
+Ray is an optional extra, installed from the clone (dqnlab is not on PyPI); nothing here imports
+it at module level, and `require_ray` turns its absence into one clear line.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from types import ModuleType
 
 from dqnlab.errors import DqnlabError
 
-RAY_MISSING = "--actors needs Ray: pip install 'dqnlab[distributed]'"
+RAY_INSTALL = "pip install -c constraints.txt -e '.[distributed]' in a clone of dqnlab"
+RAY_MISSING = f"--actors needs Ray: {RAY_INSTALL}"
 
 
 def require_ray(message: str = RAY_MISSING) -> ModuleType:
@@ -26,14 +28,18 @@ def require_ray(message: str = RAY_MISSING) -> ModuleType:
 
 def init_ray(address: str | None, message: str = RAY_MISSING) -> ModuleType:
     """Connects to the Ray cluster at `address`, or without one (or "local") starts Ray on this
-    machine with its cores and no dashboard. Does nothing when Ray is already initialized."""
+    machine with its cores and no dashboard. Does nothing when Ray is already initialized.
+
+    Ray's own log lines (its token-authentication notice, "Started a local Ray instance") would
+    break through the progress bar: only its errors reach the terminal, and workers' output not at all."""
     ray = require_ray(message)
     if ray.is_initialized():
         return ray
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address in (None, "local"):
-        ray.init(include_dashboard=False, num_cpus=os.cpu_count() or 1, log_to_driver=False)
+        ray.init(include_dashboard=False, num_cpus=os.cpu_count() or 1, **quiet)
     else:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, **quiet)
     return ray
 
 

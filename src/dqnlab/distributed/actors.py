@@ -54,8 +54,10 @@ class ApexActor:
         seeds = np.random.SeedSequence(None if restarted else [config.seed, index])
         env_seed, acting_seed = seeds.spawn(2)
         self.rng = np.random.default_rng(acting_seed)
-        self.envs = make_vector_env(config.env_id, config.num_envs, config.atari, training=True)
-        spaces = env_spaces(config.env_id, config.atari)
+        self.envs = make_vector_env(
+            config.env_id, config.num_envs, config.atari, training=True, env_kwargs=config.env_kwargs
+        )
+        spaces = env_spaces(config.env_id, config.atari, config.env_kwargs)
         self.num_actions = int(spaces.action_space.n)
         torch.manual_seed(int(env_seed.generate_state(1)[0]))
         self.online = build_q_network(config.network, spaces.observation_space, self.num_actions)

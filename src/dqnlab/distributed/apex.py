@@ -62,6 +62,7 @@ class ApexCollector:
         self.agent = agent
         self.config = config = agent.config
         self.steps = steps
+        self.origin = (agent.env_steps, agent.learner.gradient_steps)
         self.ray_address = ray_address
         self.ray: Any = None
         self.epsilons = actor_epsilons(config.distributed.actors, config.distributed.epsilon, config.distributed.alpha)
@@ -214,7 +215,7 @@ class ApexCollector:
     def state_dict(self) -> dict[str, Any]:
         """The weights version and every shard's replay (the actors' envs and n-step queues are not saved)."""
         shards = self.ray.get([shard.state_dict.remote() for shard in self.shards])
-        return {"weights_version": self.weights_version, "shards": shards}
+        return {"weights_version": self.weights_version, "shards": shards, "origin": list(self.origin)}
 
     def _restore(self, ray: Any, state: dict[str, Any]) -> None:
         if "shards" not in state:
@@ -231,6 +232,7 @@ class ApexCollector:
             ]
         )
         self.weights_version = int(state["weights_version"])
+        self.origin = tuple(state["origin"])
 
     def summary(self) -> dict[str, Any]:
         learner = self.agent.learner

@@ -83,12 +83,20 @@ def needs_fire(env: gym.Env) -> bool:
     return len(meanings) >= 3 and meanings[1] == "FIRE"
 
 
-def make_atari_env(env_id: str, config: AtariConfig, training: bool, render_mode: str | None = None) -> gym.Env:
-    """An ALE game with the DQN preprocessing; `training` adds episodic life and reward clipping."""
+def make_atari_env(
+    env_id: str,
+    config: AtariConfig,
+    training: bool,
+    render_mode: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+) -> gym.Env:
+    """An ALE game with the DQN preprocessing; `training` adds episodic life and reward clipping.
+    `env_kwargs` go to the ALE env's constructor, after (and over) those the preprocessing sets."""
     kwargs: dict[str, Any] = {
         "frameskip": 1,
         "repeat_action_probability": config.sticky_actions,
         "max_num_frames_per_episode": config.max_episode_frames,
+        **(env_kwargs or {}),
     }
     if render_mode:
         kwargs["render_mode"] = render_mode

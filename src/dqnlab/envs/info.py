@@ -7,8 +7,35 @@ import math
 import gymnasium as gym
 import numpy as np
 
+from dqnlab.envs.factory import OneHotBox
+
 FRAME_STACK = 4  # frames DQN stacks to see motion in pixel observations
 EXAMPLE_BINS = 10  # bins per dimension for the table size shown for continuous observations
+
+
+# Gymnasium's classic-control and toy-text envs have no get_action_meanings; their documented
+# actions, by env name (the same in every version).
+ACTION_MEANINGS = {
+    "CartPole": ("push cart left", "push cart right"),
+    "MountainCar": ("accelerate left", "don't accelerate", "accelerate right"),
+    "Acrobot": ("torque -1 on the actuated joint", "torque 0", "torque +1"),
+    "FrozenLake": ("left", "down", "right", "up"),
+    "CliffWalking": ("up", "right", "down", "left"),
+    "Taxi": ("south", "north", "east", "west", "pick up the passenger", "drop off the passenger"),
+    "Blackjack": ("stick", "hit"),
+    "LunarLander": ("do nothing", "fire left engine", "fire main engine", "fire right engine"),
+}
+
+
+def action_meanings(env: gym.Env) -> list[str]:
+    """What each action does: the env's own names (ALE's get_action_meanings), else the documented
+    ones of a Gymnasium env; empty when neither is known."""
+    own = getattr(env.unwrapped, "get_action_meanings", None)
+    if callable(own):
+        return list(own())
+    known = ACTION_MEANINGS.get(env.spec.name, ()) if env.spec is not None else ()
+    n = getattr(env.action_space, "n", None)
+    return list(known) if n is not None and len(known) == int(n) else []
 
 
 def _power(base: int, factors: tuple[int, ...]) -> str:
@@ -21,6 +48,8 @@ def tabular_size(space: gym.Space) -> str:
     Integer boxes count every value of every element; images are also shown stacked as DQN
     sees them, 256^(210·160·3·4) for four Atari frames. Continuous boxes have no finite table.
     """
+    if isinstance(space, OneHotBox):  # a Discrete space as the agent sees it
+        return f"{space.states} states"
     if isinstance(space, gym.spaces.Discrete):
         return f"{int(space.n)} states"
     if isinstance(space, gym.spaces.MultiDiscrete):
@@ -49,13 +78,12 @@ def describe_env(env_id: str, env: gym.Env) -> str:
     obs_space, action_space = env.observation_space, env.action_space
     lines = [
         f"env:               {env_id}",
-        f"observation space: {obs_space}",
+        f"observation space: {obs_space}"
+        + (f", one-hot codes of Discrete({obs_space.states})" if isinstance(obs_space, OneHotBox) else ""),
         f"action space:      {action_space}",
     ]
-    meanings = getattr(env.unwrapped, "get_action_meanings", None)
-    if callable(meanings):
-        for index, meaning in enumerate(meanings()):
-            lines.append(f"  action {index}: {meaning}")
+    for index, meaning in enumerate(action_meanings(env)):
+        lines.append(f"  action {index}: {meaning}")
     spec = env.spec
     if spec is not None:
         lines.append(f"reward threshold:  {spec.reward_threshold}")

@@ -199,3 +199,17 @@ class OneHotCells(FeatureMap):
     def forward(self, state_BK: torch.Tensor) -> torch.Tensor:
         features_BF = torch.zeros(state_BK.shape[0], self.size, device=state_BK.device)
         return features_BF.scatter_(1, self.cells(state_BK)[:, None], 1.0)
+
+
+class DiscreteStates(FeatureMap):
+    """The table of a Discrete(n) space's states: its one-hot observation (envs.OneHotBox) is already the
+    indicator of its state, so the features are the observation and Q(s, a) = θ[a, s] exactly."""
+
+    def __init__(self, states: int) -> None:
+        super().__init__()
+        self.size = states
+        self.description = f"a table of {states} states (one-hot)"
+
+    def forward(self, state_BK: torch.Tensor) -> torch.Tensor:
+        assert state_BK.shape[1:] == (self.size,), f"expected one-hot states [B, {self.size}], got {state_BK.shape}"
+        return state_BK

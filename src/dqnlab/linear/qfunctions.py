@@ -4,7 +4,8 @@ Linear Q (Sutton & Barto 2018, §10.1): Q̂_θ(s, a) = Σ_j θ_aj φ_j(s), the t
 computes φ(s), the head is one bias-free linear layer with one output per action. Its
 gradient with respect to θ_a is φ(s), so an SGD step of size α on ½δ² with the target held
 fixed is the semi-gradient Q-learning update θ_a ← θ_a + α·δ·φ(s) (ibid., eq. 10.3 with the
-Q-learning target). A table is the same model with one-hot features of the discretized state.
+Q-learning target). A table is the same model with one-hot features of the discretized state, or of the state
+itself when the env's states are Discrete (FrozenLake, CliffWalking).
 """
 
 from __future__ import annotations
@@ -17,9 +18,18 @@ import torch
 from torch import nn
 
 from dqnlab.config import NetworkConfig
+from dqnlab.envs.factory import OneHotBox
 from dqnlab.errors import ConfigError
 from dqnlab.linear.bounds import Normalizer, observation_bounds
-from dqnlab.linear.features import FeatureMap, FourierFeatures, OneHotCells, PolynomialFeatures, RBFFeatures, TileCoding
+from dqnlab.linear.features import (
+    DiscreteStates,
+    FeatureMap,
+    FourierFeatures,
+    OneHotCells,
+    PolynomialFeatures,
+    RBFFeatures,
+    TileCoding,
+)
 from dqnlab.types import NetworkOutput
 
 MAX_FEATURES = 1_000_000  # features (or table cells) per action; beyond it, dense features cost too much
@@ -100,8 +110,11 @@ def build_linear_torso(config: NetworkConfig, space: gym.spaces.Box) -> FeatureT
 
 
 def build_table_torso(config: NetworkConfig, space: gym.spaces.Box) -> FeatureTorso:
-    """Normalization and the one-hot cell of a grid of `config.bins` bins per dimension."""
+    """Normalization and the one-hot cell of a grid of `config.bins` bins per dimension; for a Discrete
+    state space, one entry per state (`network.bins` does not apply)."""
     bounds = observation_bounds("the env", space, config.obs_bounds)
+    if isinstance(space, OneHotBox):
+        return FeatureTorso(Normalizer(bounds), DiscreteStates(space.states))
     bins = per_dimension(config.bins, len(bounds), "network.bins")
     _check_size(math.prod(bins), "the table")
     return FeatureTorso(Normalizer(bounds), OneHotCells(bins))

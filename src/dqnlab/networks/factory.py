@@ -21,7 +21,7 @@ from dqnlab.networks.heads import (
     QuantileHead,
 )
 from dqnlab.networks.noisy import NoisyLinear
-from dqnlab.networks.torsos import MLPTorso, NatureCNNTorso
+from dqnlab.networks.torsos import NatureCNNTorso, build_grid_or_vector_torso
 from dqnlab.types import NetworkOutput
 
 
@@ -64,7 +64,7 @@ TorsoBuilder = Callable[[NetworkConfig, gym.spaces.Box], Torso]
 
 # network.q_function -> its torso
 TORSOS: dict[str, TorsoBuilder] = {
-    "mlp": lambda config, space: MLPTorso(space.shape, config.hidden_sizes),
+    "mlp": build_grid_or_vector_torso,  # MLP, or network.torso's MinAtar torso for 10x10xC grids
     # stacked frames [C, 84, 84] (Mnih et al. 2015); dueling streams with hidden layers of their
     # own take the place of its shared 512-unit layer, as in Wang et al. (2016)
     "cnn": lambda config, space: NatureCNNTorso(space.shape, 512 if config.dueling_hidden is None else None),

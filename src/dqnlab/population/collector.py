@@ -31,6 +31,11 @@ class PopulationCollector:
         self.learner = learner
         self.running = [True] * len(members)
 
+    @property
+    def origin(self) -> tuple[int, int]:
+        """The members start together, so the first member's origin is every member's."""
+        return self.members[0].origin
+
     def start(self, state: dict[str, Any] | None) -> None:
         """Starts every member fresh (a resume starts each member from its own checkpoint instead)."""
         assert state is None, "members resume one by one, from their own checkpoints"

@@ -31,6 +31,7 @@ from dqnlab.replay import build_replay
 from dqnlab.training.collectors import LocalCollector
 from dqnlab.training.lane import Lane
 from dqnlab.training.loop import TrainingLoop
+from dqnlab.training.progress import ProgressMode
 
 MANIFEST = "population.json"
 SUMMARY = "population_summary.json"
@@ -113,7 +114,7 @@ def member_directory(config: Config) -> str:
 def build_population_loop(
     configs: list[Config],
     directory: Path | None,
-    progress: bool,
+    progress: bool | ProgressMode,
     names: list[str] | None = None,
     resume: list[tuple[dict[str, Any], dict[str, Any]]] | None = None,
     spaces: EnvSpaces | None = None,
@@ -144,7 +145,7 @@ def build_population_loop(
 def train_population(
     configs: list[Config],
     directory: Path | None,
-    progress: bool = False,
+    progress: bool | ProgressMode = False,
     names: list[str] | None = None,
     spaces: EnvSpaces | None = None,
 ) -> dict[str, Any]:
@@ -175,7 +176,7 @@ def is_population(directory: str | Path) -> bool:
     return (Path(directory) / MANIFEST).is_file()
 
 
-def resume_population(directory: str | Path, progress: bool = False) -> dict[str, Any]:
+def resume_population(directory: str | Path, progress: bool | ProgressMode = False) -> dict[str, Any]:
     """Continues a stopped population from its members' newest checkpoints, which must all be of
     one env step (a population checkpoints all its members together); finished members stay finished."""
     from dqnlab.training.resume import load_resume_state

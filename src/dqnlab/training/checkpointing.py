@@ -15,7 +15,6 @@ On CPU, resuming gives bit-identical metrics.csv and final weights (tests/learni
 from __future__ import annotations
 
 import os
-import random
 import signal
 import threading
 from collections.abc import Iterator
@@ -58,12 +57,10 @@ def truncate_logs(run_dir: Path, sizes: dict[str, int]) -> None:
         os.truncate(path, sizes[name])
 
 
-def load_learner(learner: DQNLearner, tensors: dict[str, Any], source: str) -> None:
-    """Loads networks and optimizer from a snapshot's tensors into `learner`."""
+def load_learner(learner: DQNLearner, state: dict[str, Any], source: str) -> None:
+    """Loads a snapshot's learner state (networks, optimizer and, when present, counters) into `learner`."""
     try:
-        learner.online.load_state_dict(tensors["online"])
-        learner.target.load_state_dict(tensors["target"])
-        learner.optimizer.load_state_dict(tensors["optimizer"])
+        learner.load_state_dict(state)
     except (KeyError, RuntimeError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{source}: networks do not match the run's config: {reason}") from None
@@ -71,39 +68,21 @@ def load_learner(learner: DQNLearner, tensors: dict[str, Any], source: str) -> N
 
 def capture_training_state(loop: Lane) -> tuple[dict[str, Any], dict[str, Any]]:
     """(state tree of arrays and plain values, tensors) of the whole run, between two collections."""
-    agent, learner = loop.agent, loop.agent.learner
+    agent = loop.agent
     state_values, best_weights = loop.state.to_tree()
+    rng_values, rng_tensors = agent.rng_state()
     tree = {
         "version": STATE_VERSION,
         "config": agent.config.to_dict(),
         "observation_shape": list(agent.spaces.observation_space.shape),
         "num_actions": agent.num_actions,
-        "counters": {
-            "env_steps": agent.env_steps,
-            "episodes": agent.episodes,
-            "gradient_steps": learner.gradient_steps,
-            "target_updates": learner.target_updates,
-        },
+        "counters": {"env_steps": agent.env_steps, "episodes": agent.episodes},
         "loop": state_values,
         "logs": _log_sizes(loop),
-        "rng": {
-            "python": random.getstate(),
-            "acting": agent.acting_rng.bit_generator.state,
-            "replay": agent.replay_rng.bit_generator.state,
-            "evaluation": agent.evaluation_rng.bit_generator.state,
-        },
+        "rng": rng_values,
         "collector": loop.collector.state_dict(),
     }
-    tensors = {
-        "online": learner.online.state_dict(),
-        "target": learner.target.state_dict(),
-        "optimizer": learner.optimizer.state_dict(),
-        "best_weights": best_weights,
-        # a population member's noise comes from a generator of its own, in place of torch's global one
-        "torch_rng": torch.get_rng_state() if agent.training_noise is None else agent.training_noise.get_state(),
-        "evaluation_noise_rng": agent.evaluation_noise.get_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
+    tensors = {"learner": agent.learner.state_dict(), "best_weights": best_weights, "rng": rng_tensors}
     return tree, tensors
 
 
@@ -119,32 +98,14 @@ def restore_training_state(loop: Lane, tree: dict[str, Any], tensors: dict[str, 
 
 
 def _restore(loop: Lane, tree: dict[str, Any], tensors: dict[str, Any]) -> None:
-    agent, learner = loop.agent, loop.agent.learner
+    agent = loop.agent
     source = f"checkpoint of step {tree['counters']['env_steps']}"
-    saved_shape = tuple(tree["observation_shape"])
-    env_shape = agent.spaces.observation_space.shape
-    if saved_shape != env_shape or tree["num_actions"] != agent.num_actions:
-        raise CheckpointError(
-            f"{source} was saved for observations {saved_shape} and {tree['num_actions']} actions; "
-            f"{agent.config.env_id} has {env_shape} and {agent.num_actions}"
-        )
-    load_learner(learner, tensors, source)
-    counters = tree["counters"]
-    agent.env_steps, agent.episodes = counters["env_steps"], counters["episodes"]
-    learner.gradient_steps, learner.target_updates = counters["gradient_steps"], counters["target_updates"]
+    agent.check_fits(tree["observation_shape"], tree["num_actions"], source)
+    load_learner(agent.learner, tensors["learner"], source)
+    agent.env_steps, agent.episodes = tree["counters"]["env_steps"], tree["counters"]["episodes"]
     loop.state = TrainingState.from_tree(tree["loop"], tensors["best_weights"])
     loop.collector.start(tree["collector"])
-    random.setstate(tree["rng"]["python"])
-    agent.acting_rng.bit_generator.state = tree["rng"]["acting"]
-    agent.replay_rng.bit_generator.state = tree["rng"]["replay"]
-    agent.evaluation_rng.bit_generator.state = tree["rng"]["evaluation"]
-    if agent.training_noise is None:
-        torch.set_rng_state(tensors["torch_rng"])
-    else:
-        agent.training_noise.set_state(tensors["torch_rng"])
-    agent.evaluation_noise.set_state(tensors["evaluation_noise_rng"])
-    if tensors["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(tensors["cuda_rng"])
+    agent.load_rng_state(tree["rng"], tensors["rng"])
 
 
 def _log_sizes(loop: Lane) -> dict[str, int]:
@@ -201,9 +162,10 @@ class Checkpointer:
         if every > 0 and step // every > previous_step // every:
             self.save()
 
-    def remove_all(self) -> None:
-        """Deletes the run's state checkpoints (gigabytes with a large replay) once it has finished."""
-        for _, folder in list_snapshots(self.directory):
+    def remove_all(self, keep_newest: bool = False) -> None:
+        """Deletes the run's state checkpoints (gigabytes with a large replay) once it has finished,
+        but the newest when `keep_newest`."""
+        for _, folder in list_snapshots(self.directory)[1 if keep_newest else 0 :]:
             remove_snapshot(folder)
         clean_leftovers(self.directory)
 

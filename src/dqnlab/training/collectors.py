@@ -51,6 +51,11 @@ class Collector(Protocol):
     def updates_per_round(self) -> int | None:
         """Gradient steps the loop may take between two `collect` calls; None = all that are owed."""
 
+    @property
+    def origin(self) -> tuple[int, int]:
+        """(env steps, gradient steps) of the agent when this collector's replay began: learning starts
+        `learning.learning_starts` env steps after it (a loaded agent refills its replay first)."""
+
     def start(self, state: dict[str, Any] | None) -> None:
         """Opens envs or actors; `state` is this collector's part of a checkpoint when resuming."""
 
@@ -79,7 +84,8 @@ class Collector(Protocol):
 
 class LocalCollector:
     """`config.num_envs` envs in this process, stepped epsilon-greedily one vector step per `collect`,
-    their transitions added to a replay memory."""
+    their transitions added to a replay memory. The agent keeps it between `learn` calls, so a second
+    call goes on with the same replay and episodes."""
 
     updates_per_round: int | None = None
 
@@ -88,20 +94,27 @@ class LocalCollector:
         self.lane = lane  # which member of a population this is; 0 in a single run
         self.config = agent.config
         self.replay = replay
+        self.origin = (agent.env_steps, agent.learner.gradient_steps)
         self.envs: Any = None
         self.obs: np.ndarray | None = None  # the envs' current observations [N, *obs_shape]
 
     def start(self, state: dict[str, Any] | None) -> None:
         config = self.config
-        self.envs = make_vector_env(config.env_id, config.num_envs, config.atari, training=True)
+        if self.envs is not None and state is None:
+            return  # a later `learn` call: the envs go on where they were
+        self.envs = make_vector_env(config.env_id, config.num_envs, config.atari, True, config.env_kwargs)
         self.obs, _ = self.envs.reset(seed=config.seed)  # builds every wrapper's buffers
         if state is not None:
             try:
                 self.replay.load_state_dict(state["replay"])
             except ValueError as exc:  # shapes and sizes; a missing key is a malformed state
                 raise CheckpointError(f"the checkpoint's replay memory does not fit the run's config: {exc}") from None
-            restore_vector_env_state(self.envs, state["envs"])
+            # envs whose state the checkpoint could not hold start a fresh episode
+            restarted = restore_vector_env_state(self.envs, state["envs"], seed=config.seed + self.agent.env_steps)
             self.obs = np.array(state["obs"])  # off its memory map
+            for index, first_obs in restarted.items():
+                self.obs[index] = first_obs
+            self.origin = tuple(state["origin"])
 
     def collect(self, learning_owed: bool) -> list[Chunk]:
         agent = self.agent
@@ -136,7 +149,12 @@ class LocalCollector:
         pass
 
     def state_dict(self) -> dict[str, Any]:
-        return {"replay": self.replay.state_dict(), "envs": vector_env_state(self.envs), "obs": self.obs}
+        return {
+            "replay": self.replay.state_dict(),
+            "envs": vector_env_state(self.envs),
+            "obs": self.obs,
+            "origin": list(self.origin),
+        }
 
     def summary(self) -> dict[str, Any]:
         return {}
@@ -144,3 +162,4 @@ class LocalCollector:
     def close(self) -> None:
         if self.envs is not None:
             self.envs.close()
+            self.envs = None

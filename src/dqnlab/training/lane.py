@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from dqnlab.training.checkpointing import Checkpointer, load_learner, parameters
 from dqnlab.training.collectors import Chunk, Collector
 from dqnlab.training.evaluation import evaluate
 from dqnlab.training.observers import Observer
+from dqnlab.training.progress import Progress
 from dqnlab.training.snapshot import latest_snapshot, read_snapshot
 from dqnlab.training.state import TrainingState
 
@@ -63,7 +63,8 @@ class Lane:
         self.observers: list[Observer] = list(observers or [])
         self.resume = resume
         self.logger: RunLogger | None = None
-        self.bar: Any = None  # the loop's progress bar, when this lane reports to it
+        self.progress = Progress(self.config.env_id, steps, agent.env_steps)  # the loop's display once it runs
+        self.prefix = ""  # what starts this lane's lines after "dqnlab: ": "seed K: " in a population
         self.checkpointer = Checkpointer(self) if self.run_dir is not None else None
         self.stopped = False  # stopped early (target, patience, collapse, a fault): masked in a population
         self.finished: dict[str, Any] | None = None  # the summary, once written
@@ -113,13 +114,6 @@ class Lane:
             )
             for observer in self.observers:
                 observer.on_episode(record)
-            if self.bar is not None:
-                self.bar.set_postfix(
-                    ret=f"{record.episode_return:.1f}",
-                    eps=f"{chunk.epsilon:.3f}",
-                    best_eval=f"{state.best_eval_return:.1f}",
-                    refresh=False,
-                )
 
     def evaluate_and_decide_stop(self, train_s: float) -> bool:
         """Evaluates greedily, keeps the best model, and says whether training should stop."""
@@ -132,6 +126,7 @@ class Lane:
             config.evaluation.epsilon,
             seed=config.seed + EVAL_SEED_OFFSET,
             atari=config.atari,
+            env_kwargs=config.env_kwargs,
         )
         state.eval_seconds += time.perf_counter() - began
         mean_return = float(returns.mean())
@@ -149,13 +144,22 @@ class Lane:
         if state.collapse_detector.update(mean_return) and self._on_collapse(mean_return):
             return True
         reached = self.target_return is not None and mean_return >= self.target_return
+        stop_solved = reached and config.evaluation.stop_at_target
         if reached and state.solved_at_step is None:
             state.solved_at_step = agent.env_steps
             state.solved_at_s = train_s
+            then = "stopping (evaluation.stop_at_target)" if stop_solved else "training goes on"
+            self.say(
+                f"dqnlab: {self.prefix}solved at env step {agent.env_steps:,}: evaluation return {mean_return:.1f} "
+                f">= target {self.target_return:g}; {then}"
+            )
         patience = config.evaluation.patience
-        return (reached and config.evaluation.stop_at_target) or (
-            patience > 0 and state.evals_without_improvement >= patience
-        )
+        stop_patience = patience > 0 and state.evals_without_improvement >= patience
+        if stop_patience:
+            self.say(
+                f"dqnlab: {self.prefix}no better evaluation in {patience} evaluations (evaluation.patience); stopping"
+            )
+        return stop_solved or stop_patience
 
     def _on_collapse(self, mean_return: float) -> bool:
         """Reports a collapse (stderr, collapses.csv) and acts on it; True means stop training."""
@@ -175,11 +179,9 @@ class Lane:
             "rollback": "restoring the best weights into the online and target networks",
         }[action]
         self.say(
-            f"dqnlab: collapse at step {event.step}: evaluation return {mean_return:.1f} "
+            f"dqnlab: {self.prefix}collapse at step {event.step}: evaluation return {mean_return:.1f} "
             f"after a best of {event.best_return:.1f}; {consequence}"
         )
-        if self.bar is not None:
-            self.bar.set_description(f"{self.config.env_id} [collapse x{len(state.collapses)}]", refresh=False)
         if action == "rollback":
             assert state.best_weights is not None
             self.agent.learner.online.load_state_dict(state.best_weights)
@@ -197,7 +199,8 @@ class Lane:
             if state.nonfinite_rollbacks < MAX_NONFINITE_ROLLBACKS:
                 _, folder = latest_snapshot(checkpointer.directory)
                 _, tensors = read_snapshot(folder)
-                load_learner(agent.learner, tensors, folder.name)
+                weights = {name: tensors["learner"][name] for name in ("online", "target", "optimizer")}
+                load_learner(agent.learner, weights, folder.name)  # the counters go on
                 state.nonfinite_rollbacks += 1
                 self.say(
                     f"dqnlab: warning: non-finite loss ({loss}) at {where}; networks and optimizer rolled back to "
@@ -219,13 +222,14 @@ class Lane:
         return f"; {self.checkpointer.resume_hint()}" if self.checkpointer is not None else ""
 
     def say(self, message: str) -> None:
-        """One line on stderr, above the progress bar when there is one."""
-        if self.bar is not None:
-            from tqdm import tqdm
+        """One line on stderr, above the progress display when there is one."""
+        self.progress.say(message)
 
-            tqdm.write(message, file=sys.stderr)
-        else:
-            print(message, file=sys.stderr)
+    def save_final(self) -> None:
+        """With `checkpoint.keep_final`, the final state (before the envs close), from which
+        `--resume RUN --steps N` goes on."""
+        if self.checkpointer is not None and self.config.checkpoint.keep_final:
+            self.checkpointer.save()
 
     def close_observers(self) -> None:
         for observer in self.observers:
@@ -233,13 +237,13 @@ class Lane:
 
     def finish(self, wall_s: float, collector_summary: dict[str, Any]) -> dict[str, Any]:
         """The run's summary; with a run directory, last.pt and summary.json written and the state
-        checkpoints removed (a finished run is not resumed; best.pt and last.pt stay)."""
+        checkpoints removed (but the final one with `checkpoint.keep_final`; best.pt and last.pt stay)."""
         summary = self.finished = self.summary(wall_s, collector_summary)
         if self.run_dir is not None:
             self.agent.save(self.run_dir / "checkpoints" / "last.pt")
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if self.checkpointer is not None:
-            self.checkpointer.remove_all()
+            self.checkpointer.remove_all(keep_newest=self.config.checkpoint.keep_final)
         return summary
 
     def summary(self, wall_s: float, collector_summary: dict[str, Any]) -> dict[str, Any]:

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dqnlab.config import LearningConfig
+from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord
 from dqnlab.errors import TrainingInterrupted
 from dqnlab.training.checkpointing import restore_training_state, resume_command
-from dqnlab.training.collectors import Chunk, Collector, EnvStepFailed
+from dqnlab.training.collectors import Chunk, Collector, EnvStepFailed, LocalCollector
 from dqnlab.training.lane import Lane
 from dqnlab.training.observers import Observer
+from dqnlab.training.progress import Progress, ProgressMode, default_progress, make_progress
 from dqnlab.types import Batch, UpdateStats
 
 if TYPE_CHECKING:
@@ -64,15 +66,19 @@ class TrainingLoop:
         agent: Agent,
         steps: int,
         run_dir: str | Path | None,
-        progress: bool,
+        progress: bool | ProgressMode,
         observers: list[Observer] | None = None,
         resume: tuple[dict[str, Any], dict[str, Any]] | None = None,
         ray_address: str | None = None,
     ) -> None:
-        """`resume` is a checkpoint's (state tree, tensors), restored when the run starts (checkpointing.py)."""
+        """`progress`: "bar", "log" (a line every few seconds), "off"; True picks a bar on a terminal, else lines.
+        `resume` is a checkpoint's (state tree, tensors), restored when the run starts (checkpointing.py)."""
         from dqnlab.training.wiring import build_collector
 
-        collector = build_collector(agent, steps, ray_address)
+        # a local collector stays with the agent, so that a later `learn` call goes on with its replay
+        collector: Collector = agent.collector or build_collector(agent, steps, ray_address)
+        keep_collector = resume is None and isinstance(collector, LocalCollector)
+        agent.collector = collector if keep_collector else None
         lane = Lane(agent, steps, run_dir, collector, observers, resume)
 
         def update(batches: Sequence[Batch | None]) -> list[UpdateStats | None]:
@@ -81,10 +87,16 @@ class TrainingLoop:
             return [agent.learner.update(batch)]
 
         self._setup([lane], collector, update, progress)
+        self.keep_collector = keep_collector
 
     @classmethod
     def of_lanes(
-        cls, lanes: list[Lane], collector: Collector, update: LaneUpdate, progress: bool, resume_dir: Path | None
+        cls,
+        lanes: list[Lane],
+        collector: Collector,
+        update: LaneUpdate,
+        progress: bool | ProgressMode,
+        resume_dir: Path | None,
     ) -> TrainingLoop:
         """A loop over several lanes fed by one `collector` and learning by one `update` of them all;
         `resume_dir` is what `dqnlab train --resume` takes to continue them."""
@@ -97,15 +109,18 @@ class TrainingLoop:
         lanes: list[Lane],
         collector: Collector,
         update: LaneUpdate,
-        progress: bool,
+        progress: bool | ProgressMode,
         resume_dir: Path | None = None,
     ) -> None:
         self.lanes = lanes
         self.collector = collector
         self.update = update
-        self.progress = progress
+        self.progress_mode: ProgressMode = default_progress() if progress is True else progress or "off"
         self.resume_dir = resume_dir
-        self.bar: Any = None
+        self.keep_collector = False
+        if len(lanes) > 1:
+            for lane in lanes:
+                lane.prefix = f"seed {lane.config.seed}: "
 
     # A single run's parts, by the names callers know them by.
     @property
@@ -132,14 +147,16 @@ class TrainingLoop:
     def checkpointer(self) -> Any:
         return self.lanes[0].checkpointer
 
+    @property
+    def progress(self) -> Progress:
+        """The display every lane reports to (the lanes share it)."""
+        return self.lanes[0].progress
+
     def run(self) -> dict[str, Any]:
         """Trains every lane to its end; returns the first lane's summary (`summaries` holds all)."""
         for lane in self.lanes:
             if lane.run_dir is not None:
                 lane.open_run_dir()
-        self.bar = self._progress_bar()
-        if len(self.lanes) == 1:
-            self.lanes[0].bar = self.bar
         self.started = start = time.perf_counter()
         try:
             checkpointer = self.lanes[0].checkpointer
@@ -147,13 +164,16 @@ class TrainingLoop:
             with signals:
                 self._start()
                 self._train()
+                for lane in self.lanes:
+                    if lane.finished is None:
+                        lane.save_final()
         finally:
-            self.collector.close()
-            if self.bar is not None:
-                self.bar.close()
+            if not self.keep_collector:
+                self.collector.close()
             for lane in self.lanes:
                 if lane.finished is None:
                     lane.close_observers()
+            self.progress.close()
         wall_s = time.perf_counter() - start
         collector_summary = self.collector.summary()
         self.summaries = [
@@ -163,21 +183,35 @@ class TrainingLoop:
 
     def _start(self) -> None:
         """Restores the lanes' checkpoints or starts fresh; a fresh run with a run directory
-        checkpoints at once, so that a fault at any time leaves a checkpoint to resume from."""
-        if self.lanes[0].resume is None:
+        checkpoints at once, so that a fault at any time leaves a checkpoint to resume from.
+        Then the progress display starts."""
+        resuming = self.lanes[0].resume is not None
+        if not resuming:
             self.collector.start(None)
             for lane in self.lanes:
                 if lane.checkpointer is not None:
                     lane.checkpointer.save()
-            return
         for lane in self.lanes:
-            assert lane.resume is not None
+            if lane.resume is None:
+                continue
             restore_training_state(lane, *lane.resume)
             lane.resume = None  # the arrays it holds are no longer needed
             assert lane.checkpointer is not None
             lane.checkpointer.last_step = lane.agent.env_steps
-        if self.bar is not None:
-            self.bar.update(self.agent.env_steps - self.state.start_step)
+        state, env_id = self.state, self.config.env_id
+        display = make_progress(
+            self.progress_mode,
+            env_id if len(self.lanes) == 1 else f"{env_id} x{len(self.lanes)}",
+            state.steps,
+            state.start_step,
+        )
+        for lane in self.lanes:
+            lane.progress = display
+            lane.observers.append(ProgressFeed(display))
+        display.advance(self.agent.env_steps)
+        if resuming:
+            where = self.run_dir if len(self.lanes) == 1 else self.resume_dir
+            display.say(f"dqnlab: resuming {where} at env step {self.agent.env_steps:,} of {state.end_step:,}")
 
     def _active(self) -> list[Lane]:
         """The lanes that have env steps to go."""
@@ -219,8 +253,7 @@ class TrainingLoop:
                 train_s = time.perf_counter() - self.started - lane.state.eval_seconds
                 if lane.evaluate_and_decide_stop(train_s):
                     self._stop(lane)
-        if self.bar is not None:
-            self.bar.update(max(chunk.steps for chunk in chunks))
+        self.progress.advance(max(lane.agent.env_steps for lane in lanes))
         self._checkpoint(lanes, previous_steps)
 
     def _stop(self, lane: Lane) -> None:
@@ -228,6 +261,7 @@ class TrainingLoop:
         lane.stopped = True
         self.collector.stop_lane(self.lanes.index(lane))
         if len(self.lanes) > 1:  # a population member finishes now, so a resume finds it finished
+            lane.save_final()
             lane.close_observers()
             lane.finish(time.perf_counter() - self.started, self.collector.summary())
 
@@ -253,14 +287,16 @@ class TrainingLoop:
             raise interrupted
 
     def _owed(self) -> int:
-        """Gradient steps owed now by the replay ratio (`gradient_steps_due`); the running lanes
-        of a population share one replay ratio and step count, so the first running lane's count."""
+        """Gradient steps owed now by the replay ratio (`gradient_steps_due`), counted from the origin
+        of the lane's collector; the running lanes of a population share one replay ratio and step
+        count, so the first running lane's count."""
         learning = self._learning()
         if not learning:
             return 0
         agent = learning[0].agent
-        due = gradient_steps_due(agent.env_steps, agent.config.learning, agent.config.num_envs)
-        return due - agent.learner.gradient_steps
+        origin_steps, origin_updates = learning[0].collector.origin
+        due = gradient_steps_due(agent.env_steps - origin_steps, agent.config.learning, agent.config.num_envs)
+        return origin_updates + due - agent.learner.gradient_steps
 
     def _learn(self) -> None:
         """Takes the owed gradient steps (at most the collector's `updates_per_round`), all lanes at once."""
@@ -303,13 +339,25 @@ class TrainingLoop:
         try:
             lane.on_nonfinite_loss(loss, may_roll_back=False)
         except Exception as exc:  # the member's one line; the population goes on without it
-            lane.say(f"dqnlab: seed {lane.config.seed}: {exc}")
+            lane.say(f"dqnlab: {lane.prefix}{exc}")
             self._stop(lane)
 
-    def _progress_bar(self) -> Any:
-        if not self.progress:
-            return None
-        from tqdm import tqdm
 
-        description = self.config.env_id if len(self.lanes) == 1 else f"{self.config.env_id} x{len(self.lanes)}"
-        return tqdm(total=self.state.steps, unit="step", dynamic_ncols=True, desc=description)
+class ProgressFeed:
+    """Passes a lane's episodes and evaluations on to the loop's progress display, which the loop
+    (not the lane) closes: a population's lanes share one display."""
+
+    def __init__(self, display: Progress) -> None:
+        self.display = display
+
+    def on_episode(self, record: EpisodeRecord) -> None:
+        self.display.on_episode(record)
+
+    def on_evaluation(self, record: EvalRecord) -> None:
+        self.display.on_evaluation(record)
+
+    def on_target_update(self, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -21,11 +21,9 @@ import base64
 import io
 import json
 import os
-import pickle
 import re
 import shutil
 import sys
-import zipfile
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -36,6 +34,7 @@ import numpy as np
 import torch
 
 from dqnlab.errors import CheckpointError
+from dqnlab.training.files import fsync_dir, load_tensors
 
 FORMAT = "dqnlab-state-v1"
 PREFIX = "state-"
@@ -77,14 +76,6 @@ def _crc_of_file(path: Path) -> tuple[int, int]:
             crc = zlib.crc32(chunk, crc)
             size += len(chunk)
     return crc, size
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _Encoder:
@@ -276,20 +267,21 @@ def read_snapshot(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     def load_array(name: str) -> np.ndarray:
         path = folder / "arrays" / name
         try:
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise CheckpointError(f"cannot read {path}: {exc}") from None
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except Exception:  # numpy raises what the bytes provoke: EOFError, BadZipFile, ValueError, ...
+            array = None
+        if not isinstance(array, np.ndarray):  # a zip of arrays (.npz) is not one either
+            raise CheckpointError(f"cannot read {path}: not an array dqnlab saved, or a damaged one")
+        return array
 
     try:
         document = json.loads((folder / "state.json").read_text())
         tree = _decode(document["state"], load_array)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"cannot read {folder / 'state.json'}: {exc}") from None
-    try:
-        tensors = torch.load(folder / "torch.pt", map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read {folder / 'torch.pt'}: {first_line}") from None
+    tensors = load_tensors(folder / "torch.pt", "training state")
+    if not isinstance(tensors, dict):
+        raise CheckpointError(f"{folder / 'torch.pt'} is not a dqnlab training state")
     return tree, tensors
 
 

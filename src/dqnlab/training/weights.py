@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from dqnlab.errors import CheckpointError
-from dqnlab.training.snapshot import fsync_dir
+from dqnlab.training.files import fsync_dir, load_tensors
 
 FORMAT = "dqnlab-checkpoint-v1"
 
@@ -35,15 +33,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Reads a dqnlab checkpoint with `weights_only=True`, so loading never runs code."""
+    """Reads a dqnlab checkpoint: weights and the config they were trained with."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read checkpoint {path}: {first_line}") from None
+    payload = load_tensors(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a dqnlab checkpoint")
     return payload

@@ -1,14 +1,35 @@
-"""Where a run's parts are chosen from its config: the collector, and the replay memory it fills."""
+"""How a run's parts are built from its config, in one place (as dqn_zoo's `main` does): the Q-network
+and its learner; the replay memory and the collector that fills it. Schedules (epsilon, beta, learning
+rate) are pure functions of the config and the step counters (schedules.py, replay/prioritized.py).
+
+`learning.gamma` reaches the TD target in three hops: `build_replay` gives it to the n-step
+accumulator, which stores each transition's discount (gamma^k, 0 after a termination), which the
+learner's target multiplies into the bootstrapped value.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import gymnasium as gym
+import torch
+
+from dqnlab.config import Config
+from dqnlab.learner import DQNLearner
+from dqnlab.networks import build_q_network
 from dqnlab.replay import build_replay
 from dqnlab.training.collectors import Collector, LocalCollector
 
 if TYPE_CHECKING:
     from dqnlab.agent import Agent
+
+
+def build_learner(
+    config: Config, observation_space: gym.spaces.Box, num_actions: int, device: torch.device
+) -> DQNLearner:
+    """The online Q-network for `config.network`, its target copy and optimizer."""
+    q_network = build_q_network(config.network, observation_space, num_actions)
+    return DQNLearner(config.learning, q_network, device)
 
 
 def build_collector(agent: Agent, steps: int, ray_address: str | None = None) -> Collector:

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dqnlab.diagnostics.experiment import RunSpec
-from dqnlab.distributed import init_ray
+from dqnlab.distributed import RAY_INSTALL, init_ray
+from dqnlab.experiments.plan import RunSpec
 
-RAY_MISSING = "--ray-address needs Ray: pip install 'dqnlab[distributed]'"
+RAY_MISSING = f"--ray-address needs Ray: {RAY_INSTALL}"
 
 
 def train_in_task(command: tuple[str, ...], config_text: str | None) -> tuple[int, str, dict[str, bytes]]:

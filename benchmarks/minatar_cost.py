@@ -1,0 +1,123 @@
+"""What a MinAtar frame costs dqnlab: acting, the env step, replay sampling and the gradient step, on one thread.
+
+    python benchmarks/minatar_cost.py [--preset minatar-dqn] [--env MinAtar/SpaceInvaders-v0] [--repeats 2000]
+
+Times each part on its own (medians of blocks of 100 calls, after a warm-up), then a short real
+run of the loop with its updates on and no evaluation, and prints the cost per frame and the wall
+time that 5M frames would take at it. Read the parts for where the time goes, the run for the total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from dqnlab import Agent
+from dqnlab.config import apply_overrides, parse_assignments
+from dqnlab.envs import make_vector_env
+from dqnlab.presets import preset_config
+from dqnlab.replay import ReplayMemory
+
+FRAMES = 5_000_000
+
+
+def median_us(call: Callable[[], object], repeats: int, block: int = 100) -> float:
+    """Median over blocks of `block` calls of the time per call, in microseconds."""
+    for _ in range(min(block, repeats)):  # warm-up
+        call()
+    times = []
+    for _ in range(max(1, repeats // block)):
+        began = time.perf_counter()
+        for _ in range(block):
+            call()
+        times.append((time.perf_counter() - began) / block * 1e6)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="minatar-dqn")
+    parser.add_argument("--env", default="MinAtar/SpaceInvaders-v0")
+    parser.add_argument("--repeats", type=int, default=2000, help="calls timed per part")
+    parser.add_argument(
+        "--run-steps", type=int, default=4000, help="env steps of the real run, updating from the start"
+    )
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = apply_overrides(
+        preset_config(args.preset, args.env),
+        {"device": "cpu", "tensorboard": False, "torch_threads": 1, **parse_assignments(args.overrides)},
+    )
+    agent = Agent(config)
+    rng = np.random.default_rng(0)
+    envs = make_vector_env(config.env_id, 1, config.atari, env_kwargs=config.env_kwargs)
+    obs, _ = envs.reset(seed=0)
+    space = agent.spaces.observation_space
+    replay = ReplayMemory.from_config(
+        config.replay,
+        space.shape,
+        space.dtype,
+        agent.replay_rng,
+        gamma=config.learning.gamma,
+        num_envs=1,
+        beta_steps=FRAMES,
+    )
+    for _ in range(5000):  # real transitions to sample from
+        actions = rng.integers(0, agent.num_actions, 1)
+        next_obs, rewards, terminated, truncated, _ = envs.step(actions)
+        replay.add(obs, actions, rewards, next_obs, terminated, truncated)
+        obs = next_obs
+    batch_size = config.learning.batch_size
+
+    def update() -> None:
+        batch = replay.sample(batch_size)
+        stats = agent.learner.update(batch)
+        if batch.indices is not None:
+            replay.update_priorities(batch.indices, stats.td_abs)
+
+    batch = replay.sample(batch_size)
+    parts = {
+        "act (greedy forward, 1 env)": median_us(lambda: agent.explore_batch(obs, 0.0), args.repeats),
+        "env step": median_us(lambda: envs.step(rng.integers(0, agent.num_actions, 1)), args.repeats),
+        "replay sample": median_us(lambda: replay.sample(batch_size), args.repeats),
+        "gradient step": median_us(lambda: agent.learner.update(batch), args.repeats),
+        "sample + step + priorities": median_us(update, args.repeats),
+    }
+    per_frame = (
+        parts["act (greedy forward, 1 env)"]
+        + parts["env step"]
+        + parts["sample + step + priorities"] * config.learning.gradient_steps / config.learning.train_freq
+    )
+    print(f"{args.preset} on {config.env_id}, batch {batch_size}, one thread, torch {torch.__version__}")
+    for name, microseconds in parts.items():
+        print(f"  {name:<28} {microseconds:8.0f} µs")
+    print(f"  per frame, from the parts: {per_frame:.0f} µs -> 5M frames in {per_frame * FRAMES / 3.6e9:.1f} h")
+
+    run = apply_overrides(
+        config,
+        {
+            "steps": args.run_steps,
+            "learning": {"learning_starts": batch_size},  # every frame pays its updates, as after warm-up
+            "evaluation": {"every": 0, "episodes": 1},
+            "diagnostics": {"plot_every": 0},
+            "checkpoint": {"every": 0},
+        },
+    )
+    began = time.perf_counter()
+    Agent(run).learn()
+    total = time.perf_counter() - began
+    per_step_s = total / run.steps
+    print(
+        f"  real run of {run.steps} steps, one greedy episode at the end: {total:.1f} s, "
+        f"{per_step_s * 1e6:.0f} µs per frame on average -> 5M frames in {per_step_s * FRAMES / 3600:.1f} h"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""What a run shows on the terminal while it trains: a progress bar on a terminal, else a line
+every few seconds (a log file, CI, `experiment`'s logs), as SB3 prints its table."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import deque
+from typing import Literal
+
+from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord
+
+ProgressMode = Literal["bar", "log", "off"]
+RECENT_EPISODES = 10  # episodes in the "recent return" of the bar and the log lines
+
+
+def default_progress() -> ProgressMode:
+    """A bar when stderr is a terminal, else periodic log lines."""
+    return "bar" if sys.stderr.isatty() else "log"
+
+
+class Progress:
+    """Follows a run's episodes, evaluations and steps; `say` prints a line without breaking the display.
+    This base class shows nothing ("off")."""
+
+    def __init__(self, env_id: str, total_steps: int, start_step: int) -> None:
+        self.env_id = env_id
+        self.total_steps = total_steps
+        self.start_step = start_step
+        self.step = start_step
+        self.episodes = 0
+        self.recent_returns: deque[float] = deque(maxlen=RECENT_EPISODES)
+        self.epsilon = math.nan
+        self.loss = math.nan
+        self.last_eval = math.nan
+        self.best_eval = -math.inf
+        self.started = time.perf_counter()
+
+    def on_episode(self, record: EpisodeRecord) -> None:
+        self.episodes = record.episode
+        self.recent_returns.append(record.episode_return)
+        self.epsilon = record.epsilon
+        if math.isfinite(record.loss):
+            self.loss = record.loss
+
+    def on_evaluation(self, record: EvalRecord) -> None:
+        self.last_eval = record.mean_return
+        self.best_eval = max(self.best_eval, record.mean_return)
+
+    def on_target_update(self, step: int) -> None:
+        pass
+
+    def advance(self, step: int) -> None:
+        """The run has reached env step `step`."""
+        self.step = step
+
+    def say(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+    def recent_return(self) -> float:
+        return sum(self.recent_returns) / len(self.recent_returns) if self.recent_returns else math.nan
+
+
+class ProgressBar(Progress):
+    """A tqdm bar with the recent return, epsilon and the best evaluation, fitting 80 columns."""
+
+    def __init__(self, env_id: str, total_steps: int, start_step: int) -> None:
+        from tqdm import tqdm
+
+        super().__init__(env_id, total_steps, start_step)
+        self.bar = tqdm(
+            total=total_steps,
+            unit="step",
+            dynamic_ncols=True,
+            desc=env_id,
+            bar_format="{desc} {percentage:3.0f}%|{bar:10}| {n_fmt}/{total_fmt} {rate_fmt}{postfix}",
+        )
+
+    def _refresh(self) -> None:
+        best = f"{self.best_eval:.1f}" if math.isfinite(self.best_eval) else "-"
+        self.bar.set_postfix_str(f"ret {self.recent_return():.1f} eps {self.epsilon:.2f} best {best}", refresh=False)
+
+    def on_episode(self, record: EpisodeRecord) -> None:
+        super().on_episode(record)
+        self._refresh()
+
+    def on_evaluation(self, record: EvalRecord) -> None:
+        super().on_evaluation(record)
+        self._refresh()
+
+    def advance(self, step: int) -> None:
+        self.bar.update(step - self.step)
+        super().advance(step)
+
+    def say(self, message: str) -> None:
+        self.bar.write(message, file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class ProgressLog(Progress):
+    """One line every `every_s` seconds and one at the end: step, episodes, recent return, last
+    evaluation, epsilon, loss and env steps per second."""
+
+    def __init__(self, env_id: str, total_steps: int, start_step: int, every_s: float = 10.0) -> None:
+        super().__init__(env_id, total_steps, start_step)
+        self.every_s = every_s
+        self.last_line = self.started
+
+    def advance(self, step: int) -> None:
+        super().advance(step)
+        if time.perf_counter() - self.last_line >= self.every_s:
+            self._line()
+
+    def _line(self) -> None:
+        now = time.perf_counter()
+        rate = (self.step - self.start_step) / (now - self.started) if now > self.started else 0.0
+        self.last_line = now
+        self.say(
+            f"{self.env_id} step {self.step:,}/{self.start_step + self.total_steps:,} | episodes {self.episodes:,} | "
+            f"return {self.recent_return():.1f} | eval {self.last_eval:.1f} | eps {self.epsilon:.3f} | "
+            f"loss {self.loss:.4g} | {rate:,.0f} steps/s"
+        )
+
+    def close(self) -> None:
+        if self.step > self.start_step:
+            self._line()
+
+
+def make_progress(mode: ProgressMode, env_id: str, total_steps: int, start_step: int) -> Progress:
+    if mode == "bar":
+        return ProgressBar(env_id, total_steps, start_step)
+    if mode == "log":
+        return ProgressLog(env_id, total_steps, start_step)
+    return Progress(env_id, total_steps, start_step)

@@ -1,0 +1,219 @@
+"""`dqnlab compare` and `dqnlab experiment` as a user meets them: labels, refusals, seeds, readings, resuming."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import pytest
+from test_diagnostics_smoke import make_fake_run
+
+from dqnlab.cli import main
+from dqnlab.diagnostics import report
+from dqnlab.experiments import run as experiment_run
+
+
+def _flat(**values: object) -> dict[str, object]:
+    return {"env_id": "CartPole-v1", "seed": 0, **{key.replace("__", "."): value for key, value in values.items()}}
+
+
+def test_labels_name_only_the_keys_that_tell_variants_apart() -> None:
+    # a preset names all its differences at once; the seed is never a variant
+    presets = [
+        _flat(preset="cartpole", learning__lr=1e-3, replay__capacity=1000, seed=0),
+        _flat(preset="cartpole-rainbow", learning__lr=5e-4, replay__capacity=50000, seed=1),
+    ]
+    assert report.variant_labels(presets) == ["cartpole", "cartpole-rainbow"]
+    crossed = [
+        _flat(preset="dqn", learning__double=double, learning__lr=lr) for double in (False, True) for lr in (1e-3, 1e-4)
+    ]
+    assert report.variant_labels(crossed) == [
+        "double=false lr=0.001",
+        "double=false lr=0.0001",
+        "double=true lr=0.001",
+        "double=true lr=0.0001",
+    ]
+    # two shown keys with one last part keep their full names
+    same_tail = [_flat(preset="dqn", a__size=1, b__size=1), _flat(preset="dqn", a__size=2, b__size=3)]
+    assert report.variant_labels(same_tail) == ["size=1", "size=2"]  # one key already separates them
+    same_tail.append(_flat(preset="dqn", a__size=1, b__size=3))
+    assert report.variant_labels(same_tail) == ["a.size=1 b.size=1", "a.size=2 b.size=3", "a.size=1 b.size=3"]
+    assert report.variant_labels([_flat(preset="dqn"), _flat(preset="dqn", seed=1)]) == ["dqn", "dqn"]
+
+
+@pytest.fixture
+def runs(tmp_path) -> list[Path]:
+    return [
+        make_fake_run(tmp_path / f"{name}-{seed}", seed, double, [20, 60 + 200 * double, 100 + 380 * double + seed])
+        for seed in range(3)
+        for name, double in (("dqn", False), ("ddqn", True))
+    ]
+
+
+def test_compare_refuses_an_existing_out_unless_told_to_overwrite(runs, tmp_path, capsys) -> None:
+    out = tmp_path / "report"
+    assert main(["compare", *map(str, runs), "--out", str(out)]) == 0
+    before = (out / "report.md").read_bytes()
+    capsys.readouterr()
+    assert main(["compare", *map(str, runs[:2]), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds files" in err and "--overwrite" in err and err.count("\n") == 1
+    assert (out / "report.md").read_bytes() == before
+    assert main(["compare", *map(str, runs[:2]), "--out", str(out), "--overwrite"]) == 0
+    assert (out / "report.md").read_bytes() != before
+
+
+def test_compare_counts_a_repeated_seed_once(runs, tmp_path, capsys) -> None:
+    copy = make_fake_run(tmp_path / "dqn-0-again", 0, False, [20, 60, 999])
+    out = tmp_path / "report"
+    assert main(["compare", *map(str, runs), str(runs[0]), str(copy), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("dqnlab: warning:") == 2 and "repeats seed 0" in err
+    results = json.loads((out / "results.json").read_text())
+    assert results["variants"]["double=false"]["seeds"] == [0, 1, 2]
+    assert results["variants"]["double=false"]["final_return"]["per_seed"] == [100, 101, 102]  # not 999
+
+
+def test_one_variant_gets_a_reading(runs, tmp_path) -> None:
+    out = tmp_path / "report"
+    assert main(["compare", *map(str, runs[::2]), "--out", str(out)]) == 0
+    reading = (out / "report.md").read_text().split("## Reading")[1].split("_Method._")[0]
+    assert "One variant, 3 seeds: final return IQM 101.0 [100.0, 102.0]" in reading
+    assert "close to the min and max of the seeds" in reading  # [100, 102] are the seeds' own extremes
+
+
+@pytest.mark.parametrize(("seeds", "concluded"), [(2, False), (4, False), (5, True)])
+def test_a_difference_is_called_only_from_five_seeds(seeds, concluded, tmp_path) -> None:
+    # the variants are far apart at every seed count; only the number of seeds decides the reading
+    groups = {
+        double: [
+            make_fake_run(tmp_path / f"{double}-{s}", s, double, [20, 100 + 400 * double + s]) for s in range(seeds)
+        ]
+        for double in (False, True)
+    }
+    report.build_report({f"double={d}": runs for d, runs in groups.items()}, tmp_path / "out", reps=200)
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert ("**double=True** is higher than **double=False**" in markdown) == concluded
+    assert ("cannot support a conclusion" in markdown) == (not concluded)
+
+
+def test_report_figures_keep_labels_and_legend_off_the_curves(tmp_path) -> None:
+    runs = [
+        make_fake_run(tmp_path / f"{v}-{s}", s, v % 2 == 0, [20, 60 * v + s, 100 * v + s])
+        for v in range(6)
+        for s in range(2)
+    ]
+    loaded = {
+        f"variant {v} with a long label: network.hidden_sizes=[256,256] lr=0.0005": runs[2 * v : 2 * v + 2]
+        for v in range(6)
+    }
+    groups = {label: [report.load_run(path) for path in paths] for label, paths in loaded.items()}
+    grid, scored = report.score_variants(groups, threshold=475.0, reps=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # constrained_layout's "axes sizes collapsed" and the like
+        curves = report._curves_figure(grid, scored, tmp_path / "curves.png", "title", "eval", 475.0)
+        scores = report._scores_figure(scored, tmp_path / "scores.png")
+    for figure in (curves, scores):
+        renderer = figure._get_renderer()
+        figure_box = figure.bbox
+        for axis in figure.axes:
+            assert axis.get_tightbbox(renderer).x0 >= figure_box.x0 - 1  # tick labels not clipped at the left
+        for legend in figure.legends:
+            box = legend.get_window_extent(renderer)
+            assert box.y0 >= figure_box.y0 - 1  # inside the figure
+            assert all(not box.overlaps(axis.get_window_extent(renderer)) for axis in figure.axes)
+
+
+def _plan(tmp_path: Path) -> Path:
+    out = tmp_path / "experiment"
+    out.mkdir()
+    (out / "experiment.json").write_text(
+        json.dumps(
+            {
+                "command": "dqnlab experiment CartPole-v1 --seeds 3",
+                "env_id": "CartPole-v1",
+                "preset": "cartpole",
+                "variants": {"cartpole": []},
+                "common": ["evaluation.stop_at_target=false"],
+                "seeds": [0, 1, 2],
+                "steps": 300,
+                "steps_flag": 300,
+                "config_file": None,
+                "device": "cpu",
+            }
+        )
+    )
+    return out
+
+
+def test_experiment_resume_finishes_what_is_unfinished(tmp_path, monkeypatch, capsys) -> None:
+    out = _plan(tmp_path)
+    runs = out / "runs" / "cartpole"
+    make_fake_run(runs / "seed-0", 0, False, [20, 100])  # finished: kept as it is
+    (runs / "seed-1" / "checkpoints" / "state-200").mkdir(parents=True)  # interrupted after a checkpoint
+    (runs / "seed-2").mkdir()
+    (runs / "seed-2" / "metrics.csv").write_text("step\n")  # killed before its first checkpoint
+    commands = []
+
+    def fake_run(spec):
+        commands.append(spec.command[3:])
+        # a fresh start finds no leftovers (train would refuse them); a resumed run finds its checkpoint
+        assert spec.run_dir.exists() == ("--resume" in spec.command)
+        shutil.rmtree(spec.run_dir, ignore_errors=True)
+        make_fake_run(spec.run_dir, spec.seed, False, [20, 110 + spec.seed])
+        return spec, 0, 0.1
+
+    monkeypatch.setattr(experiment_run, "_run_one", fake_run)
+    assert main(["experiment", "--resume", str(out), "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 of 3 runs finished, 1 continue from a checkpoint, 1 start" in printed
+    assert sorted(commands) == sorted(
+        [
+            ("train", "--resume", str(runs / "seed-1"), "--no-progress"),
+            (
+                "train",
+                "CartPole-v1",
+                "--preset",
+                "cartpole",
+                "--set",
+                "evaluation.stop_at_target=false",
+                "--seed",
+                "2",
+                "--run-dir",
+                str(runs / "seed-2"),
+                "--no-progress",
+                "--steps",
+                "300",
+                "--device",
+                "cpu",
+            ),
+        ]
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert results["variants"]["cartpole"]["final_return"]["per_seed"] == [100, 111, 112]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--resume", "OUT", "--seeds", "3"], "drop --seeds"),
+        (["CartPole-v1", "--resume", "OUT"], "drop env_id"),
+        (["--resume", "nowhere"], "is not an experiment directory"),
+        ([], "experiment needs an env id"),
+    ],
+)
+def test_experiment_resume_refusals_are_one_line(argv, message, tmp_path, capsys) -> None:
+    out = _plan(tmp_path)
+    argv = [str(out) if word == "OUT" else str(tmp_path / word) if word == "nowhere" else word for word in argv]
+    assert main(["experiment", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_an_experiment_that_holds_runs_says_how_to_resume(tmp_path, capsys) -> None:
+    out = _plan(tmp_path)
+    (out / "runs" / "cartpole" / "seed-0").mkdir(parents=True)
+    assert main(["experiment", "CartPole-v1", "--seeds", "1", "--out", str(out)]) == 2
+    assert f"dqnlab experiment --resume {out}" in capsys.readouterr().err
