@@ -99,7 +99,7 @@ def test_learning_double_picks_which_network_chooses_the_next_action(double):
     assert differs.sum() >= 2, "the batch does not tell Double DQN from DQN"
     with torch.no_grad():
         q_taken = agent.learner.online(torch.as_tensor(batch.obs)).q_values.numpy()[np.arange(B), batch.actions]
-    td_abs = agent.learner.update(batch).td_abs
+    td_abs = agent.learner.update(batch).priorities
     np.testing.assert_allclose(td_abs, np.abs(expected[double] - q_taken), rtol=1e-5, atol=1e-5)
     assert not np.allclose(td_abs[differs], np.abs(expected[not double] - q_taken)[differs], rtol=1e-5, atol=1e-5)
 
@@ -110,7 +110,7 @@ def test_learning_loss_picks_the_loss(loss):
     agent = _agent(loss=loss, double=False)
     batch = _batch(seed=3)._replace(rewards=np.full(B, 50.0, np.float32))
     stats = agent.learner.update(batch)
-    errors = stats.td_abs.astype(np.float64)
+    errors = stats.priorities.astype(np.float64)
     assert errors.min() > 1.0
     expected = np.mean(errors - 0.5) if loss == "huber" else np.mean(0.5 * errors**2)
     assert stats.loss == pytest.approx(expected, rel=1e-5)
