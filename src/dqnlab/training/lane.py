@@ -64,6 +64,7 @@ class Lane:
         self.resume = resume
         self.logger: RunLogger | None = None
         self.bar: Any = None  # the loop's progress bar, when this lane reports to it
+        self.name: str | None = None  # a population member's name, which its messages begin with
         self.checkpointer = Checkpointer(self) if self.run_dir is not None else None
         self.stopped = False  # stopped early (target, patience, collapse, a fault): masked in a population
         self.finished: dict[str, Any] | None = None  # the summary, once written
@@ -219,7 +220,9 @@ class Lane:
         return f"; {self.checkpointer.resume_hint()}" if self.checkpointer is not None else ""
 
     def say(self, message: str) -> None:
-        """One line on stderr, above the progress bar when there is one."""
+        """One line on stderr, above the progress bar when there is one; a member's names it."""
+        if self.name is not None:
+            message = message.replace("dqnlab: ", f"dqnlab: {self.name}: ", 1)
         if self.bar is not None:
             from tqdm import tqdm
 

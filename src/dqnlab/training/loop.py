@@ -303,7 +303,7 @@ class TrainingLoop:
         try:
             lane.on_nonfinite_loss(loss, may_roll_back=False)
         except Exception as exc:  # the member's one line; the population goes on without it
-            lane.say(f"dqnlab: seed {lane.config.seed}: {exc}")
+            lane.say(f"dqnlab: {exc}")
             self._stop(lane)
 
     def _progress_bar(self) -> Any:
