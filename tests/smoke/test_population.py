@@ -234,3 +234,15 @@ def test_an_experiment_trains_each_variants_seeds_as_one_population(tmp_path, ca
         for seed in (0, 1):
             assert (population / f"seed-{seed}" / "summary.json").is_file()
     assert (out / "report.html").is_file()
+
+
+def test_a_member_with_a_non_finite_loss_stops_alone(tmp_path, capsys) -> None:
+    diverging = {**DQN, "learning": {"lr": 1e30}}  # its weights overflow within a few steps
+    summary = train_population([_config(0, DQN), _config(1, diverging)], tmp_path)
+    err = capsys.readouterr().err
+    assert "dqnlab: seed-1: non-finite loss" in err and "seed-0" not in err
+    steps = {member["member"]: member["steps"] for member in summary["members"]}
+    assert steps["seed-0"] == 300 and steps["seed-1"] < 300
+    single = tmp_path / "single"
+    Agent(_config(0, DQN)).learn(run_dir=single)
+    assert (tmp_path / "seed-0" / "metrics.csv").read_bytes() == (single / "metrics.csv").read_bytes()

@@ -138,6 +138,7 @@ def build_population_loop(
         members.append(LocalCollector(agent, replay, lane=index))
         run_dir = None if directory is None else directory / names[index]
         lanes.append(Lane(agent, steps, run_dir, members[-1], resume=None if resume is None else resume[index]))
+        lanes[-1].name = names[index]
     collector = PopulationCollector(members, learner)
     return TrainingLoop.of_lanes(lanes, collector, learner.update, progress, directory)
 

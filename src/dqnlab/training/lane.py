@@ -64,7 +64,7 @@ class Lane:
         self.resume = resume
         self.logger: RunLogger | None = None
         self.progress = Progress(self.config.env_id, steps, agent.env_steps)  # the loop's display once it runs
-        self.prefix = ""  # what starts this lane's lines after "dqnlab: ": "seed K: " in a population
+        self.name: str | None = None  # a population member's name, which its messages begin with
         self.checkpointer = Checkpointer(self) if self.run_dir is not None else None
         self.stopped = False  # stopped early (target, patience, collapse, a fault): masked in a population
         self.finished: dict[str, Any] | None = None  # the summary, once written
@@ -150,15 +150,13 @@ class Lane:
             state.solved_at_s = train_s
             then = "stopping (evaluation.stop_at_target)" if stop_solved else "training goes on"
             self.say(
-                f"dqnlab: {self.prefix}solved at env step {agent.env_steps:,}: evaluation return {mean_return:.1f} "
+                f"dqnlab: solved at env step {agent.env_steps:,}: evaluation return {mean_return:.1f} "
                 f">= target {self.target_return:g}; {then}"
             )
         patience = config.evaluation.patience
         stop_patience = patience > 0 and state.evals_without_improvement >= patience
         if stop_patience:
-            self.say(
-                f"dqnlab: {self.prefix}no better evaluation in {patience} evaluations (evaluation.patience); stopping"
-            )
+            self.say(f"dqnlab: no better evaluation in {patience} evaluations (evaluation.patience); stopping")
         return stop_solved or stop_patience
 
     def _on_collapse(self, mean_return: float) -> bool:
@@ -179,7 +177,7 @@ class Lane:
             "rollback": "restoring the best weights into the online and target networks",
         }[action]
         self.say(
-            f"dqnlab: {self.prefix}collapse at step {event.step}: evaluation return {mean_return:.1f} "
+            f"dqnlab: collapse at step {event.step}: evaluation return {mean_return:.1f} "
             f"after a best of {event.best_return:.1f}; {consequence}"
         )
         if action == "rollback":
@@ -222,7 +220,9 @@ class Lane:
         return f"; {self.checkpointer.resume_hint()}" if self.checkpointer is not None else ""
 
     def say(self, message: str) -> None:
-        """One line on stderr, above the progress display when there is one."""
+        """One line on stderr, above the progress display when there is one; a member's names it."""
+        if self.name is not None:
+            message = message.replace("dqnlab: ", f"dqnlab: {self.name}: ", 1)
         self.progress.say(message)
 
     def save_final(self) -> None:

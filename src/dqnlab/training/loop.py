@@ -118,9 +118,6 @@ class TrainingLoop:
         self.progress_mode: ProgressMode = default_progress() if progress is True else progress or "off"
         self.resume_dir = resume_dir
         self.keep_collector = False
-        if len(lanes) > 1:
-            for lane in lanes:
-                lane.prefix = f"seed {lane.config.seed}: "
 
     # A single run's parts, by the names callers know them by.
     @property
@@ -339,7 +336,7 @@ class TrainingLoop:
         try:
             lane.on_nonfinite_loss(loss, may_roll_back=False)
         except Exception as exc:  # the member's one line; the population goes on without it
-            lane.say(f"dqnlab: {lane.prefix}{exc}")
+            lane.say(f"dqnlab: {exc}")
             self._stop(lane)
 
 
