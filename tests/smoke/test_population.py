@@ -246,3 +246,36 @@ def test_a_member_with_a_non_finite_loss_stops_alone(tmp_path, capsys) -> None:
     single = tmp_path / "single"
     Agent(_config(0, DQN)).learn(run_dir=single)
     assert (tmp_path / "seed-0" / "metrics.csv").read_bytes() == (single / "metrics.csv").read_bytes()
+
+
+def test_members_keep_their_final_state_and_extend_as_their_single_runs(tmp_path) -> None:
+    """checkpoint.keep_final in a population: each member keeps its final training state (replay origin,
+    learner, RNGs), from which `train --resume MEMBER --steps N` goes on exactly as its single run does."""
+    from dqnlab.training.resume import resume_training
+    from dqnlab.training.snapshot import list_snapshots
+
+    keep = {**C51_NOISY_DUELING, "checkpoint": {"keep_final": True}}  # noise: the member's own generator resumes
+    (tmp_path / "population").mkdir()
+    train_population([_config(0, keep), _config(1, keep)], tmp_path / "population")
+    member = tmp_path / "population" / "seed-0"
+    assert [step for step, _ in list_snapshots(member / "checkpoints")] == [300]
+    single = tmp_path / "single"
+    Agent(_config(0, keep)).learn(run_dir=single)
+    for run_dir in (member, single):
+        assert resume_training(run_dir, total_steps=400)["steps"] == 400
+    assert (member / "metrics.csv").read_bytes() == (single / "metrics.csv").read_bytes()
+
+
+def test_an_experiment_resumes_a_population_while_an_unfinished_member_has_a_checkpoint(tmp_path) -> None:
+    from dqnlab.experiments.run import run_state
+
+    population = tmp_path / "runs" / "base"
+    for name in ("seed-0", "seed-1"):
+        (population / name / "checkpoints").mkdir(parents=True)
+    (population / "population.json").write_text(json.dumps({"members": ["seed-0", "seed-1"], "seeds": [0, 1]}))
+    (population / "seed-0" / "summary.json").write_text("{}")
+    assert run_state(population) == "unstarted"  # seed-1 has nothing to go on from: the population restarts
+    (population / "seed-1" / "checkpoints" / "state-000000000100").mkdir()
+    assert run_state(population) == "checkpointed"
+    (population / "population_summary.json").write_text("{}")
+    assert run_state(population) == "finished"
