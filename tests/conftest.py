@@ -63,7 +63,7 @@ if OPAQUE not in gym.registry:
     gym.register(OPAQUE, entry_point=OpaqueCountingEnv, kwargs={"terminate_at": 7})
 
 
-FRESH_SEED = 12345  # runs evaluate on seeds seed + 10,000 onwards (training/loop.py): these are new to them
+FRESH_SEED = 12345  # runs evaluate on seeds seed + 10,000 onwards (training/lane.py): these are new to them
 
 
 @pytest.fixture

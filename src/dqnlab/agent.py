@@ -60,6 +60,9 @@ class Agent:
         # never changes what it collects and learns.
         self.evaluation_rng = np.random.default_rng(evaluation_seed)
         self.evaluation_noise = torch.Generator().manual_seed(int(evaluation_noise_seed.generate_state(1)[0]))
+        # Noise of noisy nets while training: torch's global generator, seeded above; a member of a
+        # seed population draws the same numbers from a generator of its own (dqnlab.population).
+        self.training_noise: torch.Generator | None = None
         self.learner = build_learner(config, self.spaces.observation_space, self.num_actions, self.device)
         self.collector: Collector | None = None  # kept between `learn` calls: its envs and replay go on
         self.env_steps = 0  # env steps collected by `learn`, all envs counted
@@ -99,7 +102,7 @@ class Agent:
     def explore_batch(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Actions [N] while training: noisy nets draw new noise for every acting step
         (Fortunato et al. 2018, Algorithm 1), then epsilon-greedy as `act_batch`."""
-        self.q_network.reset_noise()
+        self.q_network.reset_noise(self.training_noise)
         return epsilon_greedy(self.q_network, obs, epsilon, self.num_actions, self.acting_rng, self.device)
 
     def act(self, obs: np.ndarray, epsilon: float | None = None) -> int:
@@ -145,7 +148,8 @@ class Agent:
             "evaluation": self.evaluation_rng.bit_generator.state,
         }
         tensors = {
-            "torch": torch.get_rng_state(),
+            # a population member's noise comes from a generator of its own, in place of torch's global one
+            "torch": torch.get_rng_state() if self.training_noise is None else self.training_noise.get_state(),
             "evaluation_noise": self.evaluation_noise.get_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
@@ -157,7 +161,10 @@ class Agent:
         self.acting_rng.bit_generator.state = plain["acting"]
         self.replay_rng.bit_generator.state = plain["replay"]
         self.evaluation_rng.bit_generator.state = plain["evaluation"]
-        torch.set_rng_state(tensors["torch"])
+        if self.training_noise is None:
+            torch.set_rng_state(tensors["torch"])
+        else:
+            self.training_noise.set_state(tensors["torch"])
         self.evaluation_noise.set_state(tensors["evaluation_noise"])
         if tensors["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(tensors["cuda"])

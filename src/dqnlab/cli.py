@@ -90,6 +90,13 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=None, help="env steps to train, at most (default: the preset's)")
     train.add_argument("--seed", type=int, default=None, help=f"random seed (default: the config's, {DEFAULTS.seed})")
     train.add_argument(
+        "--seeds",
+        default=None,
+        metavar="SEEDS",
+        help="train a population of these seeds together in one process, e.g. 0-9 or 0,3,7: each member "
+        "is the run --seed k makes, written to RUN_DIR/seed-k (docs/populations.md)",
+    )
+    train.add_argument(
         "--num-envs",
         type=int,
         default=None,
@@ -186,6 +193,11 @@ def _build_parser() -> argparse.ArgumentParser:
         help="env steps per run, all run: no stop at the target (default: the preset's)",
     )
     experiment.add_argument("--workers", type=int, default=None, help="runs at a time (default: CPU cores)")
+    experiment.add_argument(
+        "--separate-seeds",
+        action="store_true",
+        help="train each seed as a process of its own (default: each variant's seeds as one population)",
+    )
     experiment.add_argument(
         "--threshold", type=float, default=None, help="return for steps-to-threshold (default: the env's target return)"
     )
@@ -309,10 +321,12 @@ def _check_experiment_can_start(args: argparse.Namespace) -> None:
     _check_can_start(config, env_spaces(args.env_id, config.atari))
 
 
-def _default_run_dir(config: Any) -> Path:
+def _default_run_dir(config: Any, seeds: str | None = None) -> Path:
+    """runs/ENV-PRESET-SEED-TIME, or runs/ENV-PRESET-seeds-SEEDS-TIME for a population."""
     env_name = config.env_id.replace("/", "_")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{env_name}-{config.preset}-{config.seed}-{stamp}"
+    seed = config.seed if seeds is None else "seeds-" + seeds.replace(",", "_")
+    return Path("runs") / f"{env_name}-{config.preset}-{seed}-{stamp}"
 
 
 @contextmanager
@@ -351,12 +365,23 @@ def _resume(args: argparse.Namespace) -> int:
         "--run-dir": args.run_dir,
         "--checkpoint-every": args.checkpoint_every,
         "--actors": args.actors,
+        "--seeds": args.seeds,
     }
     given = [name for name, value in changing.items() if value not in (None, [])]
     if given:
         raise DqnlabError(f"--resume continues a run with its own config; drop {', '.join(given)}")
     if args.steps is not None and args.steps < 1:
         raise DqnlabError(f"--steps must be >= 1, got {args.steps}")
+    from dqnlab.population.run import is_population, resume_population
+
+    if is_population(args.resume):
+        if args.steps is not None or args.device is not None:
+            raise DqnlabError("--resume of a population continues it as it was planned; drop --steps and --device")
+        print(f"population directory: {args.resume}")
+        with _run_io_errors(Path(args.resume)):
+            summary = resume_population(args.resume, progress=_progress(args))
+        print(json.dumps(summary, indent=2))
+        return 0
     from dqnlab.training.resume import resume_training
 
     print(f"run directory: {args.resume}")
@@ -371,6 +396,8 @@ def _resume(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from dqnlab.envs.factory import env_spaces
 
+    if args.seeds is not None and args.resume is None:
+        return _train_population(args)
     if args.actors:
         from dqnlab.distributed import require_ray
 
@@ -385,21 +412,61 @@ def _train(args: argparse.Namespace) -> int:
     spaces = env_spaces(config.env_id, config.atari, config.env_kwargs)
     _check_can_start(config, spaces)
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise DqnlabError(f"--run-dir {run_dir} is a file, not a directory")
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise DqnlabError(f"run directory {run_dir} already holds files; choose another --run-dir")
+    _check_run_dir(run_dir)
     from dqnlab.agent import Agent
 
     agent = Agent(config, spaces)  # before the run directory exists: a start that fails leaves nothing behind
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DqnlabError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
+    _make_run_dir(run_dir)
     print(f"Q-function: {agent.describe_q_function()}")
     print(f"run directory: {run_dir}", flush=True)
     with _run_io_errors(run_dir):
         summary = agent.learn(run_dir=run_dir, progress=_progress(args), ray_address=args.ray_address)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _check_run_dir(run_dir: Path) -> None:
+    """Refuses a run directory that is a file or holds files."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise DqnlabError(f"--run-dir {run_dir} is a file, not a directory")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise DqnlabError(f"run directory {run_dir} already holds files; choose another --run-dir")
+
+
+def _make_run_dir(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DqnlabError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
+
+
+def _train_population(args: argparse.Namespace) -> int:
+    """`train ENV --seeds 0-9`: the seeds as one population, each member the run `--seed k` makes."""
+    from dqnlab.envs.factory import env_spaces
+    from dqnlab.population.run import check_shareable, parse_seeds
+
+    if args.env_id is None:
+        raise DqnlabError("train needs an env id, e.g. dqnlab train CartPole-v1 --seeds 0-9")
+    if args.seed is not None:
+        raise DqnlabError("--seeds trains a population; drop --seed")
+    if args.actors:
+        raise DqnlabError("--seeds trains a population in this process; it cannot go with --actors (Ape-X)")
+    if args.ray_address is not None:
+        raise DqnlabError("--seeds trains a population in this process; drop --ray-address")
+    seeds = parse_seeds(args.seeds)
+    base = _resolve_config(args)
+    configs = [base.replace(seed=seed) for seed in seeds]
+    check_shareable(configs)
+    spaces = env_spaces(base.env_id, base.atari, base.env_kwargs)
+    _check_can_start(base, spaces)
+    population_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(base, args.seeds)
+    _check_run_dir(population_dir)
+    _make_run_dir(population_dir)
+    from dqnlab.population.run import train_population  # torch is imported only once the input is known to be good
+
+    print(f"population directory: {population_dir}", flush=True)
+    with _run_io_errors(population_dir):
+        summary = train_population(configs, population_dir, progress=_progress(args), spaces=spaces)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -485,6 +552,7 @@ def _experiment(args: argparse.Namespace) -> int:
             "--out": args.out,
             "--ray-address": args.ray_address,
             "--device": args.device,
+            "--separate-seeds": args.separate_seeds or None,
         }
         given = [name for name, value in planned.items() if value not in (None, [])]
         if given:
@@ -508,6 +576,7 @@ def _experiment(args: argparse.Namespace) -> int:
         config_file=args.config,
         threshold=args.threshold,
         ray_address=args.ray_address,
+        population=not args.separate_seeds,
         device=args.device,
     )
     return 0

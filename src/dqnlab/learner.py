@@ -23,7 +23,7 @@ from dqnlab.losses import (
     q_learning_target,
     quantile_huber_loss,
     quantile_target,
-    td_loss,
+    td_loss_per_sample,
 )
 from dqnlab.networks import QNetwork
 from dqnlab.networks.flat import clip_grad_norm_, flatten_parameters
@@ -65,16 +65,21 @@ class Outputs(NamedTuple):
 
 
 class Objective(NamedTuple):
-    loss: torch.Tensor  # scalar, importance-weighted mean over the batch
+    loss_B: torch.Tensor  # importance-weighted loss of each sample; the loss is their mean
     q_taken_B: torch.Tensor  # Q(s, a) of the actions taken
     priorities_B: torch.Tensor  # per-sample priority for prioritized replay
 
+    @property
+    def loss(self) -> torch.Tensor:
+        """The scalar loss: the mean over the batch."""
+        return self.loss_B.mean()
 
-def _weighted_mean(per_sample_B: torch.Tensor, weights_B: torch.Tensor | None) -> torch.Tensor:
+
+def _weighted(per_sample_B: torch.Tensor, weights_B: torch.Tensor | None) -> torch.Tensor:
     if weights_B is None:
-        return per_sample_B.mean()
+        return per_sample_B
     assert weights_B.shape == per_sample_B.shape, "one weight per sample"
-    return (per_sample_B * weights_B).mean()
+    return per_sample_B * weights_B
 
 
 def _next_actions(outputs: Outputs) -> torch.Tensor:
@@ -96,8 +101,8 @@ def expected_objective(outputs: Outputs, batch: TensorBatch, loss: str) -> Objec
             batch.rewards_B, batch.discounts_B, outputs.next_target.q_values, outputs.next_online_q_BA
         )
     q_taken_B = _taken(outputs.online.q_values, batch.actions_B)
-    mean_loss, td_error_B = td_loss(q_taken_B, target_B, loss, batch.weights_B)
-    return Objective(mean_loss, q_taken_B, td_error_B.abs())
+    loss_B, td_error_B = td_loss_per_sample(q_taken_B, target_B, loss, batch.weights_B)
+    return Objective(loss_B, q_taken_B, td_error_B.abs())
 
 
 def categorical_objective(outputs: Outputs, batch: TensorBatch, support_Z: torch.Tensor) -> Objective:
@@ -109,7 +114,7 @@ def categorical_objective(outputs: Outputs, batch: TensorBatch, support_Z: torch
         target_BZ = categorical_target(batch.rewards_B, batch.discounts_B, next_probs_BZ, support_Z)
     per_sample_B = categorical_cross_entropy(_taken(outputs.online.logits, batch.actions_B), target_BZ)
     q_taken_B = _taken(outputs.online.q_values, batch.actions_B)
-    return Objective(_weighted_mean(per_sample_B, batch.weights_B), q_taken_B, per_sample_B.detach())
+    return Objective(_weighted(per_sample_B, batch.weights_B), q_taken_B, per_sample_B.detach())
 
 
 def quantile_objective(outputs: Outputs, batch: TensorBatch) -> Objective:
@@ -120,7 +125,7 @@ def quantile_objective(outputs: Outputs, batch: TensorBatch) -> Objective:
         targets_BM = quantile_target(batch.rewards_B, batch.discounts_B, next_quantiles_BM)
     per_sample_B = quantile_huber_loss(_taken(outputs.online.quantiles, batch.actions_B), targets_BM)
     q_taken_B = _taken(outputs.online.q_values, batch.actions_B)
-    return Objective(_weighted_mean(per_sample_B, batch.weights_B), q_taken_B, per_sample_B.detach())
+    return Objective(_weighted(per_sample_B, batch.weights_B), q_taken_B, per_sample_B.detach())
 
 
 ObjectiveFn = Callable[[Outputs, TensorBatch], Objective]
@@ -208,7 +213,8 @@ class DQNLearner:
         self.online.reset_noise()
         self.target.reset_noise()
         outputs = network_outputs(self.online, self.target, obs, next_obs, self.config.double)
-        loss, q_taken_B, priorities_B = self.objective(outputs, transitions)
+        loss_B, q_taken_B, priorities_B = self.objective(outputs, transitions)
+        loss = loss_B.mean()
 
         gradient = self.flat_online.grad
         assert gradient is not None, "the flat gradient is kept defined"

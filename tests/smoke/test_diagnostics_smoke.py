@@ -112,7 +112,7 @@ def test_plot_of_a_missing_run_is_one_line(tmp_path, capsys) -> None:
 def _scripted_agent(monkeypatch, on_collapse: str, script: list[float]):
     """An agent whose evaluations return `script` in order; records the weights each one saw."""
     from dqnlab.agent import Agent
-    from dqnlab.training import loop
+    from dqnlab.training import lane
 
     config = Config(
         env_id="CartPole-v1",
@@ -132,7 +132,7 @@ def _scripted_agent(monkeypatch, on_collapse: str, script: list[float]):
         seen.append({k: v.clone() for k, v in agent.q_network.state_dict().items()})
         return np.array([next(returns)])
 
-    monkeypatch.setattr(loop, "evaluate", scripted_evaluate)
+    monkeypatch.setattr(lane, "evaluate", scripted_evaluate)
     return agent, seen
 
 

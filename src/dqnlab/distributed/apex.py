@@ -209,6 +209,9 @@ class ApexCollector:
         if gradient_steps % self.config.distributed.publish_every == 0:
             self._publish()
 
+    def stop_lane(self, lane: int) -> None:
+        pass  # one lane: the run ends with it
+
     def state_dict(self) -> dict[str, Any]:
         """The weights version and every shard's replay (the actors' envs and n-step queues are not saved)."""
         shards = self.ray.get([shard.state_dict.remote() for shard in self.shards])

@@ -32,11 +32,21 @@ class RunSpec:
     run_dir: Path
     log_path: Path
     command: tuple[str, ...]  # the `dqnlab train` process that starts the run
+    population: tuple[int, ...] = ()  # the seeds, when the command trains them as one population
 
     @property
     def resume_command(self) -> tuple[str, ...]:
-        """The process that finishes the run from its newest checkpoint."""
+        """The process that finishes the run (or population) from its newest checkpoint."""
         return (sys.executable, "-m", "dqnlab.cli", "train", "--resume", str(self.run_dir), "--no-progress")
+
+    @property
+    def run_dirs(self) -> list[Path]:
+        """The run directories it writes: its own, or its members' (`dqnlab train --seeds`)."""
+        return [self.run_dir / f"seed-{seed}" for seed in self.population] if self.population else [self.run_dir]
+
+    @property
+    def label(self) -> str:
+        return f"seeds {self.population[0]}-{self.population[-1]}" if self.population else f"seed {self.seed}"
 
 
 def split_top_level(text: str) -> list[str]:
@@ -136,22 +146,28 @@ def plan_runs(
     common: Sequence[str],
     config_file: str | None = None,
     device: str | None = None,
+    population: bool = False,
 ) -> list[RunSpec]:
-    """One `dqnlab train` command per variant and seed; `common` assignments go before the variant's."""
+    """One `dqnlab train` command per variant and seed, or with `population` per variant, its seeds
+    as one population whose members write the run directories the separate runs would
+    (runs/VARIANT/seed-K; docs/populations.md); `common` assignments go before the variant's."""
     specs = []
     for variant in variants:
+        head = [sys.executable, "-m", "dqnlab.cli", "train", env_id, "--preset", preset]
+        head += ["--config", config_file] if config_file else []
+        for assignment in (*common, *variant.assignments):
+            head += ["--set", assignment]
+        tail = ["--no-progress"] + (["--steps", str(steps)] if steps is not None else [])
+        tail += ["--device", device] if device is not None else []
+        if population:
+            run_dir = out_dir / "runs" / variant.slug
+            command = [*head, "--seeds", ",".join(map(str, seeds)), "--run-dir", str(run_dir), *tail]
+            log_path = out_dir / "logs" / f"{variant.slug}-population.log"
+            specs.append(RunSpec(variant, seeds[0], run_dir, log_path, tuple(command), population=tuple(seeds)))
+            continue
         for seed in seeds:
             run_dir = out_dir / "runs" / variant.slug / f"seed-{seed}"
-            command = [sys.executable, "-m", "dqnlab.cli", "train", env_id, "--preset", preset]
-            if config_file:
-                command += ["--config", config_file]
-            for assignment in (*common, *variant.assignments):
-                command += ["--set", assignment]
-            command += ["--seed", str(seed), "--run-dir", str(run_dir), "--no-progress"]
-            if steps is not None:
-                command += ["--steps", str(steps)]
-            if device is not None:
-                command += ["--device", device]
+            command = [*head, "--seed", str(seed), "--run-dir", str(run_dir), *tail]
             log_path = out_dir / "logs" / f"{variant.slug}-seed-{seed}.log"
             specs.append(RunSpec(variant, seed, run_dir, log_path, tuple(command)))
     return specs

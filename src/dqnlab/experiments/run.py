@@ -1,12 +1,15 @@
-"""Experiments: every variant x seed trained as its own process, W at a time, then one report.
+"""Experiments: every variant x seed trained, W processes at a time, then one report.
 
     dqnlab experiment CartPole-v1 --preset cartpole --vary learning.double=false,true --seeds 5
     dqnlab experiment --resume OUT      # after Ctrl-C: finish the unfinished runs, then report
 
-A variant is a set of config assignments (experiments/plan.py). Each run is
-`python -m dqnlab.cli train ... --run-dir OUT/runs/VARIANT/seed-N --no-progress`, its output kept
-in OUT/logs/. Separate processes keep runs independent (no shared RNG, torch threads or GPU
-state) and let a crash in one run leave the others standing. With `--ray-address ADDR` (or
+A variant is a set of config assignments (experiments/plan.py). By default each variant's seeds
+train as one population, in one process (`python -m dqnlab.cli train ... --seeds 0,1,2,3,4
+--run-dir OUT/runs/VARIANT`, docs/populations.md), each member writing OUT/runs/VARIANT/seed-N as
+its separate run would. With `--separate-seeds` each run is `python -m dqnlab.cli train ...
+--run-dir OUT/runs/VARIANT/seed-N --no-progress`: separate processes keep runs independent (no
+shared RNG, torch threads or GPU state) and let a crash in one run leave the others standing.
+Their output is kept in OUT/logs/. With `--ray-address ADDR` (or
 `--ray` for Ray on this machine) each run is the same command inside a Ray task on the cluster,
 whose run directory comes back to OUT (experiments/ray_tasks.py). OUT/experiment.json keeps the
 plan, so `--resume` rebuilds it: finished runs are kept, checkpointed ones go on from their
@@ -62,12 +65,12 @@ def run_all(
                 spec, returncode, seconds = future.result()
                 if returncode == 0:
                     done.append(spec)
-                    status = _best_eval(spec.run_dir)
+                    status = ", ".join(_best_eval(run_dir) for run_dir in spec.run_dirs)
                 else:
                     status = f"FAILED (exit {returncode}; see {spec.log_path})"
                 if echo:
                     print(
-                        f"[{count}/{len(specs)}] {spec.variant.label} seed {spec.seed}: {status} ({seconds:.1f} s)",
+                        f"[{count}/{len(specs)}] {spec.variant.label} {spec.label}: {status} ({seconds:.1f} s)",
                         flush=True,
                     )
         except BaseException:  # Ctrl-C: start no further runs (the running ones get the signal too)
@@ -100,8 +103,11 @@ def run_experiment(
     threshold: float | None = None,
     ray_address: str | None = None,
     device: str | None = None,
+    population: bool = True,
 ) -> Path:
     """Validates, runs every variant x seed, and writes the report into `out_dir`; returns report.html.
+
+    With `population` (the default) each variant's seeds train as one population, in one process.
 
     With `ray_address` ("local" for Ray on this machine) the runs are Ray tasks on that cluster,
     as many at a time as it has CPUs unless `workers` says otherwise. `device` goes to every run."""
@@ -130,11 +136,15 @@ def run_experiment(
     base = check_variants(base, all_common, all_variants)
     run_one, workers = _runner(ray_address, config_file, workers)
 
-    specs = plan_runs(env_id, preset, all_variants, range(seeds), out_dir, steps, all_common, config_file, device)
+    seed_list = list(range(seeds))
+    specs = plan_runs(
+        env_id, preset, all_variants, seed_list, out_dir, steps, all_common, config_file, device, population
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     command_line = _command_line(
         env_id, preset, vary, variants, seeds, steps, workers, common, config_file, device, out_dir
     )
+    command_line += "" if population else " --separate-seeds"
     plan = {
         "command": command_line,
         "env_id": env_id,
@@ -146,10 +156,12 @@ def run_experiment(
         "steps_flag": steps,
         "config_file": config_file,
         "device": device,
+        "population": population,
     }
     (out_dir / PLAN_FILE).write_text(json.dumps(plan, indent=2) + "\n")
     print(
-        f"{len(specs)} runs ({len(all_variants)} variants x {seeds} seeds, {base.steps:,} env steps each), "
+        f"{len(specs)} {'populations' if population else 'runs'} ({len(all_variants)} variants x {seeds} seeds, "
+        f"{base.steps:,} env steps each), "
         f"{workers} at a time, into {out_dir}",
         flush=True,
     )
@@ -173,6 +185,7 @@ def resume_experiment(out_dir: str | Path, workers: int | None = None, threshold
             plan["common"],
             plan.get("config_file"),
             plan.get("device"),
+            plan.get("population", False),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise DqnlabError(f"{out_dir} is not an experiment directory (no readable {PLAN_FILE})") from None
@@ -196,9 +209,21 @@ def resume_experiment(out_dir: str | Path, workers: int | None = None, threshold
 
 
 def run_state(run_dir: Path) -> str:
-    """ "finished" (summary.json written), "checkpointed" (a training state to resume from) or "unstarted"."""
+    """ "finished" (summary.json written), "checkpointed" (a training state to resume from) or "unstarted";
+    a population's directory is finished with its population summary and checkpointed when every
+    unfinished member has a training state."""
     from dqnlab.training.snapshot import list_snapshots
 
+    manifest = run_dir / "population.json"
+    if manifest.is_file():
+        if (run_dir / "population_summary.json").is_file():
+            return "finished"
+        try:
+            members = [run_dir / name for name in json.loads(manifest.read_text())["members"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return "unstarted"
+        states = [run_state(member) for member in members]
+        return "checkpointed" if "unstarted" not in states else "unstarted"
     if (run_dir / "summary.json").is_file():
         return "finished"
     if list_snapshots(run_dir / "checkpoints"):
@@ -243,7 +268,10 @@ def _run_and_report(
         raise DqnlabError(f"no run finished; see the logs in {out_dir / 'logs'}; {go_on}")
     # in planned (seed) order, not completion order, so the report and its bootstrap are reproducible
     labels = dict.fromkeys(spec.variant.label for spec in specs)
-    groups = {label: [spec.run_dir for spec in finished if spec.variant.label == label] for label in labels}
+    groups = {
+        label: [run_dir for spec in finished if spec.variant.label == label for run_dir in spec.run_dirs]
+        for label in labels
+    }
     context = [plan["command"]]
     failed = len(specs) - len(finished)
     if failed:

@@ -2,7 +2,7 @@
 
 from dqnlab.losses.distributional import categorical_cross_entropy, categorical_projection, categorical_target
 from dqnlab.losses.quantile import quantile_huber_loss, quantile_midpoints, quantile_target
-from dqnlab.losses.td import q_learning_target, td_loss
+from dqnlab.losses.td import q_learning_target, td_loss, td_loss_per_sample
 
 __all__ = [
     "categorical_cross_entropy",
@@ -13,4 +13,5 @@ __all__ = [
     "quantile_midpoints",
     "quantile_target",
     "td_loss",
+    "td_loss_per_sample",
 ]

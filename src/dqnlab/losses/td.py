@@ -43,6 +43,18 @@ def td_loss(
     Q is the TD error clipped to [-1, 1]: the error clipping of Mnih et al. (2015). The loss
     value itself is never clamped, which would zero the gradient outside the range.
     """
+    per_sample_B, td_error_B = td_loss_per_sample(q_taken_B, target_B, kind, weights_B)
+    return per_sample_B.mean(), td_error_B
+
+
+def td_loss_per_sample(
+    q_taken_B: torch.Tensor,
+    target_B: torch.Tensor,
+    kind: str = "huber",
+    weights_B: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`td_loss` before its mean over the batch: the (importance-weighted) loss of each sample [B],
+    and the TD errors [B]. A seed population averages it per member."""
     assert q_taken_B.shape == target_B.shape, "q and target shapes differ"
     target_B = target_B.detach()
     if kind == "huber":
@@ -54,4 +66,4 @@ def td_loss(
     if weights_B is not None:
         assert weights_B.shape == per_sample_B.shape
         per_sample_B = per_sample_B * weights_B
-    return per_sample_B.mean(), target_B - q_taken_B.detach()
+    return per_sample_B, target_B - q_taken_B.detach()

@@ -30,7 +30,7 @@ from dqnlab.training.state import TrainingState
 
 if TYPE_CHECKING:
     from dqnlab.learner import DQNLearner
-    from dqnlab.training.loop import TrainingLoop
+    from dqnlab.training.lane import Lane
 
 STATE_VERSION = 2
 LOG_FILES = ("metrics.csv", "eval.csv", "target_updates.csv", "collapses.csv")
@@ -66,7 +66,7 @@ def load_learner(learner: DQNLearner, state: dict[str, Any], source: str) -> Non
         raise CheckpointError(f"{source}: networks do not match the run's config: {reason}") from None
 
 
-def capture_training_state(loop: TrainingLoop) -> tuple[dict[str, Any], dict[str, Any]]:
+def capture_training_state(loop: Lane) -> tuple[dict[str, Any], dict[str, Any]]:
     """(state tree of arrays and plain values, tensors) of the whole run, between two collections."""
     agent = loop.agent
     state_values, best_weights = loop.state.to_tree()
@@ -86,7 +86,7 @@ def capture_training_state(loop: TrainingLoop) -> tuple[dict[str, Any], dict[str
     return tree, tensors
 
 
-def restore_training_state(loop: TrainingLoop, tree: dict[str, Any], tensors: dict[str, Any]) -> None:
+def restore_training_state(loop: Lane, tree: dict[str, Any], tensors: dict[str, Any]) -> None:
     """Puts a captured state back into a loop built from the same config, and starts its collector
     from the collector's part; the RNGs come last, so that starting envs or actors draws nothing."""
     try:
@@ -97,7 +97,7 @@ def restore_training_state(loop: TrainingLoop, tree: dict[str, Any], tensors: di
         raise CheckpointError(f"the checkpoint's training state is malformed ({detail})") from None
 
 
-def _restore(loop: TrainingLoop, tree: dict[str, Any], tensors: dict[str, Any]) -> None:
+def _restore(loop: Lane, tree: dict[str, Any], tensors: dict[str, Any]) -> None:
     agent = loop.agent
     source = f"checkpoint of step {tree['counters']['env_steps']}"
     agent.check_fits(tree["observation_shape"], tree["num_actions"], source)
@@ -108,7 +108,7 @@ def _restore(loop: TrainingLoop, tree: dict[str, Any], tensors: dict[str, Any]) 
     agent.load_rng_state(tree["rng"], tensors["rng"])
 
 
-def _log_sizes(loop: TrainingLoop) -> dict[str, int]:
+def _log_sizes(loop: Lane) -> dict[str, int]:
     """Byte length of each log file, flushed and fsynced so the checkpoint never runs ahead of them."""
     if loop.run_dir is None:
         return {}
@@ -128,7 +128,7 @@ class Checkpointer:
     """Snapshots the training state of a loop with a run directory: every `checkpoint.every` env
     steps, when asked to stop by SIGINT/SIGTERM, and at the start of a fresh run."""
 
-    def __init__(self, loop: TrainingLoop) -> None:
+    def __init__(self, loop: Lane) -> None:
         assert loop.run_dir is not None
         self.loop = loop
         self.run_dir = loop.run_dir

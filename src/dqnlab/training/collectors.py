@@ -26,19 +26,22 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Chunk:
     """Experience that reached replay: `steps` env steps (all envs counted), the episodes they finished
-    as (return, length), and the epsilon they were collected with."""
+    as (return, length), and the epsilon they were collected with, for lane `lane` (a population's
+    member; a single run is lane 0)."""
 
     steps: int
     episodes: list[tuple[float, int]]
     epsilon: float
+    lane: int = 0
 
 
 class EnvStepFailed(Exception):
     """An env raised while stepping; the loop turns it into one line with a resume hint."""
 
-    def __init__(self, cause: Exception) -> None:
+    def __init__(self, cause: Exception, lane: int = 0) -> None:
         super().__init__(str(cause))
         self.cause = cause
+        self.lane = lane
 
 
 class Collector(Protocol):
@@ -68,6 +71,9 @@ class Collector(Protocol):
     def after_gradient_step(self, gradient_steps: int) -> None:
         """Called after every finite gradient step (Ape-X publishes weights here)."""
 
+    def stop_lane(self, lane: int) -> None:
+        """Lane `lane` stopped early: collect nothing more for it (a single run ends with its lane)."""
+
     def state_dict(self) -> dict[str, Any]: ...
 
     def summary(self) -> dict[str, Any]:
@@ -83,8 +89,9 @@ class LocalCollector:
 
     updates_per_round: int | None = None
 
-    def __init__(self, agent: Agent, replay: ReplayMemory) -> None:
+    def __init__(self, agent: Agent, replay: ReplayMemory, lane: int = 0) -> None:
         self.agent = agent
+        self.lane = lane  # which member of a population this is; 0 in a single run
         self.config = agent.config
         self.replay = replay
         self.origin = (agent.env_steps, agent.learner.gradient_steps)
@@ -114,14 +121,19 @@ class LocalCollector:
         assert self.obs is not None, "start() comes first"
         epsilon = epsilon_at(self.config, agent.env_steps, agent.episodes)
         actions = agent.explore_batch(self.obs, epsilon)
+        return [self.step(actions, epsilon)]
+
+    def step(self, actions: np.ndarray, epsilon: float) -> Chunk:
+        """Steps the envs with `actions` [N], chosen with `epsilon`, and adds the step to replay."""
+        assert self.obs is not None, "start() comes first"
         try:
             next_obs, rewards, terminated, truncated, infos = self.envs.step(actions)
         except Exception as exc:  # an env can fail in any way
-            raise EnvStepFailed(exc) from exc
+            raise EnvStepFailed(exc, self.lane) from exc
         real_next_obs = real_next_observations(next_obs, terminated | truncated, infos)
         self.replay.add(self.obs, actions, rewards, real_next_obs, terminated, truncated)
         self.obs = next_obs
-        return [Chunk(len(actions), finished_episodes(infos), epsilon)]
+        return Chunk(len(actions), finished_episodes(infos), epsilon, self.lane)
 
     def sample(self, batch_size: int) -> Batch:
         return self.replay.sample(batch_size)
@@ -131,6 +143,9 @@ class LocalCollector:
             self.replay.update_priorities(batch.indices, priorities)
 
     def after_gradient_step(self, gradient_steps: int) -> None:
+        pass
+
+    def stop_lane(self, lane: int) -> None:
         pass
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,0 +1,216 @@
+"""P networks of one architecture as one stacked flat buffer [P, D], computed together.
+
+`flatten_parameters` (flat.py) puts one network's parameters in one flat tensor; `stack_modules`
+does the same for P networks with a leading member axis, and leaves each network's own tensors
+as views of its row. Each member network then still works alone (acting, evaluation, saving,
+`load_state_dict`), while a population runs all of them at once: `stacked_forward` computes the
+layers of a `QNetwork` on [P, B, ...] inputs with batched matrix products (grouped convolutions
+for the Nature CNN), one call per layer for all members.
+
+Shapes: P = members, B = batch, F = features in, O = features out, A = actions, K = outputs per action.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dqnlab.networks.factory import QNetwork
+from dqnlab.networks.heads import CategoricalHead, DuelingStreams, LinearStreams, QHead, QuantileHead
+from dqnlab.networks.noisy import NoisyLinear
+from dqnlab.networks.torsos import MLPTorso, NatureCNNTorso
+from dqnlab.types import NetworkOutput
+
+
+class Slot(NamedTuple):
+    """Where one named tensor of a member lives in a stacked row: columns [offset, offset + size)."""
+
+    name: str
+    offset: int
+    shape: torch.Size
+
+
+class Stacked(NamedTuple):
+    """The stacked tensors of P networks and the map from names to columns."""
+
+    parameters_PD: torch.Tensor  # a leaf; with gradients, its .grad [P, D] is the members' gradients
+    buffers_PE: torch.Tensor  # buffers (noise samples, C51 supports), not learned
+    parameter_slots: tuple[Slot, ...]
+    buffer_slots: tuple[Slot, ...]
+
+
+def _stack(tensors_per_member: list[list[torch.Tensor]], gradients: bool) -> torch.Tensor:
+    """Copies each member's tensors into row k of one [P, D] tensor and makes them views of it."""
+    first = tensors_per_member[0]
+    sizes = tuple(tensor.numel() for tensor in first)
+    with torch.no_grad():
+        if first:
+            rows = [torch.cat([tensor.reshape(-1) for tensor in member]) for member in tensors_per_member]
+            stacked = torch.stack(rows)
+        else:
+            stacked = torch.zeros(len(tensors_per_member), 0)
+    stacked.requires_grad_(gradients)
+    for row, member in enumerate(tensors_per_member):
+        offset = 0
+        for tensor, size in zip(member, sizes, strict=True):
+            tensor.data = stacked.data[row, offset : offset + size].view_as(tensor)
+            offset += size
+    return stacked
+
+
+def _slots(named: list[tuple[str, torch.Tensor]]) -> tuple[Slot, ...]:
+    slots, offset = [], 0
+    for name, tensor in named:
+        slots.append(Slot(name, offset, tensor.shape))
+        offset += tensor.numel()
+    return tuple(slots)
+
+
+def stack_modules(modules: list[nn.Module], gradients: bool) -> Stacked:
+    """Moves the parameters and buffers of `modules` (one architecture) into stacked tensors.
+
+    Afterwards member k's parameters and buffers are views of row k, so in-place changes either
+    way (an optimizer step on the stack, `reset_noise` or `load_state_dict` on a member) are seen
+    by both. The members' own `.grad` are not linked: gradients live in `parameters_PD.grad`.
+    Modules hold their tensors on one device; call after moving them there.
+    """
+    names = [name for name, _ in modules[0].named_parameters()]
+    for module in modules[1:]:
+        if [name for name, _ in module.named_parameters()] != names:
+            raise ValueError("population members must share one network architecture")
+    parameters = _stack([list(module.parameters()) for module in modules], gradients)
+    if gradients:
+        parameters.grad = torch.zeros_like(parameters)
+    buffers = _stack([list(module.buffers()) for module in modules], gradients=False)
+    return Stacked(
+        parameters, buffers, _slots(list(modules[0].named_parameters())), _slots(list(modules[0].named_buffers()))
+    )
+
+
+class _StackedLinear(torch.autograd.Function):
+    """y[p] = x[p] W[p]^T + b[p], with the gradients a single run's `F.linear` computes, in the same
+    operand order (dW = g^T x, not (x^T g)^T), so that each member's gradient is its single run's
+    bit for bit: a last-bit difference is enough for a prioritized replay's sum tree to pick
+    another transition a hundred steps later."""
+
+    @staticmethod
+    def forward(ctx: Any, x_PBF: torch.Tensor, weight_POF: torch.Tensor, bias_PO: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x_PBF, weight_POF)
+        return torch.baddbmm(bias_PO.unsqueeze(1), x_PBF, weight_POF.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx: Any, grad_PBO: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x_PBF, weight_POF = ctx.saved_tensors
+        return torch.bmm(grad_PBO, weight_POF), torch.bmm(grad_PBO.transpose(1, 2), x_PBF), grad_PBO.sum(1)
+
+
+def stacked_linear(x_PBF: torch.Tensor, weight_POF: torch.Tensor, bias_PO: torch.Tensor | None) -> torch.Tensor:
+    if bias_PO is None:
+        return torch.bmm(x_PBF, weight_POF.transpose(1, 2))
+    result: torch.Tensor = _StackedLinear.apply(x_PBF, weight_POF, bias_PO)
+    return result
+
+
+def _conv2d(x: torch.Tensor, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """Member p's convolution on x[p] [P, B, C, H, W], as one convolution of P groups."""
+    members, batch = x.shape[:2]
+    grouped = x.transpose(0, 1).reshape(batch, -1, *x.shape[3:])
+    out = F.conv2d(
+        grouped,
+        weight.reshape(-1, *weight.shape[2:]),
+        None if bias is None else bias.reshape(-1),
+        stride=layer.stride,
+        padding=layer.padding,
+        groups=members,
+    )
+    return out.view(batch, members, -1, *out.shape[2:]).transpose(0, 1)
+
+
+def _apply(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Member p's `module` (its tensors under `prefix` in `tensors`) on x[p], for every p."""
+    kind = type(module)
+    if kind is nn.Sequential:
+        for name, child in module.named_children():
+            x = _apply(child, f"{prefix}{name}.", tensors, x)
+        return x
+    if kind is nn.Linear:
+        return stacked_linear(x, tensors[prefix + "weight"], tensors.get(prefix + "bias"))
+    if kind is NoisyLinear:
+        assert isinstance(module, NoisyLinear)
+        weight_mu, bias_mu = tensors[prefix + "weight_mu"], tensors[prefix + "bias_mu"]
+        if not module.training:
+            return stacked_linear(x, weight_mu, bias_mu)
+        epsilon = tensors[prefix + "epsilon"]  # f(eps_in) then f(eps_out), as NoisyLinear keeps them
+        epsilon_in, epsilon_out = epsilon[:, : module.in_features], epsilon[:, module.in_features :]
+        weight_noise = epsilon_out.unsqueeze(2) * epsilon_in.unsqueeze(1)  # torch.outer per member
+        weight = weight_mu + tensors[prefix + "weight_sigma"] * weight_noise
+        return stacked_linear(x, weight, bias_mu + tensors[prefix + "bias_sigma"] * epsilon_out)
+    if kind is nn.ReLU:
+        return torch.relu(x)
+    if kind is nn.Flatten:
+        return x.flatten(2)
+    if kind is nn.Identity:
+        return x
+    if kind is nn.Conv2d:
+        assert isinstance(module, nn.Conv2d)
+        return _conv2d(x, module, tensors[prefix + "weight"], tensors.get(prefix + "bias"))
+    raise NotImplementedError(f"a seed population cannot stack a {kind.__name__} layer yet")
+
+
+def _streams(streams: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], features: torch.Tensor) -> torch.Tensor:
+    """Features [P, B, F] -> K outputs per action [P, B, A, K] (heads.py's streams, per member)."""
+    members, batch = features.shape[:2]
+    if isinstance(streams, LinearStreams):
+        values = _apply(streams.layer, prefix + "layer.", tensors, features)
+        return values.view(members, batch, streams.num_actions, streams.outputs)
+    if isinstance(streams, DuelingStreams):
+        value = _apply(streams.value, prefix + "value.", tensors, features).view(members, batch, 1, streams.outputs)
+        advantage = _apply(streams.advantage, prefix + "advantage.", tensors, features)
+        advantage = advantage.view(members, batch, streams.num_actions, streams.outputs)
+        return value + advantage - advantage.mean(dim=2, keepdim=True)
+    raise NotImplementedError(f"a seed population cannot stack {type(streams).__name__} yet")
+
+
+def _torso(torso: nn.Module, tensors: dict[str, torch.Tensor], obs: torch.Tensor) -> torch.Tensor:
+    if isinstance(torso, MLPTorso):
+        return _apply(torso.layers, "torso.layers.", tensors, obs.flatten(2).float())
+    if isinstance(torso, NatureCNNTorso):
+        scaled = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
+        return _apply(torso.fc, "torso.fc.", tensors, _apply(torso.convs, "torso.convs.", tensors, scaled))
+    raise NotImplementedError(f"a seed population cannot stack a {type(torso).__name__} torso yet")
+
+
+def stacked_forward(network: QNetwork, tensors: dict[str, torch.Tensor], obs: torch.Tensor) -> NetworkOutput:
+    """Every member's Q-network output on its observations [P, B, *obs_shape]: `network` (any member)
+    gives the architecture, `tensors` each parameter and buffer by name with the members' axis first.
+    The outputs have shape [P, B, A] (and [P, B, A, K] for C51 logits and QR quantiles)."""
+    features = _torso(network.torso, tensors, obs)
+    head = network.head
+    assert isinstance(head, QHead | CategoricalHead | QuantileHead), f"cannot stack a {type(head).__name__} yet"
+    streams = _streams(head.streams, "head.streams.", tensors, features)
+    if isinstance(head, QHead):
+        return NetworkOutput(q_values=streams.squeeze(3))
+    if isinstance(head, CategoricalHead):
+        support = tensors["head.support"].unsqueeze(1).unsqueeze(1)  # [P, 1, 1, Z]
+        return NetworkOutput(q_values=(streams.softmax(dim=3) * support).sum(dim=3), logits=streams)
+    return NetworkOutput(q_values=streams.mean(dim=3), quantiles=streams)  # QuantileHead
+
+
+def stacked_tensors(stacked: Stacked) -> dict[str, torch.Tensor]:
+    """Every member's parameters and buffers by name, [P, *shape] views of the stacked buffers."""
+    return {
+        **unstack(stacked.parameters_PD, stacked.parameter_slots),
+        **unstack(stacked.buffers_PE, stacked.buffer_slots),
+    }
+
+
+def unstack(flat_PD: torch.Tensor, slots: tuple[Slot, ...]) -> dict[str, torch.Tensor]:
+    """The named tensors of all members, [P, *shape] views of the columns of `flat_PD`."""
+    members = flat_PD.shape[0]
+    return {
+        slot.name: flat_PD[:, slot.offset : slot.offset + slot.shape.numel()].view(members, *slot.shape)
+        for slot in slots
+    }

@@ -1,0 +1,76 @@
+"""Stacked networks: P members computed together give each member's own outputs and gradients."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from dqnlab.config import NetworkConfig
+from dqnlab.networks import build_q_network
+from dqnlab.networks.stacked import stack_modules, stacked_forward, stacked_tensors
+
+VECTOR = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+FRAMES = gym.spaces.Box(0, 255, (4, 44, 44), np.uint8)
+HEADS = {
+    "q": NetworkConfig(hidden_sizes=(16, 16)),
+    "dueling": NetworkConfig(hidden_sizes=(16,), dueling=True),
+    "dueling-hidden": NetworkConfig(hidden_sizes=(16,), dueling=True, dueling_hidden=8),
+    "c51-noisy-dueling": NetworkConfig(hidden_sizes=(16,), dueling=True, noisy=True, distributional="c51", atoms=5),
+    "qr": NetworkConfig(hidden_sizes=(16,), distributional="qr", quantiles=3),
+}
+
+
+def _members(config: NetworkConfig, space: gym.spaces.Box, count: int = 3) -> list[torch.nn.Module]:
+    members = []
+    for seed in range(count):
+        torch.manual_seed(seed)
+        network = build_q_network(config, space, num_actions=2)
+        network.reset_noise()
+        members.append(network)
+    return members
+
+
+def _check(members: list[torch.nn.Module], obs: torch.Tensor, rtol: float) -> None:
+    originals = [{k: v.clone() for k, v in member.state_dict().items()} for member in members]
+    stacked = stack_modules(members, gradients=True)
+    for member, original in zip(members, originals, strict=True):  # stacking keeps every member's values
+        assert all(torch.equal(member.state_dict()[k], v) for k, v in original.items())
+    output = stacked_forward(members[0], stacked_tensors(stacked), obs)
+    (output.q_values**2).sum().backward()
+    gradient = stacked.parameters_PD.grad
+    assert gradient is not None
+    for index, member in enumerate(members):
+        own = member(obs[index])
+        torch.testing.assert_close(output.q_values[index], own.q_values, rtol=rtol, atol=1e-6)
+        parameters = list(member.parameters())
+        own_gradients = torch.autograd.grad((own.q_values**2).sum(), parameters)
+        torch.testing.assert_close(
+            gradient[index], torch.cat([g.reshape(-1) for g in own_gradients]), rtol=rtol, atol=1e-6
+        )
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_stacked_mlp_networks_compute_each_members_outputs_and_gradients(name) -> None:
+    _check(_members(HEADS[name], VECTOR), torch.randn(3, 7, 4), rtol=1e-6)
+
+
+def test_stacked_nature_cnns_compute_each_members_outputs_and_gradients() -> None:
+    members = _members(NetworkConfig(q_function="cnn"), FRAMES, count=2)
+    _check(members, torch.randint(0, 256, (2, 3, 4, 44, 44), dtype=torch.uint8), rtol=1e-4)
+
+
+def test_members_are_views_of_their_rows() -> None:
+    members = _members(HEADS["q"], VECTOR, count=2)
+    stacked = stack_modules(members, gradients=True)
+    with torch.no_grad():
+        stacked.parameters_PD[1].add_(1.0)
+    assert torch.equal(members[1].torso.layers[0].bias, stacked_tensors(stacked)["torso.layers.0.bias"][1])
+    members[0].load_state_dict({k: torch.zeros_like(v) for k, v in members[0].state_dict().items()})
+    assert not stacked.parameters_PD[0].any() and stacked.parameters_PD[1].any()
+
+
+def test_members_of_different_architectures_do_not_stack() -> None:
+    with pytest.raises(ValueError, match="one network architecture"):
+        stack_modules([*_members(HEADS["q"], VECTOR, 1), *_members(HEADS["dueling"], VECTOR, 1)], gradients=False)
