@@ -182,7 +182,8 @@ def test_the_log_lines_say_step_return_epsilon_and_speed(capsys):
     log = ProgressLog("CartPole-v1", 1000, 0, every_s=0.0)
     log.advance(100)
     line = capsys.readouterr().err.strip()
-    assert line.startswith("CartPole-v1 step 100/1,000 | episodes 0") and line.endswith("steps/s")
+    assert line.startswith("CartPole-v1 step 100/1,000 | episodes 0 | return - | eval - |"), line
+    assert line.endswith("steps/s")
 
 
 def test_a_run_says_when_it_solves_and_stops(tmp_path, capsys):

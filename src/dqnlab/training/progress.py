@@ -81,8 +81,8 @@ class ProgressBar(Progress):
         )
 
     def _refresh(self) -> None:
-        best = f"{self.best_eval:.1f}" if math.isfinite(self.best_eval) else "-"
-        self.bar.set_postfix_str(f"ret {self.recent_return():.1f} eps {self.epsilon:.2f} best {best}", refresh=False)
+        text = f"ret {_shown(self.recent_return())} eps {self.epsilon:.2f} best {_shown(self.best_eval)}"
+        self.bar.set_postfix_str(text, refresh=False)
 
     def on_episode(self, record: EpisodeRecord) -> None:
         super().on_episode(record)
@@ -123,13 +123,18 @@ class ProgressLog(Progress):
         self.last_line = now
         self.say(
             f"{self.env_id} step {self.step:,}/{self.start_step + self.total_steps:,} | episodes {self.episodes:,} | "
-            f"return {self.recent_return():.1f} | eval {self.last_eval:.1f} | eps {self.epsilon:.3f} | "
+            f"return {_shown(self.recent_return())} | eval {_shown(self.last_eval)} | eps {self.epsilon:.3f} | "
             f"loss {self.loss:.4g} | {rate:,.0f} steps/s"
         )
 
     def close(self) -> None:
         if self.step > self.start_step:
             self._line()
+
+
+def _shown(value: float) -> str:
+    """A value to one decimal, or "-" before there is one."""
+    return f"{value:.1f}" if math.isfinite(value) else "-"
 
 
 def make_progress(mode: ProgressMode, env_id: str, total_steps: int, start_step: int) -> Progress:
