@@ -11,7 +11,7 @@
 #   VARIANTS="baseline layer-norm" SEEDS=3 STEPS=30000 examples/forgetting.sh --workers 1
 #   ENV=Acrobot-v1 PRESET=dqn SEEDS=5 examples/forgetting.sh
 set -euo pipefail
-DQNLAB=${DQNLAB:-dqnlab}
+source "$(dirname "$0")/_dqnlab.sh"  # sets $DQNLAB
 ENV=${ENV:-CartPole-v1}
 PRESET=${PRESET:-cartpole}
 ALL_VARIANTS=(
