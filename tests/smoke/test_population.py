@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 from pathlib import Path
 
@@ -246,3 +247,22 @@ def test_a_member_with_a_non_finite_loss_stops_alone(tmp_path, capsys) -> None:
     single = tmp_path / "single"
     Agent(_config(0, DQN)).learn(run_dir=single)
     assert (tmp_path / "seed-0" / "metrics.csv").read_bytes() == (single / "metrics.csv").read_bytes()
+
+
+def test_resume_refuses_members_checkpointed_at_different_steps(tmp_path, monkeypatch, capsys) -> None:
+    after_step = Checkpointer.after_step
+
+    def interrupt_at(self, previous_step):
+        if self.loop.agent.env_steps == 250:
+            self.stop_signal = signal.SIGINT
+        after_step(self, previous_step)
+
+    monkeypatch.setattr(Checkpointer, "after_step", interrupt_at)
+    with pytest.raises(TrainingInterrupted):
+        train_population([_config(seed, DQN) for seed in (0, 1)], tmp_path)
+    monkeypatch.undo()
+    newest = sorted((tmp_path / "seed-1" / "checkpoints").glob("state-*"))[-1]
+    shutil.rmtree(newest)  # seed-1 now resumes from its first checkpoint, seed-0 from step 250
+    assert main(["train", "--resume", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "checkpointed at different env steps ([0, 250])" in err[0]
