@@ -123,7 +123,7 @@ def build_population_loop(
     check_shareable(configs)
     spaces = spaces or env_spaces(configs[0].env_id, configs[0].atari)
     names = names or [member_directory(config) for config in configs]
-    if len(set(names)) < len(names):
+    if directory is not None and len(set(names)) < len(names):
         raise ConfigError(f"population members need distinct directory names; got {', '.join(names)}")
     agents = []
     for config in configs:
