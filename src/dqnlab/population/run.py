@@ -107,6 +107,7 @@ def check_shareable(configs: list[Config]) -> None:
 
 
 def member_directory(config: Config) -> str:
+    """A member's run directory under the population's: seed-K, as `dqnlab experiment` names seeds."""
     return f"seed-{config.seed}"
 
 
@@ -162,6 +163,7 @@ def train_population(
 
 
 def _run(loop: TrainingLoop, directory: Path | None, names: list[str]) -> dict[str, Any]:
+    """Runs the loop and writes the population summary of the members `names`."""
     began = time.perf_counter()
     loop.run()
     wall_s = time.perf_counter() - began
@@ -175,6 +177,7 @@ def _run(loop: TrainingLoop, directory: Path | None, names: list[str]) -> dict[s
 
 
 def is_population(directory: str | Path) -> bool:
+    """Whether `directory` is a population's (it has population.json), for `--resume`."""
     return (Path(directory) / MANIFEST).is_file()
 
 
