@@ -10,14 +10,14 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 DEVICE=${DEVICE:-cuda}
 SIZES=${SIZES:-10,100,1000}
-STEPS=${STEPS:-1500}               # env steps per CartPole member
+STEPS=${STEPS:-1000}               # env steps per CartPole member (1,000 members step in Python each)
 ATARI_STEPS=${ATARI_STEPS:-10000}  # measured env steps after the warm-up
 ATARI_WARMUP=${ATARI_WARMUP:-2000}
 
 echo "== CartPole-v1, cartpole preset, populations on $DEVICE: $STEPS env steps per member, learning from step 500"
-timeout 280 "$PYTHON" benchmarks/population.py scaling --members "$SIZES" --steps "$STEPS" \
+timeout 270 "$PYTHON" benchmarks/population.py scaling --members "$SIZES" --steps "$STEPS" \
     --learning-starts 500 --device "$DEVICE"
 
 echo "== ALE/SpaceInvaders-v5, Nature DQN, 8 envs on $DEVICE: dqnlab vs Stable-Baselines3"
-timeout 180 "$PYTHON" benchmarks/atari_vs_sb3.py --device "$DEVICE" --num-envs 8 \
+timeout 170 "$PYTHON" benchmarks/atari_vs_sb3.py --device "$DEVICE" --num-envs 8 \
     --warmup "$ATARI_WARMUP" --steps "$ATARI_STEPS" --capacity 50000

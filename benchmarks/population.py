@@ -3,7 +3,7 @@
     python benchmarks/population.py throughput --members 10 --steps 5000   # env steps/s
     python benchmarks/population.py solve --seeds 0-9                      # wall time until every seed solved
     python benchmarks/population.py scaling --members 1,2,5,10,20,50 --steps 5000
-    python benchmarks/population.py scaling --members 10,100,1000 --steps 1500 --device cuda   # gpu_check.sh
+    python benchmarks/population.py scaling --members 10,100,1000 --steps 1000 --learning-starts 500 --device cuda
 
 throughput: a population of P members, P sequential dqnlab runs and (when stable-baselines3 is
 installed) P sequential SB3 runs with the rl-baselines3-zoo CartPole hyperparameters, each for

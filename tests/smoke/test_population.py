@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 from pathlib import Path
 
@@ -53,11 +54,9 @@ def _single_run_losses(config: Config, monkeypatch) -> tuple[list[float], Agent]
     return losses, agent
 
 
-@pytest.mark.parametrize("values", [DQN, DOUBLE_PER_3STEP, C51_NOISY_DUELING], ids=["dqn", "double-per-3step", "c51"])
-def test_members_learn_as_their_single_runs(values, monkeypatch) -> None:
-    seeds = [0, 1, 2]
-    loop = build_population_loop([_config(seed, values) for seed in seeds], None, progress=False)
-    member_losses: list[list[float]] = [[] for _ in seeds]
+def _assert_members_are_their_single_runs(configs: list[Config], monkeypatch) -> None:
+    loop = build_population_loop(configs, None, progress=False)
+    member_losses: list[list[float]] = [[] for _ in configs]
     update = loop.update
 
     def recording(batches):
@@ -68,13 +67,26 @@ def test_members_learn_as_their_single_runs(values, monkeypatch) -> None:
 
     loop.update = recording
     loop.run()
-    for seed, lane, losses in zip(seeds, loop.lanes, member_losses, strict=True):
-        single_losses, single = _single_run_losses(_config(seed, values), monkeypatch)
+    for config, lane, losses in zip(configs, loop.lanes, member_losses, strict=True):
+        single_losses, single = _single_run_losses(config, monkeypatch)
         assert len(losses) == len(single_losses) == 201  # steps 100..300
         np.testing.assert_allclose(losses, single_losses, rtol=RTOL)
         assert lane.agent.episodes == single.episodes  # the same transitions: the same episodes
         for name, weight in single.q_network.state_dict().items():
             np.testing.assert_allclose(lane.agent.q_network.state_dict()[name], weight, rtol=RTOL, atol=1e-7)
+
+
+@pytest.mark.parametrize("values", [DQN, DOUBLE_PER_3STEP, C51_NOISY_DUELING], ids=["dqn", "double-per-3step", "c51"])
+def test_members_learn_as_their_single_runs(values, monkeypatch) -> None:
+    _assert_members_are_their_single_runs([_config(seed, values) for seed in (0, 1, 2)], monkeypatch)
+
+
+def test_members_with_their_own_scalar_hyperparameters_learn_as_their_single_runs(monkeypatch) -> None:
+    own = [
+        {"learning": {"lr": 5e-4, "gamma": 0.98, "target_update_interval": 30}, "exploration": {"end": 0.1}},
+        {"learning": {"lr": 2e-3, "tau": 0.05, "max_grad_norm": 1.0}, "replay": {"prioritized": True, "alpha": 0.4}},
+    ]
+    _assert_members_are_their_single_runs([_config(0, {**DQN, **values}) for values in own], monkeypatch)
 
 
 def test_a_population_of_one_writes_the_single_runs_metrics(tmp_path) -> None:
@@ -279,3 +291,22 @@ def test_an_experiment_resumes_a_population_while_an_unfinished_member_has_a_che
     assert run_state(population) == "checkpointed"
     (population / "population_summary.json").write_text("{}")
     assert run_state(population) == "finished"
+
+
+def test_resume_refuses_members_checkpointed_at_different_steps(tmp_path, monkeypatch, capsys) -> None:
+    after_step = Checkpointer.after_step
+
+    def interrupt_at(self, previous_step):
+        if self.loop.agent.env_steps == 250:
+            self.stop_signal = signal.SIGINT
+        after_step(self, previous_step)
+
+    monkeypatch.setattr(Checkpointer, "after_step", interrupt_at)
+    with pytest.raises(TrainingInterrupted):
+        train_population([_config(seed, DQN) for seed in (0, 1)], tmp_path)
+    monkeypatch.undo()
+    newest = sorted((tmp_path / "seed-1" / "checkpoints").glob("state-*"))[-1]
+    shutil.rmtree(newest)  # seed-1 now resumes from its first checkpoint, seed-0 from step 250
+    assert main(["train", "--resume", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "checkpointed at different env steps ([0, 250])" in err[0]

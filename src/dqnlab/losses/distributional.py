@@ -36,10 +36,9 @@ def categorical_projection(values_BK: torch.Tensor, probs_BK: torch.Tensor, supp
     upper_share_BK = position_BK - lower_BK  # in [0, 1]: the share of l + 1
     offset_B1 = (torch.arange(batch, device=probs_BK.device) * atoms).unsqueeze(1)
     index_BK = (lower_BK.long() + offset_B1).view(-1)
-    # out of place, so that a seed population can vmap it over its members (the same sums)
     projected = torch.zeros(batch * atoms, dtype=probs_BK.dtype, device=probs_BK.device)
-    projected = projected.index_add(0, index_BK, (probs_BK * (1.0 - upper_share_BK)).view(-1))
-    projected = projected.index_add(0, index_BK + 1, (probs_BK * upper_share_BK).view(-1))
+    projected.index_add_(0, index_BK, (probs_BK * (1.0 - upper_share_BK)).view(-1))
+    projected.index_add_(0, index_BK + 1, (probs_BK * upper_share_BK).view(-1))
     return projected.view(batch, atoms)
 
 

@@ -207,6 +207,15 @@ def stacked_tensors(stacked: Stacked) -> dict[str, torch.Tensor]:
     }
 
 
+def select_members(tensors: dict[str, torch.Tensor], members: list[int]) -> dict[str, torch.Tensor]:
+    """The tensors of `members` alone (all of them: the tensors as they are); gradients flow back."""
+    count = next(iter(tensors.values())).shape[0]
+    if len(members) == count:
+        return tensors
+    index = torch.tensor(members, device=next(iter(tensors.values())).device)
+    return {name: tensor.index_select(0, index) for name, tensor in tensors.items()}
+
+
 def unstack(flat_PD: torch.Tensor, slots: tuple[Slot, ...]) -> dict[str, torch.Tensor]:
     """The named tensors of all members, [P, *shape] views of the columns of `flat_PD`."""
     members = flat_PD.shape[0]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from dqnlab.acting import greedy_actions
-from dqnlab.networks.stacked import stacked_forward, stacked_tensors
+from dqnlab.networks.stacked import select_members, stacked_forward, stacked_tensors
 from dqnlab.population.learner import PopulationLearner
 from dqnlab.schedules import epsilon_at
 from dqnlab.training.collectors import Chunk, LocalCollector
@@ -55,23 +55,28 @@ class PopulationCollector:
             randoms[k] = agent.acting_rng.integers(0, agent.num_actions, size=count)
         greedy = None
         if not all(explores[k].all() for k in running):
-            greedy = self._greedy_actions()
+            greedy = self._greedy_actions(running)
         chunks = []
-        for k in running:
-            actions = randoms[k] if greedy is None else np.where(explores[k], randoms[k], greedy[k])
+        for row, k in enumerate(running):
+            actions = randoms[k] if greedy is None else np.where(explores[k], randoms[k], greedy[row])
             chunks.append(self.members[k].step(actions, epsilons[k]))
         return chunks
 
     @torch.no_grad()
-    def _greedy_actions(self) -> np.ndarray:
-        """argmax_a Q_k(s, a) for every member k's observations: [P, N]. A population of one acts
-        on its member's own network, as its single run does."""
+    def _greedy_actions(self, running: list[int]) -> np.ndarray:
+        """argmax_a Q_k(s, a) for the observations of each running member k: [R, N]. A population of
+        one acts on its member's own network, as its single run does."""
         learner = self.learner
-        observations = [member.obs for member in self.members if member.obs is not None]
+        observations = []
+        for k in running:
+            obs = self.members[k].obs
+            assert obs is not None, "start() comes first"
+            observations.append(obs)
         if len(self.members) == 1:
             return greedy_actions(learner.module, observations[0], learner.device)[None]
         obs_PN = torch.as_tensor(np.stack(observations), device=learner.device)
-        q_values_PNA = stacked_forward(learner.module, stacked_tensors(learner.online), obs_PN).q_values
+        tensors = select_members(stacked_tensors(learner.online), running)
+        q_values_PNA = stacked_forward(learner.module, tensors, obs_PN).q_values
         return q_values_PNA.argmax(dim=2).cpu().numpy()
 
     def sample(self, batch_size: int) -> Batch | None:

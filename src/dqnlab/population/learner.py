@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from dqnlab.learner import DQNLearner, Outputs, TensorBatch, network_outputs, objective_for, to_tensors
-from dqnlab.networks.stacked import Stacked, stack_modules, stacked_forward, stacked_tensors
+from dqnlab.networks.stacked import Stacked, select_members, stack_modules, stacked_forward, stacked_tensors
 from dqnlab.schedules import learning_rate_at
 from dqnlab.types import Batch, NetworkOutput, UpdateStats
 
@@ -171,21 +171,17 @@ class PopulationLearner:
 
     def _gradient_step(self, batches: Sequence[Batch | None]) -> list[UpdateStats | None]:
         active = [k for k, batch in enumerate(batches) if batch is not None]
-        present = [batch for batch in batches if batch is not None]
-        # Masked members train on a copy of an active member's batch, and their step is masked.
-        filled = [batch if batch is not None else present[0] for batch in batches]
         for k in active:  # fresh noise for each update, online then target, as DQNLearner draws it
             self.learners[k].online.reset_noise(self.training_noise[k])
             self.learners[k].target.reset_noise(self.training_noise[k])
-        member_batch = _stack_batches(filled, self.device)
-        losses_P, q_means_P, priorities_PB = self._losses(member_batch)
-        losses_P = losses_P.detach() if not losses_P.requires_grad else losses_P
+        member_batch = _stack_batches([batch for batch in batches if batch is not None], self.device)
+        losses_A, q_means_A, priorities_AB = self._losses(member_batch, active)
 
         gradient_PD = self.online.parameters_PD.grad
         assert gradient_PD is not None, "the stacked gradient is kept defined"
-        if losses_P.requires_grad:  # a population of one has its gradient already
+        if losses_A.requires_grad:  # a population of one has its gradient already
             gradient_PD.zero_()
-            losses_P.sum().backward()
+            losses_A.sum().backward()
         clip_grad_norms_(gradient_PD, self.max_norm_P1)
         groups: dict[tuple[float, float], list[int]] = {}
         for k in active:
@@ -204,20 +200,21 @@ class PopulationLearner:
                     eps,
                 )
         self._after_step(active)
-        losses, q_means, priorities = losses_P.tolist(), q_means_P.tolist(), priorities_PB.cpu().numpy()
-        return [
-            UpdateStats(losses[k], q_means[k], priorities[k]) if batches[k] is not None else None
-            for k in range(len(batches))
-        ]
+        stats: list[UpdateStats | None] = [None] * len(batches)
+        priorities = priorities_AB.cpu().numpy()
+        for row, (k, loss, q_mean) in enumerate(zip(active, losses_A.tolist(), q_means_A.tolist(), strict=True)):
+            stats[k] = UpdateStats(loss, q_mean, priorities[row])
+        return stats
 
-    def _losses(self, batch: _MemberBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(loss [P], mean Q of the actions taken [P], priorities [P, B]) of every member: the
-        single-run objective on the members' outputs with the member axis folded into the batch,
-        its per-sample losses averaged per member."""
+    def _losses(self, batch: _MemberBatch, active: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss [A], mean Q of the actions taken [A], priorities [A, B]) of the `active` members:
+        the single-run objective on their outputs with the member axis folded into the batch, its
+        per-sample losses averaged per member. Stopped members cost nothing."""
         if len(self.learners) == 1:
             return self._single_member_losses(batch)
         members, size = batch.transitions.actions_B.shape
-        online, target = stacked_tensors(self.online), stacked_tensors(self.target)
+        online = select_members(stacked_tensors(self.online), active)
+        target = select_members(stacked_tensors(self.target), active)
         with torch.no_grad():
             next_target = stacked_forward(self.module, target, batch.next_obs)
         if self.double:  # one online pass over s and s', as network_outputs does

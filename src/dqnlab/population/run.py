@@ -108,6 +108,7 @@ def check_shareable(configs: list[Config]) -> None:
 
 
 def member_directory(config: Config) -> str:
+    """A member's run directory under the population's: seed-K, as `dqnlab experiment` names seeds."""
     return f"seed-{config.seed}"
 
 
@@ -124,6 +125,8 @@ def build_population_loop(
     check_shareable(configs)
     spaces = spaces or env_spaces(configs[0].env_id, configs[0].atari)
     names = names or [member_directory(config) for config in configs]
+    if directory is not None and len(set(names)) < len(names):
+        raise ConfigError(f"population members need distinct directory names; got {', '.join(names)}")
     agents = []
     for config in configs:
         agent = Agent(config, spaces)  # seeds torch's global generator with the member's seed
@@ -161,6 +164,7 @@ def train_population(
 
 
 def _run(loop: TrainingLoop, directory: Path | None, names: list[str]) -> dict[str, Any]:
+    """Runs the loop and writes the population summary of the members `names`."""
     began = time.perf_counter()
     loop.run()
     wall_s = time.perf_counter() - began
@@ -174,6 +178,7 @@ def _run(loop: TrainingLoop, directory: Path | None, names: list[str]) -> dict[s
 
 
 def is_population(directory: str | Path) -> bool:
+    """Whether `directory` is a population's (it has population.json), for `--resume`."""
     return (Path(directory) / MANIFEST).is_file()
 
 
