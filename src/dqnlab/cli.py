@@ -72,20 +72,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train an agent on a Gymnasium env")
     train.add_argument("env_id", nargs="?", help="Gymnasium env id, e.g. CartPole-v1 (not with --resume)")
-    train.add_argument(
-        "--preset",
-        default=None,
-        help="named config to start from (see `dqnlab presets`; default: the file's, else dqn)",
-    )
-    train.add_argument("--config", default=None, help="TOML file of config values, applied after the preset")
-    train.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config value, e.g. --set learning.lr=5e-4 (repeatable)",
-    )
+    _add_config_sources(train)
     _add_env_kwargs_flag(train)
     train.add_argument("--steps", type=int, default=None, help="env steps to train, at most (default: the preset's)")
     train.add_argument("--seed", type=int, default=None, help=f"random seed (default: the config's, {DEFAULTS.seed})")
@@ -232,9 +219,18 @@ def _build_parser() -> argparse.ArgumentParser:
 def _add_config_command(commands: Any) -> None:
     config = commands.add_parser("config", help="show every config key with its value, default and doc")
     config.add_argument("env_id", nargs="?", default=None, help="Gymnasium env id (default: the config's)")
-    config.add_argument("--preset", default=None, help="named config to start from (default: the file's, else dqn)")
-    config.add_argument("--config", default=None, help="TOML file of config values, applied after the preset")
-    config.add_argument(
+    _add_config_sources(config)
+
+
+def _add_config_sources(parser: Any) -> None:
+    """--preset, --config and --set: where `train` and `config` take their values from, in that order."""
+    parser.add_argument(
+        "--preset",
+        default=None,
+        help="named config to start from (see `dqnlab presets`; default: the file's, else dqn)",
+    )
+    parser.add_argument("--config", default=None, help="TOML file of config values, applied after the preset")
+    parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
