@@ -318,11 +318,17 @@ def _check_experiment_can_start(args: argparse.Namespace) -> None:
 
 
 def _default_run_dir(config: Any, seeds: str | None = None) -> Path:
-    """runs/ENV-PRESET-SEED-TIME, or runs/ENV-PRESET-seeds-SEEDS-TIME for a population."""
+    """runs/ENV-PRESET-SEED-TIME, or runs/ENV-PRESET-seeds-SEEDS-TIME for a population; a run started
+    in the same second as another gets -2, -3, ... rather than that run's directory."""
     env_name = config.env_id.replace("/", "_")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     seed = config.seed if seeds is None else "seeds-" + seeds.replace(",", "_")
-    return Path("runs") / f"{env_name}-{config.preset}-{seed}-{stamp}"
+    run_dir = Path("runs") / f"{env_name}-{config.preset}-{seed}-{stamp}"
+    suffix = 2
+    while run_dir.exists():
+        run_dir = run_dir.with_name(f"{env_name}-{config.preset}-{seed}-{stamp}-{suffix}")
+        suffix += 1
+    return run_dir
 
 
 @contextmanager

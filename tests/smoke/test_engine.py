@@ -200,3 +200,14 @@ def test_default_progress_is_log_lines_off_a_terminal():
 
     assert default_progress() == "log"  # pytest captures stderr: not a terminal
     assert np.isnan(ProgressLog("x", 1, 0).recent_return())
+
+
+def test_two_runs_started_in_the_same_second_get_their_own_directories(tmp_path, monkeypatch):
+    """The default run directory is named to the second: a second run in that second must not be refused
+    for finding the first one's files there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("time.strftime", lambda *args: "20261130-120000")
+    args = ["train", "CartPole-v1", "--no-progress", "--steps", "50", *SHORT]
+    assert main(args) == 0 and main(args) == 0
+    names = sorted(path.name for path in (tmp_path / "runs").iterdir())
+    assert names == ["CartPole-v1-dqn-5-20261130-120000", "CartPole-v1-dqn-5-20261130-120000-2"]
