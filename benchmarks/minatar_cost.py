@@ -21,7 +21,7 @@ from dqnlab import Agent
 from dqnlab.config import apply_overrides, parse_assignments
 from dqnlab.envs import make_vector_env
 from dqnlab.presets import preset_config
-from dqnlab.replay import ReplayMemory
+from dqnlab.replay import build_replay
 
 FRAMES = 5_000_000
 
@@ -58,16 +58,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     envs = make_vector_env(config.env_id, 1, config.atari, env_kwargs=config.env_kwargs)
     obs, _ = envs.reset(seed=0)
-    space = agent.spaces.observation_space
-    replay = ReplayMemory.from_config(
-        config.replay,
-        space.shape,
-        space.dtype,
-        agent.replay_rng,
-        gamma=config.learning.gamma,
-        num_envs=1,
-        beta_steps=FRAMES,
-    )
+    replay = build_replay(config, agent.spaces.observation_space, agent.replay_rng, beta_steps=FRAMES)
     for _ in range(5000):  # real transitions to sample from
         actions = rng.integers(0, agent.num_actions, 1)
         next_obs, rewards, terminated, truncated, _ = envs.step(actions)
@@ -79,7 +70,7 @@ def main() -> None:
         batch = replay.sample(batch_size)
         stats = agent.learner.update(batch)
         if batch.indices is not None:
-            replay.update_priorities(batch.indices, stats.td_abs)
+            replay.update_priorities(batch.indices, stats.priorities)
 
     batch = replay.sample(batch_size)
     parts = {
