@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
+
+from dqnlab.config import Config, apply_overrides
 
 
 class CountingEnv(gym.Env):
@@ -80,3 +83,12 @@ def reevaluate() -> Callable[..., np.ndarray]:
         return evaluate(agent.act_batch, config.env_id, episodes, config.evaluation.epsilon, FRESH_SEED, config.atari)
 
     return returns_of_kept_model
+
+
+def config_from(base: dict[str, Any], overrides: dict[str, Any]) -> Config:
+    """A `Config` from a test's small base values with `overrides` laid over them, one section deep:
+    a dict merges into the section of the same name, any other value replaces the key."""
+    values = dict(base)
+    for key, value in overrides.items():
+        values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
+    return apply_overrides(Config(), values)

@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from conftest import config_from
 from dqnlab import Agent, Config
 from dqnlab.config import apply_overrides
 from dqnlab.diagnostics.figure import read_csv_rows
@@ -38,9 +39,7 @@ def _config(**overrides) -> Config:
         "diagnostics": {"plot_every": 0},
         "checkpoint": {"every": 250, "keep_last": 2},
     }
-    for key, value in overrides.items():
-        values.setdefault(key, {}).update(value) if isinstance(value, dict) else values.__setitem__(key, value)
-    return apply_overrides(Config(), values)
+    return config_from(values, overrides)
 
 
 def _crash_at(monkeypatch, step: int) -> None:

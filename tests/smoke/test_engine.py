@@ -9,9 +9,10 @@ import json
 import numpy as np
 import pytest
 
+from conftest import config_from
 from dqnlab import Agent, Config
 from dqnlab.cli import main
-from dqnlab.config import LearningConfig, apply_overrides
+from dqnlab.config import LearningConfig
 from dqnlab.training.collectors import Chunk
 from dqnlab.training.loop import TrainingLoop, gradient_steps_due
 from dqnlab.training.progress import ProgressLog
@@ -31,9 +32,7 @@ def _config(**overrides) -> Config:
         "diagnostics": {"plot_every": 0},
         "checkpoint": {"every": 0},
     }
-    for key, value in overrides.items():
-        values.setdefault(key, {}).update(value) if isinstance(value, dict) else values.__setitem__(key, value)
-    return apply_overrides(Config(), values)
+    return config_from(values, overrides)
 
 
 @pytest.mark.parametrize(

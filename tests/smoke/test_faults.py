@@ -19,9 +19,9 @@ import pytest
 import torch
 from gymnasium.envs.classic_control import CartPoleEnv
 
+from conftest import config_from
 from dqnlab import Agent, Config
 from dqnlab.cli import main
-from dqnlab.config import apply_overrides
 from dqnlab.errors import CheckpointError, EnvError, NonFiniteError, TrainingInterrupted
 from dqnlab.learner import DQNLearner
 from dqnlab.training import snapshot
@@ -60,12 +60,7 @@ def _config(**values) -> Config:
         "diagnostics": {"plot_every": 0},
         "checkpoint": {"every": 200},
     }
-    for key, value in values.items():
-        if isinstance(value, dict):
-            base.setdefault(key, {}).update(value)
-        else:
-            base[key] = value
-    return apply_overrides(Config(), base)
+    return config_from(base, values)
 
 
 def _nan_at(monkeypatch, gradient_step: int, poison_weights: bool = False) -> None:

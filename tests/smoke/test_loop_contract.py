@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from conftest import config_from
 from dqnlab import Agent
-from dqnlab.config import config_from_dict
 
 
 def _run(run_dir: Path, batch_sizes: list[int] | None = None, **values: Any) -> dict[str, Any]:
@@ -31,9 +31,7 @@ def _run(run_dir: Path, batch_sizes: list[int] | None = None, **values: Any) -> 
         "diagnostics": {"plot_every": 0},
         "checkpoint": {"every": 0},
     }
-    for key, value in values.items():
-        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
-    agent = Agent(config_from_dict(base))
+    agent = Agent(config_from(base, values))
     if batch_sizes is not None:
         update = agent.learner.update
 

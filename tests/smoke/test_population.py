@@ -131,19 +131,24 @@ def test_the_population_summary_aggregates_the_members(tmp_path) -> None:
     assert summary["env_steps"] == 900 and json.loads((tmp_path / "population_summary.json").read_text()) == summary
 
 
+def _interrupt_seed_0_at(patch, step: int) -> None:
+    """Ctrl-C as seed 0's lane passes env step `step` (its handler's flag set then): the population stops there."""
+    after_step = Checkpointer.after_step
+
+    def interrupt_at(self, previous_step):
+        if self.loop.agent.env_steps == step and self.loop.config.seed == 0:
+            self.stop_signal = signal.SIGINT
+        after_step(self, previous_step)
+
+    patch.setattr(Checkpointer, "after_step", interrupt_at)
+
+
 def test_a_resumed_population_is_bit_identical(tmp_path, monkeypatch) -> None:
     arguments = ["CartPole-v1", "--preset", "cartpole", "--seeds", "0,1", "--steps", "1200", "--no-progress"]
     arguments += ["--checkpoint-every", "400"]
     assert main(["train", *arguments, "--run-dir", str(tmp_path / "whole")]) == 0
-    after_step = Checkpointer.after_step
-
-    def interrupt_at(self, previous_step):
-        if self.loop.agent.env_steps == 700 and self.loop.config.seed == 0:
-            self.stop_signal = signal.SIGINT
-        after_step(self, previous_step)
-
     with monkeypatch.context() as patch:
-        patch.setattr(Checkpointer, "after_step", interrupt_at)
+        _interrupt_seed_0_at(patch, 700)
         assert main(["train", *arguments, "--run-dir", str(tmp_path / "cut")]) == 130
     assert main(["train", "--resume", str(tmp_path / "cut"), "--no-progress"]) == 0
     for member in ("seed-0", "seed-1"):
@@ -217,15 +222,8 @@ def test_interrupting_a_population_names_how_to_resume_it(tmp_path, monkeypatch)
 def test_a_members_checkpoint_resumes_as_its_single_run(tmp_path, monkeypatch) -> None:
     arguments = ["CartPole-v1", "--preset", "cartpole", "--steps", "1200", "--no-progress", "--checkpoint-every", "400"]
     assert main(["train", *arguments, "--seed", "1", "--run-dir", str(tmp_path / "single")]) == 0
-    after_step = Checkpointer.after_step
-
-    def interrupt_at(self, previous_step):
-        if self.loop.agent.env_steps == 700 and self.loop.config.seed == 0:
-            self.stop_signal = signal.SIGINT
-        after_step(self, previous_step)
-
     with monkeypatch.context() as patch:
-        patch.setattr(Checkpointer, "after_step", interrupt_at)
+        _interrupt_seed_0_at(patch, 700)
         assert main(["train", *arguments, "--seeds", "0,1", "--run-dir", str(tmp_path / "pop")]) == 130
     assert main(["train", "--resume", str(tmp_path / "pop" / "seed-1"), "--no-progress"]) == 0
     assert (tmp_path / "pop" / "seed-1" / "metrics.csv").read_bytes() == (
