@@ -27,6 +27,7 @@ DOUBLE_PER_3STEP = {**DQN, "learning": {"double": True}, "replay": {"prioritized
 C51_NOISY_DUELING = {
     "network": {"hidden_sizes": [32, 32], "dueling": True, "noisy": True, "distributional": "c51", "v_max": 100.0}
 }
+LAYER_NORM = {"network": {"hidden_sizes": [32, 32], "layer_norm": True}}
 
 
 def _config(seed: int, values: dict, steps: int = 300, preset: str = "dqn") -> Config:
@@ -76,7 +77,9 @@ def _assert_members_are_their_single_runs(configs: list[Config], monkeypatch) ->
             np.testing.assert_allclose(lane.agent.q_network.state_dict()[name], weight, rtol=RTOL, atol=1e-7)
 
 
-@pytest.mark.parametrize("values", [DQN, DOUBLE_PER_3STEP, C51_NOISY_DUELING], ids=["dqn", "double-per-3step", "c51"])
+@pytest.mark.parametrize(
+    "values", [DQN, DOUBLE_PER_3STEP, C51_NOISY_DUELING, LAYER_NORM], ids=["dqn", "double-per-3step", "c51", "layer-norm"]
+)
 def test_members_learn_as_their_single_runs(values, monkeypatch) -> None:
     _assert_members_are_their_single_runs([_config(seed, values) for seed in (0, 1, 2)], monkeypatch)
 

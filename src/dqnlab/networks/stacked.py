@@ -129,6 +129,13 @@ def _conv2d(x: torch.Tensor, layer: nn.Conv2d, weight: torch.Tensor, bias: torch
     return out.view(batch, members, -1, *out.shape[2:]).transpose(0, 1)
 
 
+def _stacked_layer_norm(x: torch.Tensor, layer: nn.LayerNorm, weight_PO: torch.Tensor, bias_PO: torch.Tensor) -> torch.Tensor:
+    """Member p's LayerNorm on x[p], one call of the single run's kernel per member: normalizing all
+    members at once and applying each scale and shift after it rounds the gradients differently."""
+    shape, eps = layer.normalized_shape, layer.eps
+    return torch.stack([F.layer_norm(x[p], shape, weight_PO[p], bias_PO[p], eps) for p in range(x.shape[0])])
+
+
 def _apply(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Member p's `module` (its tensors under `prefix` in `tensors`) on x[p], for every p."""
     kind = type(module)
@@ -148,6 +155,9 @@ def _apply(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], x: 
         weight_noise = epsilon_out.unsqueeze(2) * epsilon_in.unsqueeze(1)  # torch.outer per member
         weight = weight_mu + tensors[prefix + "weight_sigma"] * weight_noise
         return stacked_linear(x, weight, bias_mu + tensors[prefix + "bias_sigma"] * epsilon_out)
+    if kind is nn.LayerNorm:
+        assert isinstance(module, nn.LayerNorm)
+        return _stacked_layer_norm(x, module, tensors[prefix + "weight"], tensors[prefix + "bias"])
     if kind is nn.ReLU:
         return torch.relu(x)
     if kind is nn.Flatten:
