@@ -78,7 +78,9 @@ def _assert_members_are_their_single_runs(configs: list[Config], monkeypatch) ->
 
 
 @pytest.mark.parametrize(
-    "values", [DQN, DOUBLE_PER_3STEP, C51_NOISY_DUELING, LAYER_NORM], ids=["dqn", "double-per-3step", "c51", "layer-norm"]
+    "values",
+    [DQN, DOUBLE_PER_3STEP, C51_NOISY_DUELING, LAYER_NORM],
+    ids=["dqn", "double-per-3step", "c51", "layer-norm"],
 )
 def test_members_learn_as_their_single_runs(values, monkeypatch) -> None:
     _assert_members_are_their_single_runs([_config(seed, values) for seed in (0, 1, 2)], monkeypatch)

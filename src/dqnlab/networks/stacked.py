@@ -129,7 +129,9 @@ def _conv2d(x: torch.Tensor, layer: nn.Conv2d, weight: torch.Tensor, bias: torch
     return out.view(batch, members, -1, *out.shape[2:]).transpose(0, 1)
 
 
-def _stacked_layer_norm(x: torch.Tensor, layer: nn.LayerNorm, weight_PO: torch.Tensor, bias_PO: torch.Tensor) -> torch.Tensor:
+def _stacked_layer_norm(
+    x: torch.Tensor, layer: nn.LayerNorm, weight_PO: torch.Tensor, bias_PO: torch.Tensor
+) -> torch.Tensor:
     """Member p's LayerNorm on x[p], one call of the single run's kernel per member: normalizing all
     members at once and applying each scale and shift after it rounds the gradients differently."""
     shape, eps = layer.normalized_shape, layer.eps
