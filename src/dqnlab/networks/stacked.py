@@ -4,8 +4,8 @@
 does the same for P networks with a leading member axis, and leaves each network's own tensors
 as views of its row. Each member network then still works alone (acting, evaluation, saving,
 `load_state_dict`), while a population runs all of them at once: `stacked_forward` computes the
-layers of a `QNetwork` on [P, B, ...] inputs with batched matrix products (grouped convolutions
-for the Nature CNN), one call per layer for all members.
+layers of a `QNetwork` on [P, B, ...] inputs with batched matrix products, one call per layer for
+all members (convolutions and LayerNorm: one call per member, the single run's kernel).
 
 Shapes: P = members, B = batch, F = features in, O = features out, A = actions, K = outputs per action.
 """
@@ -21,7 +21,8 @@ from torch import nn
 from dqnlab.networks.factory import QNetwork
 from dqnlab.networks.heads import CategoricalHead, DuelingStreams, LinearStreams, QHead, QuantileHead
 from dqnlab.networks.noisy import NoisyLinear
-from dqnlab.networks.torsos import MLPTorso, NatureCNNTorso
+from dqnlab.linear.qfunctions import FeatureTorso, LinearQHead
+from dqnlab.networks.torsos import MinAtarTorso, MLPTorso, NatureCNNTorso
 from dqnlab.types import NetworkOutput
 
 
@@ -84,10 +85,12 @@ def stack_modules(modules: list[nn.Module], gradients: bool) -> Stacked:
     parameters = _stack([list(module.parameters()) for module in modules], gradients)
     if gradients:
         parameters.grad = torch.zeros_like(parameters)
-    buffers = _stack([list(module.buffers()) for module in modules], gradients=False)
-    return Stacked(
-        parameters, buffers, _slots(list(modules[0].named_parameters())), _slots(list(modules[0].named_buffers()))
-    )
+    # integer buffers (the cell strides of a tabular Q's features) stay where they are: a float stack
+    # would change their dtype, and nothing per member lives in them
+    float_buffers = [[b for b in module.buffers() if b.is_floating_point()] for module in modules]
+    buffers = _stack(float_buffers, gradients=False)
+    named_buffers = [(name, b) for name, b in modules[0].named_buffers() if b.is_floating_point()]
+    return Stacked(parameters, buffers, _slots(list(modules[0].named_parameters())), _slots(named_buffers))
 
 
 class _StackedLinear(torch.autograd.Function):
@@ -115,18 +118,14 @@ def stacked_linear(x_PBF: torch.Tensor, weight_POF: torch.Tensor, bias_PO: torch
 
 
 def _conv2d(x: torch.Tensor, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """Member p's convolution on x[p] [P, B, C, H, W], as one convolution of P groups."""
-    members, batch = x.shape[:2]
-    grouped = x.transpose(0, 1).reshape(batch, -1, *x.shape[3:])
-    out = F.conv2d(
-        grouped,
-        weight.reshape(-1, *weight.shape[2:]),
-        None if bias is None else bias.reshape(-1),
-        stride=layer.stride,
-        padding=layer.padding,
-        groups=members,
+    """Member p's convolution on x[p] [P, B, C, H, W], one call of the single run's kernel per member:
+    a grouped convolution of all members rounds differently (and ran slower on CPU for MinAtar's)."""
+    return torch.stack(
+        [
+            F.conv2d(x[p], weight[p], None if bias is None else bias[p], layer.stride, layer.padding)
+            for p in range(x.shape[0])
+        ]
     )
-    return out.view(batch, members, -1, *out.shape[2:]).transpose(0, 1)
 
 
 def _stacked_layer_norm(
@@ -192,6 +191,13 @@ def _torso(torso: nn.Module, tensors: dict[str, torch.Tensor], obs: torch.Tensor
     if isinstance(torso, NatureCNNTorso):
         scaled = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
         return _apply(torso.fc, "torso.fc.", tensors, _apply(torso.convs, "torso.convs.", tensors, scaled))
+    if isinstance(torso, MinAtarTorso):
+        grid_PBCHW = obs.permute(0, 1, 4, 2, 3).float()  # channels last, as the env gives them
+        features = torch.relu(_apply(torso.conv, "torso.conv.", tensors, grid_PBCHW)).flatten(2)
+        return _apply(torso.fc, "torso.fc.", tensors, features)
+    if isinstance(torso, FeatureTorso):  # linear and tabular Q: fixed features, the same for every member
+        members, batch = obs.shape[:2]
+        return torso(obs.flatten(0, 1)).view(members, batch, -1)
     raise NotImplementedError(f"a seed population cannot stack a {type(torso).__name__} torso yet")
 
 
@@ -201,6 +207,8 @@ def stacked_forward(network: QNetwork, tensors: dict[str, torch.Tensor], obs: to
     The outputs have shape [P, B, A] (and [P, B, A, K] for C51 logits and QR quantiles)."""
     features = _torso(network.torso, tensors, obs)
     head = network.head
+    if isinstance(head, LinearQHead):
+        return NetworkOutput(q_values=stacked_linear(features, tensors["head.linear.weight"], None))
     assert isinstance(head, QHead | CategoricalHead | QuantileHead), f"cannot stack a {type(head).__name__} yet"
     streams = _streams(head.streams, "head.streams.", tensors, features)
     if isinstance(head, QHead):

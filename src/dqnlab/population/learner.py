@@ -6,11 +6,13 @@ batched pass (`stacked_forward`), computes the single-run objective (learner.py)
 folded into the batch and averages its per-sample losses per member, backpropagates their sum
 (each member's gradient depends on its own loss only), clips each member's gradient norm, and
 steps the members' rows with the single run's optimizer kernel (fused Adam, SGD), one call per
-group of members with the same learning rate. Members that stopped are masked: their rows do
+group of members with the same learning rate; the other optimizers (the RMSprops) step each
+member's own optimizer on its row. Members that stopped are masked: their rows do
 not change. Each member's losses and gradients are its single run's, bit for bit on this CPU.
 
 Each member's `DQNLearner` keeps its counters, and its `optimizer` reads and writes its row of the
-population's optimizer state, so a member's checkpoint is the one a single run writes.
+population's optimizer state (or is its own optimizer, over its row), so a member's checkpoint is the
+one a single run writes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dqnlab.schedules import learning_rate_at
 from dqnlab.types import Batch, NetworkOutput, UpdateStats
 
 BETA1, BETA2 = 0.9, 0.999  # torch.optim.Adam's defaults, which dqnlab's "adam" uses
-POPULATION_OPTIMIZERS = ("adam", "sgd")
+STACKED_OPTIMIZERS = ("adam", "sgd")  # stepped for many members per kernel call; the others member by member
 
 
 def optimizer_step_(
@@ -158,7 +160,10 @@ class PopulationLearner:
         self.exp_avg_PD = torch.zeros_like(self.online.parameters_PD)
         self.exp_avg_sq_PD = torch.zeros_like(self.online.parameters_PD)
         for member, learner in enumerate(learners):
-            learner.optimizer = cast(torch.optim.Optimizer, MemberOptimizer(self, member, learner.optimizer))
+            if self.kind in STACKED_OPTIMIZERS:
+                learner.optimizer = cast(torch.optim.Optimizer, MemberOptimizer(self, member, learner.optimizer))
+            else:  # the member's own optimizer steps its flat buffer, which is now its row of the stack
+                learner.flat_online.data = self.online.parameters_PD.data[member]
 
     def update(self, batches: Sequence[Batch | None]) -> list[UpdateStats | None]:
         """One gradient step for each member with a batch (None = masked); their stats, as
@@ -183,28 +188,44 @@ class PopulationLearner:
             gradient_PD.zero_()
             losses_A.sum().backward()
         clip_grad_norms_(gradient_PD, self.max_norm_P1)
-        groups: dict[tuple[float, float], list[int]] = {}
-        for k in active:
-            groups.setdefault((self.lr[k], self.eps[k]), []).append(k)
         with torch.no_grad():
-            for (lr, eps), rows in groups.items():
-                optimizer_step_(
-                    self.kind,
-                    rows,
-                    self.online.parameters_PD,
-                    gradient_PD,
-                    self.exp_avg_PD,
-                    self.exp_avg_sq_PD,
-                    self.steps,
-                    lr,
-                    eps,
-                )
+            if self.kind in STACKED_OPTIMIZERS:
+                self._stacked_optimizer_step(active, gradient_PD)
+            else:
+                self._member_optimizer_steps(active, gradient_PD)
         self._after_step(active)
         stats: list[UpdateStats | None] = [None] * len(batches)
         priorities = priorities_AB.cpu().numpy()
         for row, (k, loss, q_mean) in enumerate(zip(active, losses_A.tolist(), q_means_A.tolist(), strict=True)):
             stats[k] = UpdateStats(loss, q_mean, priorities[row])
         return stats
+
+    def _stacked_optimizer_step(self, active: list[int], gradient_PD: torch.Tensor) -> None:
+        """Fused Adam or SGD: one kernel call per group of members with the same lr and eps."""
+        groups: dict[tuple[float, float], list[int]] = {}
+        for k in active:
+            groups.setdefault((self.lr[k], self.eps[k]), []).append(k)
+        for (lr, eps), rows in groups.items():
+            optimizer_step_(
+                self.kind,
+                rows,
+                self.online.parameters_PD,
+                gradient_PD,
+                self.exp_avg_PD,
+                self.exp_avg_sq_PD,
+                self.steps,
+                lr,
+                eps,
+            )
+
+    def _member_optimizer_steps(self, active: list[int], gradient_PD: torch.Tensor) -> None:
+        """Any other optimizer: each member's own, on its row, with its gradient."""
+        for k in active:
+            learner = self.learners[k]
+            member_gradient = learner.flat_online.grad
+            assert member_gradient is not None, "the flat gradient is kept defined"
+            member_gradient.copy_(gradient_PD[k])
+            learner.optimizer.step()
 
     def _losses(self, batch: _MemberBatch, active: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(loss [A], mean Q of the actions taken [A], priorities [A, B]) of the `active` members:
@@ -269,6 +290,9 @@ class PopulationLearner:
             learner.gradient_steps += 1
             if config.lr_end is not None:
                 self.lr[k] = learning_rate_at(config, learner.gradient_steps)
+                if self.kind not in STACKED_OPTIMIZERS:
+                    for group in learner.optimizer.param_groups:
+                        group["lr"] = self.lr[k]
             if learner.gradient_steps % config.target_update_interval == 0:
                 if config.tau == 1.0:
                     target_PD[k].copy_(online_PD[k])

@@ -26,7 +26,7 @@ from dqnlab.diagnostics.statistics import iqm, stratified_bootstrap_ci
 from dqnlab.envs import EnvSpaces, env_spaces
 from dqnlab.errors import CheckpointError, ConfigError
 from dqnlab.population.collector import PopulationCollector
-from dqnlab.population.learner import POPULATION_OPTIMIZERS, PopulationLearner
+from dqnlab.population.learner import PopulationLearner
 from dqnlab.replay import build_replay
 from dqnlab.training.collectors import LocalCollector
 from dqnlab.training.lane import Lane
@@ -37,7 +37,6 @@ MANIFEST = "population.json"
 SUMMARY = "population_summary.json"
 
 NETWORK_SCALARS = ("noisy_sigma0",)  # only the initial noise scale may differ between members
-POPULATION_Q_FUNCTIONS = ("mlp", "cnn")  # the torsos networks/stacked.py computes stacked
 
 # What members of one population must share: what shapes their stacked tensors, their replay
 # ratio (they step in lockstep), and what picks the objective. Scalars (lr, gamma, epsilon values,
@@ -95,16 +94,6 @@ def check_shareable(configs: list[Config]) -> None:
             raise ConfigError(f"the members of a population must share {key}; they have {', '.join(sorted(values))}")
     if first.distributed.actors > 0:
         raise ConfigError("a seed population collects locally; --seeds cannot go with --actors")
-    if first.network.q_function not in POPULATION_Q_FUNCTIONS:
-        raise ConfigError(
-            f"a seed population supports network.q_function {' or '.join(POPULATION_Q_FUNCTIONS)}, "
-            f"not {first.network.q_function} yet"
-        )
-    if first.learning.optimizer not in POPULATION_OPTIMIZERS:
-        raise ConfigError(
-            f"a seed population supports learning.optimizer {' or '.join(POPULATION_OPTIMIZERS)}, "
-            f"not {first.learning.optimizer}"
-        )
 
 
 def member_directory(config: Config) -> str:
