@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dqnlab.linear.qfunctions import FeatureTorso, LinearQHead
 from dqnlab.networks.factory import QNetwork
 from dqnlab.networks.heads import CategoricalHead, DuelingStreams, LinearStreams, QHead, QuantileHead
 from dqnlab.networks.noisy import NoisyLinear
-from dqnlab.linear.qfunctions import FeatureTorso, LinearQHead
 from dqnlab.networks.torsos import MinAtarTorso, MLPTorso, NatureCNNTorso
 from dqnlab.types import NetworkOutput
 
