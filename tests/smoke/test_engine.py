@@ -185,6 +185,17 @@ def test_the_log_lines_say_step_return_epsilon_and_speed(capsys):
     assert line.endswith("steps/s")
 
 
+def test_a_resumed_runs_log_counts_the_speed_of_its_own_steps(capsys, monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("dqnlab.training.progress.time.perf_counter", lambda: now[0])
+    log = ProgressLog("MinAtar/SpaceInvaders-v1", 5_000_000, 0, every_s=10.0)
+    log.advance(500_000)  # resumed at env step 500,000 of a run that began at 0
+    now[0] = 110.0
+    log.advance(501_000)
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("MinAtar/SpaceInvaders-v1 step 501,000/5,000,000 |") and line.endswith("| 100 steps/s"), line
+
+
 def test_a_run_says_when_it_solves_and_stops(tmp_path, capsys):
     args = ["--steps", "2000", *SHORT, "--set", "evaluation.every=500", "--set", "evaluation.target_return=9"]
     assert _train_cli(tmp_path / "run", *args, "--set", "evaluation.stop_at_target=true", "--progress", "log") == 0

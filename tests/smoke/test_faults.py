@@ -26,6 +26,7 @@ from dqnlab.errors import CheckpointError, EnvError, NonFiniteError, TrainingInt
 from dqnlab.learner import DQNLearner
 from dqnlab.training import snapshot
 from dqnlab.training.checkpointing import Checkpointer
+from dqnlab.training.lane import Lane
 from dqnlab.training.resume import resume_training
 from dqnlab.training.snapshot import latest_snapshot, list_snapshots
 
@@ -132,22 +133,28 @@ def test_rollback_reloads_the_last_checkpoints_networks_and_goes_on(tmp_path, mo
             assert torch.equal(networks_at[152][name][key], value), (name, key)
 
 
-def test_an_env_that_raises_stops_with_a_message_and_resumes_to_the_same_result(tmp_path):
+def test_an_env_that_raises_stops_with_a_message_and_resumes_to_the_same_result(tmp_path, monkeypatch):
     config = _config(env_id=FLAKY)
     _FAIL_AT_CALL.update(call=None, calls=0)
     Agent(config).learn(run_dir=tmp_path / "reference")
     _FAIL_AT_CALL.update(call=560, calls=0)  # steps of training and evaluation envs together (670 in all)
     run = tmp_path / "run"
+    wall_s = Lane.wall_s
+    monkeypatch.setattr(Lane, "wall_s", lambda lane: wall_s(lane) + 1000.0)  # a first process of 1000 s
     with pytest.raises(EnvError) as error:
         Agent(config).learn(run_dir=run)
+    monkeypatch.undo()
     message = str(error.value)
     assert message.startswith(f"env {FLAKY} raised RuntimeError: simulator lost its connection at env step ")
     step, _ = latest_snapshot(run / "checkpoints")
     assert step > 0 and f"the checkpoint of env step {step} can be resumed: dqnlab train --resume {run}" in message
     assert "\n" not in message
     _FAIL_AT_CALL.update(call=None)
-    resume_training(run)
+    summary = resume_training(run)
     assert (run / "metrics.csv").read_bytes() == (tmp_path / "reference" / "metrics.csv").read_bytes()
+    # the time spent before the fault counts: the checkpoint carries it to the summary
+    assert 1000.0 < summary["wall_s"] < 1000.0 + 300
+    assert summary["steps_per_s"] == round(summary["steps"] / summary["wall_s"], 1)
 
 
 def test_a_full_disk_stops_training_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys):

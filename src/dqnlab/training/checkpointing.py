@@ -70,6 +70,7 @@ def capture_training_state(loop: Lane) -> tuple[dict[str, Any], dict[str, Any]]:
     """(state tree of arrays and plain values, tensors) of the whole run, between two collections."""
     agent = loop.agent
     state_values, best_weights = loop.state.to_tree()
+    state_values["earlier_wall_s"] = loop.wall_s()  # a resume goes on counting from here
     rng_values, rng_tensors = agent.rng_state()
     tree = {
         "version": STATE_VERSION,

@@ -69,6 +69,11 @@ class Lane:
         self.checkpointer = Checkpointer(self) if self.run_dir is not None else None
         self.stopped = False  # stopped early (target, patience, collapse, a fault): masked in a population
         self.finished: dict[str, Any] | None = None  # the summary, once written
+        self.started = time.perf_counter()  # when this process began training the lane (the loop resets it)
+
+    def wall_s(self) -> float:
+        """Wall seconds this run has trained, counting the processes before a resume."""
+        return self.state.earlier_wall_s + time.perf_counter() - self.started
 
     @property
     def done(self) -> bool:

@@ -154,7 +154,9 @@ class TrainingLoop:
         for lane in self.lanes:
             if lane.run_dir is not None:
                 lane.open_run_dir()
-        self.started = start = time.perf_counter()
+        started = time.perf_counter()
+        for lane in self.lanes:
+            lane.started = started
         try:
             checkpointer = self.lanes[0].checkpointer
             signals = checkpointer.stop_on_signals() if checkpointer else contextlib.nullcontext()
@@ -171,10 +173,10 @@ class TrainingLoop:
                 if lane.finished is None:
                     lane.close_observers()
             self.progress.close()
-        wall_s = time.perf_counter() - start
         collector_summary = self.collector.summary()
         self.summaries = [
-            lane.finish(wall_s, collector_summary) if lane.finished is None else lane.finished for lane in self.lanes
+            lane.finish(lane.wall_s(), collector_summary) if lane.finished is None else lane.finished
+            for lane in self.lanes
         ]
         return self.summaries[0]
 
@@ -247,7 +249,7 @@ class TrainingLoop:
             eval_every = lane.config.evaluation.every
             due = eval_every > 0 and lane.agent.env_steps // eval_every > previous_step // eval_every
             if due or lane.agent.env_steps >= lane.state.end_step:
-                train_s = time.perf_counter() - self.started - lane.state.eval_seconds
+                train_s = lane.wall_s() - lane.state.eval_seconds
                 if lane.evaluate_and_decide_stop(train_s):
                     self._stop(lane)
         self.progress.advance(max(lane.agent.env_steps for lane in lanes))
@@ -260,7 +262,7 @@ class TrainingLoop:
         if len(self.lanes) > 1:  # a population member finishes now, so a resume finds it finished
             lane.save_final()
             lane.close_observers()
-            lane.finish(time.perf_counter() - self.started, self.collector.summary())
+            lane.finish(lane.wall_s(), self.collector.summary())
 
     def _checkpoint(self, lanes: list[Lane], previous_steps: list[int]) -> None:
         """Checkpoints each running lane when due; on SIGINT/SIGTERM (caught by the first lane's

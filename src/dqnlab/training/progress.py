@@ -36,6 +36,7 @@ class Progress:
         self.last_eval = math.nan
         self.best_eval = -math.inf
         self.started = time.perf_counter()
+        self.rate_from: tuple[int, float] | None = None  # (step, time) of the first advance: a resume's steps/s
 
     def on_episode(self, record: EpisodeRecord) -> None:
         self.episodes = record.episode
@@ -54,6 +55,14 @@ class Progress:
     def advance(self, step: int) -> None:
         """The run has reached env step `step`."""
         self.step = step
+        if self.rate_from is None:
+            self.rate_from = (step, time.perf_counter())
+
+    def rate(self) -> float:
+        """Env steps per second since the first `advance`: this process's, not the run's since step 0."""
+        first_step, first_time = self.rate_from or (self.step, self.started)
+        elapsed = time.perf_counter() - first_time
+        return (self.step - first_step) / elapsed if elapsed > 0 else 0.0
 
     def say(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -118,9 +127,8 @@ class ProgressLog(Progress):
             self._line()
 
     def _line(self) -> None:
-        now = time.perf_counter()
-        rate = (self.step - self.start_step) / (now - self.started) if now > self.started else 0.0
-        self.last_line = now
+        rate = self.rate()
+        self.last_line = time.perf_counter()
         self.say(
             f"{self.env_id} step {self.step:,}/{self.start_step + self.total_steps:,} | episodes {self.episodes:,} | "
             f"return {_shown(self.recent_return())} | eval {_shown(self.last_eval)} | eps {self.epsilon:.3f} | "

@@ -25,6 +25,7 @@ class TrainingState:
     solved_at_step: int | None = None  # env steps at the first evaluation at or above the target
     solved_at_s: float | None = None  # training seconds (evaluation excluded) by then
     eval_seconds: float = 0.0
+    earlier_wall_s: float = 0.0  # wall seconds spent on this run by the processes before a resume
     loss_sum: float = 0.0  # loss summed over the gradient steps since the last episode ended
     q_sum: float = 0.0  # mean Q of the taken actions, summed likewise
     update_count: int = 0  # gradient steps since the last episode ended
