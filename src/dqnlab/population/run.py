@@ -13,7 +13,6 @@ import csv
 import dataclasses
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -154,13 +153,11 @@ def train_population(
 
 def _run(loop: TrainingLoop, directory: Path | None, names: list[str]) -> dict[str, Any]:
     """Runs the loop and writes the population summary of the members `names`."""
-    began = time.perf_counter()
     loop.run()
-    wall_s = time.perf_counter() - began
     summaries = loop.summaries
     if directory is not None:  # members that finished before a resume are read back from their directories
         summaries = [json.loads((directory / name / "summary.json").read_text()) for name in names]
-    summary = population_summary(summaries, names, wall_s, directory)
+    summary = population_summary(summaries, names, directory)
     if directory is not None:
         (directory / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -206,7 +203,7 @@ def resume_population(directory: str | Path, progress: bool | ProgressMode = Fal
 
 def _run_finished(directory: Path, names: list[str]) -> dict[str, Any]:
     summaries = [json.loads((directory / name / "summary.json").read_text()) for name in names]
-    summary = population_summary(summaries, names, 0.0, directory)
+    summary = population_summary(summaries, names, directory)
     (directory / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -230,11 +227,10 @@ def _aggregate(values: list[float]) -> dict[str, Any] | None:
     return {"iqm": round(iqm(scores), 4), "ci95": [round(low, 4), round(high, 4)], "members": len(values)}
 
 
-def population_summary(
-    summaries: list[dict[str, Any]], names: list[str], wall_s: float, directory: Path | None
-) -> dict[str, Any]:
+def population_summary(summaries: list[dict[str, Any]], names: list[str], directory: Path | None) -> dict[str, Any]:
     """Per member: solved step, best and final evaluation; over members: their IQM with a 95%
-    bootstrap interval (the solved step over the members that solved), wall time and env steps/s."""
+    bootstrap interval (the solved step over the members that solved), wall time (the longest
+    member's, resumes included: they trained together) and env steps/s."""
     members = []
     for name, summary in zip(names, summaries, strict=True):
         final = _final_eval(directory / name) if directory is not None else None
@@ -249,6 +245,7 @@ def population_summary(
             }
         )
     env_steps = sum(summary["steps"] for summary in summaries)
+    wall_s = max(summary["wall_s"] for summary in summaries)
 
     def present(key: str) -> list[float]:
         return [member[key] for member in members if member[key] is not None]
