@@ -27,7 +27,8 @@ def test_dueling_q_is_value_plus_advantage_minus_its_mean(hidden):
     torch.testing.assert_close((q_BAK - value_B1K).mean(dim=1), torch.zeros(5, 2), atol=1e-6, rtol=0)
 
 
-def test_noisy_layer_is_factorized_and_uses_the_noise_it_holds():
+@pytest.mark.parametrize("rows", [1, 4, 32])  # acting computes without forming the noisy weights; learning forms them
+def test_noisy_layer_is_factorized_and_uses_the_noise_it_holds(rows):
     torch.manual_seed(0)
     layer = NoisyLinear(3, 2, sigma0=0.5)
     assert torch.all(layer.weight_sigma == 0.5 / np.sqrt(3))  # sigma0 / sqrt(inputs)
@@ -35,7 +36,7 @@ def test_noisy_layer_is_factorized_and_uses_the_noise_it_holds():
     noise = layer.weight_noise()
     torch.testing.assert_close(noise, torch.outer(layer.epsilon_out, layer.epsilon_in))
     assert torch.linalg.matrix_rank(noise) == 1
-    x = torch.randn(4, 3)
+    x = torch.randn(rows, 3)
     weight = layer.weight_mu + layer.weight_sigma * noise
     bias = layer.bias_mu + layer.bias_sigma * layer.epsilon_out
     torch.testing.assert_close(layer(x), x @ weight.T + bias)

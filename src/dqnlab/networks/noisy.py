@@ -8,6 +8,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# Up to this many input rows (acting: one per env) a noisy layer never forms its [out, in] noisy
+# weight matrix: with MinAtar Rainbow's 1600 -> 306 layer, forming it made a batch-1 forward 7 ms
+# against 0.23 ms for the factorized product; from a batch of 32 up forming it is the faster.
+FACTORIZED_MAX_ROWS = 8
+
+
+def factorized_rows(x: torch.Tensor) -> bool:
+    """Whether `x` [..., in] has few enough rows for the factorized noisy product."""
+    return x.numel() <= FACTORIZED_MAX_ROWS * x.shape[-1]
+
 
 class NoisyLinear(nn.Module):
     """y = (mu_w + sigma_w * eps_w) x + mu_b + sigma_b * eps_b, with factorized Gaussian noise.
@@ -17,7 +27,8 @@ class NoisyLinear(nn.Module):
     as in section 3.2: mu ~ U[-1/sqrt(p), 1/sqrt(p)], sigma = sigma0 / sqrt(p), p = inputs.
 
     The noise is held fixed until `reset_noise()` draws a new sample; in eval mode
-    (`module.eval()`) the layer uses its mean weights mu.
+    (`module.eval()`) the layer uses its mean weights mu. For a few rows (acting) the noisy part is
+    computed without forming eps_w: (sigma_w * eps_out eps_in^T) x = eps_out * (sigma_w (eps_in * x)).
     """
 
     epsilon: torch.Tensor  # [in + out] buffer: f(eps_in) then f(eps_out)
@@ -60,6 +71,9 @@ class NoisyLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return F.linear(x, self.weight_mu, self.bias_mu)
+        if factorized_rows(x):
+            noise = F.linear(x * self.epsilon_in, self.weight_sigma, self.bias_sigma)
+            return F.linear(x, self.weight_mu, self.bias_mu) + self.epsilon_out * noise
         weight = self.weight_mu + self.weight_sigma * self.weight_noise()
         bias = self.bias_mu + self.bias_sigma * self.epsilon_out
         return F.linear(x, weight, bias)

@@ -21,7 +21,7 @@ from torch import nn
 from dqnlab.linear.qfunctions import FeatureTorso, LinearQHead
 from dqnlab.networks.factory import QNetwork
 from dqnlab.networks.heads import CategoricalHead, DuelingStreams, LinearStreams, QHead, QuantileHead
-from dqnlab.networks.noisy import NoisyLinear
+from dqnlab.networks.noisy import NoisyLinear, factorized_rows
 from dqnlab.networks.torsos import MinAtarTorso, MLPTorso, NatureCNNTorso
 from dqnlab.types import NetworkOutput
 
@@ -153,6 +153,11 @@ def _apply(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], x: 
             return stacked_linear(x, weight_mu, bias_mu)
         epsilon = tensors[prefix + "epsilon"]  # f(eps_in) then f(eps_out), as NoisyLinear keeps them
         epsilon_in, epsilon_out = epsilon[:, : module.in_features], epsilon[:, module.in_features :]
+        if factorized_rows(x[0]):  # as NoisyLinear computes a few rows (acting)
+            noise = stacked_linear(
+                x * epsilon_in.unsqueeze(1), tensors[prefix + "weight_sigma"], tensors[prefix + "bias_sigma"]
+            )
+            return stacked_linear(x, weight_mu, bias_mu) + epsilon_out.unsqueeze(1) * noise
         weight_noise = epsilon_out.unsqueeze(2) * epsilon_in.unsqueeze(1)  # torch.outer per member
         weight = weight_mu + tensors[prefix + "weight_sigma"] * weight_noise
         return stacked_linear(x, weight, bias_mu + tensors[prefix + "bias_sigma"] * epsilon_out)
