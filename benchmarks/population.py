@@ -1,12 +1,15 @@
-"""Seed populations against sequential runs, on CartPole-v1 with the `cartpole` preset.
+"""Seed populations against sequential runs, on CartPole-v1 with the `cartpole` preset (or any env
+and preset: `--env MinAtar/SpaceInvaders-v0 --preset minatar-dqn`).
 
     python benchmarks/population.py throughput --members 10 --steps 5000   # env steps/s
     python benchmarks/population.py solve --seeds 0-9                      # wall time until every seed solved
     python benchmarks/population.py scaling --members 1,2,5,10,20,50 --steps 5000
     python benchmarks/population.py scaling --members 10,100,1000 --steps 1000 --learning-starts 500 --device cuda
+    python benchmarks/population.py throughput --env MinAtar/SpaceInvaders-v0 --preset minatar-dqn --members 10 \
+        --steps 3000 --learning-starts 1000
 
 throughput: a population of P members, P sequential dqnlab runs and (when stable-baselines3 is
-installed) P sequential SB3 runs with the rl-baselines3-zoo CartPole hyperparameters, each for
+installed, on CartPole) P sequential SB3 runs with the rl-baselines3-zoo CartPole hyperparameters, each for
 `--steps` env steps per seed without evaluation; env steps per second counts all seeds' steps.
 solve: evaluation every 1,000 env steps (20 episodes, solved at a mean of 475, a member stops
 when solved); wall time until every seed has solved, for the population, for the seeds one after
@@ -33,7 +36,7 @@ from dqnlab.config import Config, apply_overrides
 from dqnlab.population.run import parse_seeds, train_population
 from dqnlab.presets import preset_config
 
-ENV_ID = "CartPole-v1"
+RUN = {"env": "CartPole-v1", "preset": "cartpole"}  # --env and --preset
 NO_EVALUATION = {"evaluation": {"every": 0, "episodes": 1, "stop_at_target": False}, "tensorboard": False}
 SOLVE = {"evaluation": {"every": 1000, "episodes": 20, "target_return": 475.0}, "tensorboard": False}
 
@@ -52,7 +55,8 @@ SETTINGS: dict[str, Any] = {}  # --device and --learning-starts, for every dqnla
 
 
 def _configs(seeds: list[int], steps: int, values: dict[str, Any]) -> list[Config]:
-    base = apply_overrides(preset_config("cartpole", ENV_ID).replace(steps=steps), {**values, **SETTINGS})
+    base = preset_config(RUN["preset"], RUN["env"]).replace(steps=steps)
+    base = apply_overrides(base, {**values, **SETTINGS})
     return [base.replace(seed=seed) for seed in seeds]
 
 
@@ -73,7 +77,7 @@ def sequential_rate(members: int, steps: int) -> tuple[float, float]:
 
 
 def sb3_rate(members: int, steps: int) -> tuple[float, float] | None:
-    if importlib.util.find_spec("stable_baselines3") is None:
+    if RUN["env"] != "CartPole-v1" or importlib.util.find_spec("stable_baselines3") is None:
         return None
     sb3 = _sb3_benchmark()
     began = time.perf_counter()
@@ -89,7 +93,7 @@ def run_throughput(members: int, steps: int) -> None:
     sb3 = sb3_rate(members, steps)
     if sb3 is not None:
         rows["sequential SB3 (zoo)"] = sb3
-    print(f"| {members} seeds x {steps:,} steps | env steps/s | wall s |")
+    print(f"| {RUN['env']}, {RUN['preset']}: {members} seeds x {steps:,} steps | env steps/s | wall s |")
     print("|---|---|---|")
     for name, (rate, seconds) in rows.items():
         print(f"| {name} | {rate:,.0f} | {seconds:.1f} |")
@@ -121,7 +125,7 @@ def run_solve(seeds: list[int], budget: int) -> None:
         sequential_eval_s += run["wall_s"] - run["train_s"]
         one = one or (seconds, run["wall_s"] - run["train_s"], run["solved_at_step"])
     assert one is not None
-    header = f"| {len(seeds)} seeds, cartpole preset, budget {budget:,} |"
+    header = f"| {len(seeds)} seeds, {RUN['env']}, {RUN['preset']} preset, budget {budget:,} |"
     print(header + " wall s until all solved | without evaluation | solved |")
     print("|---|---|---|---|")
     print(f"| population | {population_s:.1f} | {population_s - population_eval_s:.1f} | {summary['solved']} |")
@@ -146,8 +150,10 @@ def run_scaling(sizes: list[int], steps: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="seed populations vs sequential runs on CartPole-v1")
+    parser = argparse.ArgumentParser(description="seed populations vs sequential runs (CartPole-v1 by default)")
     parser.add_argument("mode", choices=["throughput", "solve", "scaling"])
+    parser.add_argument("--env", default=RUN["env"])
+    parser.add_argument("--preset", default=RUN["preset"])
     parser.add_argument("--members", default="10", help="population size; for scaling a list, e.g. 1,2,5")
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--steps", type=int, default=5_000, help="env steps per member")
@@ -156,6 +162,7 @@ def main() -> None:
     parser.add_argument("--learning-starts", type=int, default=None, help="learning.learning_starts (preset: 1000)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    RUN.update(env=args.env, preset=args.preset)
     SETTINGS["device"] = args.device
     if args.learning_starts is not None:
         SETTINGS["learning"] = {"learning_starts": args.learning_starts}
