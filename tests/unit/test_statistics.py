@@ -103,3 +103,16 @@ def test_summarize_gives_estimate_and_interval_for_mean_and_iqm() -> None:
     assert summary["iqm"][0] == pytest.approx(2.5)
     for estimate, low, high in summary.values():
         assert low <= estimate <= high
+
+
+def test_trailing_episode_mean_takes_the_last_episodes_ended_by_the_step() -> None:
+    end_steps = np.array([10, 25, 40, 70, 100])
+    returns = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    assert statistics.trailing_episode_mean(end_steps, returns, at_step=70, window=2) == 6.0  # (4 + 8) / 2
+    assert (
+        statistics.trailing_episode_mean(end_steps, returns, at_step=69, window=2) == 3.0
+    )  # the episode at 70 had not ended
+    assert (
+        statistics.trailing_episode_mean(end_steps, returns, at_step=1000, window=100) == 31.0 / 5
+    )  # fewer than the window
+    assert np.isnan(statistics.trailing_episode_mean(end_steps, returns, at_step=5))

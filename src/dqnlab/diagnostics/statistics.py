@@ -10,6 +10,7 @@ method is written here; the IQM matches `rliable.metrics.aggregate_iqm` (scipy's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -101,6 +102,13 @@ def interpolate_curve(steps: np.ndarray, values: np.ndarray, grid: np.ndarray) -
         raise ValueError("a learning curve needs at least one point")
     order = np.argsort(steps, kind="stable")
     return np.interp(np.asarray(grid, dtype=float), steps[order], values[order])
+
+
+def trailing_episode_mean(end_steps: np.ndarray, returns: np.ndarray, at_step: int, window: int = 100) -> float:
+    """Mean return of the last `window` training episodes that ended by env step `at_step`: the
+    score Young & Tian (2019) report for MinAtar (last 100 episodes). NaN when none had ended."""
+    ended = np.asarray(returns, dtype=float)[np.asarray(end_steps) <= at_step]
+    return float(ended[-window:].mean()) if ended.size else math.nan
 
 
 def normalized_auc(grid: np.ndarray, values: np.ndarray) -> float:

@@ -1,0 +1,102 @@
+"""The MinAtar results table and learning curves (docs/minatar.md) from run directories.
+
+    python scripts/minatar_results.py --frames 5000000 --figure docs/figures/minatar-si-dqn.png \
+        --variant minatar-dqn=runs/si-dqn-0,runs/si-dqn-1 --published minatar-dqn=43 \
+        --variant no-replay=runs/si-noreplay-0 --published no-replay=13
+
+Per variant, at `--frames` or at the fewest frames any of its seeds has reached, whichever is
+smaller: the papers' score, the mean return of the last 100 training episodes (metrics.csv), and
+dqnlab's greedy evaluation (the last one of eval.csv by then), each as the mean over seeds with a
+95% bootstrap interval. The figure shows the training return (mean of the last 100 episodes) over
+frames, the mean over seeds with its bootstrap band. Works on unfinished runs: it reads what the
+runs have written so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from dqnlab.diagnostics.statistics import bootstrap_mean_band, stratified_bootstrap_ci, trailing_episode_mean
+
+WINDOW = 100  # Young & Tian's score: the last 100 training episodes
+GRID_POINTS = 200
+
+
+def _columns(path: Path, *names: str) -> list[np.ndarray]:
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    return [np.array([float(row[name]) for row in rows]) for name in names]
+
+
+def _mean_ci(values: list[float]) -> str:
+    scores = np.array([value for value in values if np.isfinite(value)])
+    if scores.size == 0:
+        return "-"
+    low, high = stratified_bootstrap_ci(scores, lambda sample: float(np.mean(sample)))
+    return f"{scores.mean():.1f} [{low:.1f}, {high:.1f}]"
+
+
+def _rolling_curve(end_steps: np.ndarray, returns: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    return np.array([trailing_episode_mean(end_steps, returns, int(step), WINDOW) for step in grid])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", action="append", required=True, help="NAME=RUN_DIR[,RUN_DIR...]")
+    parser.add_argument("--published", action="append", default=[], help="NAME=SCORE, the paper's figure")
+    parser.add_argument("--frames", type=int, required=True, help="the frame count to compare at")
+    parser.add_argument("--figure", type=Path, help="where to write the curves (png)")
+    args = parser.parse_args()
+    published = dict(item.split("=", 1) for item in args.published)
+    header = "| variant | seeds | frames | last-100 training episodes: mean [95% CI] | greedy eval | published |"
+    print(header + "\n|---|---:|---:|---|---|---:|")
+    curves = {}
+    for item in args.variant:
+        name, dirs = item.split("=", 1)
+        runs = [Path(directory) for directory in dirs.split(",")]
+        episodes = [_columns(run / "metrics.csv", "step", "return") for run in runs]
+        reached = min(int(steps[-1]) for steps, _ in episodes)
+        frames = min(args.frames, reached)
+        training = [trailing_episode_mean(steps, returns, frames, WINDOW) for steps, returns in episodes]
+        evaluations = []
+        for run in runs:
+            eval_steps, eval_returns = _columns(run / "eval.csv", "step", "mean_return")
+            by_then = eval_returns[eval_steps <= frames]
+            evaluations.append(float(by_then[-1]) if by_then.size else np.nan)
+        row = [name, str(len(runs)), f"{frames:,}", _mean_ci(training), _mean_ci(evaluations), published.get(name, "")]
+        print("| " + " | ".join(row) + " |")
+        grid = np.linspace(0, frames, GRID_POINTS)[1:]
+        curves[name] = (grid, np.array([_rolling_curve(steps, returns, grid) for steps, returns in episodes]))
+    if args.figure is not None:
+        _plot(curves, published, args.figure)
+
+
+def _plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], published: dict[str, str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for name, (grid, curves_RN) in curves.items():
+        mean, low, high = bootstrap_mean_band(np.nan_to_num(curves_RN))
+        (line,) = axis.plot(grid / 1e6, mean, label=f"{name} ({curves_RN.shape[0]} seeds)")
+        axis.fill_between(grid / 1e6, low, high, color=line.get_color(), alpha=0.2)
+        if name in published:
+            axis.axhline(float(published[name]), color=line.get_color(), linestyle=":", linewidth=1)
+    axis.set_xlabel("frames (millions)")
+    axis.set_ylabel(f"return, mean of the last {WINDOW} training episodes")
+    axis.set_title("mean over seeds with a 95% bootstrap band; dotted: the published score", fontsize=10)
+    axis.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    main()
