@@ -14,7 +14,7 @@ import torch
 from dqnlab.agent import Agent
 from dqnlab.cli import main
 from dqnlab.config import Config, apply_overrides
-from dqnlab.errors import ConfigError, TrainingInterrupted
+from dqnlab.errors import ConfigError, NonFiniteError, TrainingInterrupted
 from dqnlab.learner import DQNLearner
 from dqnlab.population.run import build_population_loop, check_shareable, parse_seeds, train_population
 from dqnlab.presets import preset_config
@@ -276,6 +276,22 @@ def test_a_member_with_a_non_finite_loss_stops_alone(tmp_path, capsys) -> None:
     single = tmp_path / "single"
     Agent(_config(0, DQN)).learn(run_dir=single)
     assert (tmp_path / "seed-0" / "metrics.csv").read_bytes() == (single / "metrics.csv").read_bytes()
+
+
+def test_a_member_with_a_non_finite_loss_rolls_back_alone_as_its_single_run(tmp_path, capsys) -> None:
+    rollback = {"checkpoint": {"on_nonfinite": "rollback", "every": 100}}
+    diverging = {**DQN, **rollback, "learning": {"lr": 1e30}}  # diverges again after every rollback
+    (tmp_path / "pop").mkdir()
+    summary = train_population([_config(0, {**DQN, **rollback}), _config(1, diverging)], tmp_path / "pop")
+    err = capsys.readouterr().err.splitlines()
+    rolled_back = [line.replace("seed-1: ", "") for line in err if "seed-1: warning: non-finite" in line]
+    assert len(rolled_back) == 3 and all("rolled back to state-" in line for line in rolled_back)
+    assert not any("seed-0" in line for line in err)
+    steps = {member["member"]: member["steps"] for member in summary["members"]}
+    assert steps["seed-0"] == 300 and steps["seed-1"] < 300
+    with pytest.raises(NonFiniteError, match="after 3 rollbacks"):
+        Agent(_config(1, diverging)).learn(run_dir=tmp_path / "single")
+    assert [line for line in capsys.readouterr().err.splitlines() if "warning: non-finite" in line] == rolled_back
 
 
 def test_members_keep_their_final_state_and_extend_as_their_single_runs(tmp_path) -> None:

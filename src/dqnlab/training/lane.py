@@ -195,13 +195,14 @@ class Lane:
             state.collapse_detector.reset()
         return action == "stop"
 
-    def on_nonfinite_loss(self, loss: float, may_roll_back: bool) -> None:
-        """A nan or inf loss: stops with the step named, or (checkpoint.on_nonfinite = "rollback", when
-        `may_roll_back`) reloads the networks and optimizer of the newest checkpoint and goes on, at most
-        MAX_NONFINITE_ROLLBACKS times."""
+    def on_nonfinite_loss(self, loss: float) -> None:
+        """A nan or inf loss: stops with the step named, or (checkpoint.on_nonfinite = "rollback") reloads
+        the networks and optimizer of the newest checkpoint and goes on, at most MAX_NONFINITE_ROLLBACKS
+        times. A population member's networks and optimizer are views of the population's rows, so
+        loading them rolls the member back alone."""
         agent, state, checkpointer = self.agent, self.state, self.checkpointer
         where = f"env step {agent.env_steps}, gradient step {agent.learner.gradient_steps}"
-        if self.config.checkpoint.on_nonfinite == "rollback" and checkpointer is not None and may_roll_back:
+        if self.config.checkpoint.on_nonfinite == "rollback" and checkpointer is not None:
             if state.nonfinite_rollbacks < MAX_NONFINITE_ROLLBACKS:
                 _, folder = latest_snapshot(checkpointer.directory)
                 _, tensors = read_snapshot(folder)

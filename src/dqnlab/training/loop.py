@@ -331,12 +331,12 @@ class TrainingLoop:
                     observer.on_target_update(lane.agent.env_steps)
 
     def _on_nonfinite_loss(self, lane: Lane, loss: float) -> None:
-        """A single run stops (or rolls back, as configured); a population member stops alone."""
+        """A run rolls back (as configured) or stops; a population member does so alone."""
         if len(self.lanes) == 1:
-            lane.on_nonfinite_loss(loss, may_roll_back=True)  # raises, or rolls the networks back
+            lane.on_nonfinite_loss(loss)  # raises, or rolls the networks back
             return
         try:
-            lane.on_nonfinite_loss(loss, may_roll_back=False)
+            lane.on_nonfinite_loss(loss)
         except Exception as exc:  # the member's one line; the population goes on without it
             lane.say(f"dqnlab: {exc}")
             self._stop(lane)
