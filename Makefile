@@ -21,7 +21,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 $(DEV_STAMP): $(STAMP)
-	$(PIP_INSTALL) -e ".[dev,minatar]"
+	$(PIP_INSTALL) -e ".[dev,minatar,box2d]"
 	touch $@
 
 $(BENCH_STAMP): $(STAMP)
