@@ -31,6 +31,10 @@ ALL_VARIANTS=(
   "no-double:learning.double=false"
   # the two that held best in the pilot (docs/forgetting.md), together: a candidate stable preset
   "layer-norm+lr-decay:network.layer_norm=true,learning.lr_end=0.0001,learning.lr_decay_steps=20000"
+  # candidates after the full run: LayerNorm with the lr annealed over the whole run (about 49,500
+  # gradient steps in 100k env steps) to 1% of its start, and the same with a target held 4x longer
+  "layer-norm+lr-anneal:network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=50000"
+  "layer-norm+lr-anneal+target-200:network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=50000,learning.target_update_interval=200"
 )
 WANTED=" ${VARIANTS:-} "
 WANTED=${WANTED//,/ }
