@@ -165,9 +165,10 @@ def _interrupt_seed_0_at(patch, step: int) -> None:
     patch.setattr(Checkpointer, "after_step", interrupt_at)
 
 
-def test_a_resumed_population_is_bit_identical(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop_minatar"])  # a stacked optimizer state, the members' own
+def test_a_resumed_population_is_bit_identical(optimizer, tmp_path, monkeypatch) -> None:
     arguments = ["CartPole-v1", "--preset", "cartpole", "--seeds", "0,1", "--steps", "1200", "--no-progress"]
-    arguments += ["--checkpoint-every", "400"]
+    arguments += ["--checkpoint-every", "400", "--set", f"learning.optimizer={optimizer}"]
     assert main(["train", *arguments, "--run-dir", str(tmp_path / "whole")]) == 0
     with monkeypatch.context() as patch:
         _interrupt_seed_0_at(patch, 700)
