@@ -32,7 +32,9 @@ REMEDIES = [
     "layer-norm",
     "rollback",
     "no-double",
-    "layer-norm+lr-decay",  # a combination, the candidate stable preset
+    "layer-norm+lr-decay",  # combinations: candidates for the stable preset
+    "layer-norm+lr-anneal",
+    "layer-norm+lr-anneal+target-200",
 ]
 
 
