@@ -35,6 +35,9 @@ ALL_VARIANTS=(
   # gradient steps in 100k env steps) to 1% of its start, and the same with a target held 4x longer
   "layer-norm+lr-anneal:network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=50000"
   "layer-norm+lr-anneal+target-200:network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=50000,learning.target_update_interval=200"
+  # and with more exploration kept in the data (epsilon ends at 0.1), or prioritized replay
+  "layer-norm+lr-anneal+eps-0.1:network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=50000,exploration.end=0.1"
+  "layer-norm+lr-anneal+prioritized:network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=50000,replay.prioritized=true"
 )
 WANTED=" ${VARIANTS:-} "
 WANTED=${WANTED//,/ }

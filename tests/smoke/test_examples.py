@@ -35,6 +35,8 @@ REMEDIES = [
     "layer-norm+lr-decay",  # combinations: candidates for the stable preset
     "layer-norm+lr-anneal",
     "layer-norm+lr-anneal+target-200",
+    "layer-norm+lr-anneal+eps-0.1",
+    "layer-norm+lr-anneal+prioritized",
 ]
 
 
