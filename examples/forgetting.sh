@@ -38,6 +38,10 @@ ALL_VARIANTS=(
   # and with more exploration kept in the data (epsilon ends at 0.1), or prioritized replay
   "layer-norm+lr-anneal+eps-0.1:network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=50000,exploration.end=0.1"
   "layer-norm+lr-anneal+prioritized:network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=50000,replay.prioritized=true"
+  # annealed seeds often ended at 500 once the lr was small: anneal sooner, over 30k or 20k gradient
+  # steps (about 61k or 41k env steps), so that the last 20k env steps run at the small lr
+  "layer-norm+lr-anneal-30k:network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=30000"
+  "layer-norm+lr-anneal-20k:network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=20000"
 )
 WANTED=" ${VARIANTS:-} "
 WANTED=${WANTED//,/ }

@@ -37,6 +37,8 @@ REMEDIES = [
     "layer-norm+lr-anneal+target-200",
     "layer-norm+lr-anneal+eps-0.1",
     "layer-norm+lr-anneal+prioritized",
+    "layer-norm+lr-anneal-30k",
+    "layer-norm+lr-anneal-20k",
 ]
 
 
