@@ -42,6 +42,10 @@ ALL_VARIANTS=(
   # steps (about 61k or 41k env steps), so that the last 20k env steps run at the small lr
   "layer-norm+lr-anneal-30k:network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=30000"
   "layer-norm+lr-anneal-20k:network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=20000"
+  # even at lr 2e-5 solved seeds drifted and collapsed: Adam scales tiny gradients up to full-size
+  # steps; a larger Adam epsilon shrinks the steps once the gradients are small
+  "layer-norm+lr-decay+adam-eps-1e-3:network.layer_norm=true,learning.lr_end=0.0001,learning.lr_decay_steps=20000,learning.optimizer_eps=0.001"
+  "layer-norm+lr-decay+adam-eps-1e-2:network.layer_norm=true,learning.lr_end=0.0001,learning.lr_decay_steps=20000,learning.optimizer_eps=0.01"
 )
 WANTED=" ${VARIANTS:-} "
 WANTED=${WANTED//,/ }

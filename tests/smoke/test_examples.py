@@ -39,6 +39,8 @@ REMEDIES = [
     "layer-norm+lr-anneal+prioritized",
     "layer-norm+lr-anneal-30k",
     "layer-norm+lr-anneal-20k",
+    "layer-norm+lr-decay+adam-eps-1e-3",
+    "layer-norm+lr-decay+adam-eps-1e-2",
 ]
 
 
