@@ -1,7 +1,7 @@
 """One report over the variants of several forgetting experiments (docs/forgetting.md).
 
     python scripts/forgetting_report.py --out experiments/forgetting-report \
-        experiments/CartPole-forgetting experiments/CartPole-forgetting-candidates
+        experiments/CartPole-forgetting experiments/CartPole-forgetting-candidates [--only baseline,layer-norm]
 
 Each experiment directory holds runs/VARIANT/seed-K (what `examples/forgetting.sh` writes); the
 report (`dqnlab.diagnostics.report`, as `dqnlab experiment` writes one) names each variant as the
@@ -35,8 +35,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiments", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--only", help="these variants alone, comma-separated, in this order (a readable figure)")
     args = parser.parse_args()
     groups, unfinished = finished_variants(args.experiments)
+    if args.only:
+        groups = {name: groups[name] for name in args.only.split(",")}
     context = [f"experiments: {', '.join(map(str, args.experiments))}"]
     if unfinished:
         context.append(f"not finished, left out: {', '.join(unfinished)}")
