@@ -43,7 +43,7 @@ PRESETS: dict[str, Preset] = {
             "exploration": {"end": 0.02, "decay_steps": 5_000},
         },
     ),
-    # `cartpole` keeps training well after it solves, and then forgets (docs/forgetting.md: over 10
+    # `cartpole`, trained on after it solves, forgets (docs/forgetting.md: over 10
     # seeds x 100k env steps without early stop, none held a last-10 mean of 475). LayerNorm before
     # each hidden ReLU (as PQN, Gallici et al. 2024) and an lr annealed linearly from 2e-3 to 2e-5
     # over 20k gradient steps (about 41k env steps) held best of the 14 variants run so far: 6 of 10
