@@ -15,28 +15,27 @@ runs have written so far.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 
-from dqnlab.diagnostics.statistics import bootstrap_mean_band, stratified_bootstrap_ci, trailing_episode_mean
+from dqnlab.diagnostics.figure import parse_float, read_csv_rows
+from dqnlab.diagnostics.statistics import bootstrap_mean_band, mean, stratified_bootstrap_ci, trailing_episode_mean
 
 WINDOW = 100  # Young & Tian's score: the last 100 training episodes
 GRID_POINTS = 200
 
 
 def _columns(path: Path, *names: str) -> list[np.ndarray]:
-    with path.open() as handle:
-        rows = list(csv.DictReader(handle))
-    return [np.array([float(row[name]) for row in rows]) for name in names]
+    rows = read_csv_rows(path)
+    return [np.array([parse_float(row[name]) for row in rows]) for name in names]
 
 
 def _mean_ci(values: list[float]) -> str:
     scores = np.array([value for value in values if np.isfinite(value)])
     if scores.size == 0:
         return "-"
-    low, high = stratified_bootstrap_ci(scores, lambda sample: float(np.mean(sample)))
+    low, high = stratified_bootstrap_ci(scores, mean)
     return f"{scores.mean():.1f} [{low:.1f}, {high:.1f}]"
 
 
