@@ -6,7 +6,9 @@
 # every 2,000 env steps; the report (hold rate, last-10 mean, collapses, AUC, steps to solve, each with
 # 95% bootstrap CIs) lands in $OUT/report.html and $OUT/report.md. After Ctrl-C:
 # `dqnlab experiment --resume $OUT`. VARIANTS picks some variants by name (space- or comma-separated);
-# ENV and PRESET run the same remedies on another env against another preset.
+# ENV and PRESET run the remedies on another env against another preset: PRESET=dqn gets the same
+# remedies scaled to its own lr, target interval and update rate. EVAL_EVERY and EVAL_EPISODES change
+# the evaluation (long episodes, as LunarLander's, make 20 episodes every 2,000 steps costly).
 #   SEEDS=10 STEPS=100000 examples/forgetting.sh --workers 2 [more dqnlab experiment flags]
 #   VARIANTS="baseline layer-norm" SEEDS=3 STEPS=30000 examples/forgetting.sh --workers 1
 #   ENV=Acrobot-v1 PRESET=dqn SEEDS=5 examples/forgetting.sh
@@ -14,7 +16,7 @@ set -euo pipefail
 source "$(dirname "$0")/_dqnlab.sh"  # sets $DQNLAB
 ENV=${ENV:-CartPole-v1}
 PRESET=${PRESET:-cartpole}
-ALL_VARIANTS=(
+CARTPOLE_VARIANTS=(
   "baseline:"
   "prioritized:replay.prioritized=true"
   "reserve-0.1:replay.reserve_fraction=0.1"
@@ -47,6 +49,28 @@ ALL_VARIANTS=(
   "layer-norm+lr-decay+adam-eps-1e-3:network.layer_norm=true,learning.lr_end=0.0001,learning.lr_decay_steps=20000,learning.optimizer_eps=0.001"
   "layer-norm+lr-decay+adam-eps-1e-2:network.layer_norm=true,learning.lr_end=0.0001,learning.lr_decay_steps=20000,learning.optimizer_eps=0.01"
 )
+# The dqn preset (lr 1e-3, a gradient step per env step, target copied every 500 of them) keeps all
+# of a 100k-step run in its 100k replay, so a larger replay and a reserved share change nothing there
+# and are left out.
+DQN_VARIANTS=(
+  "baseline:"
+  "prioritized:replay.prioritized=true"
+  "lr-5e-4:learning.lr=0.0005"
+  # from 1e-3 down to 1e-4 over the first half of a 100k-step run, then held
+  "lr-decay:learning.lr_end=0.0001,learning.lr_decay_steps=50000"
+  "polyak-0.005:learning.tau=0.005,learning.target_update_interval=1"
+  "target-2000:learning.target_update_interval=2000"
+  "layer-norm:network.layer_norm=true"
+  "rollback:diagnostics.on_collapse=rollback"
+  "no-double:learning.double=false"
+  # cartpole-stable's change: LayerNorm, the lr annealed to 1% of its start over about 40% of the run
+  "layer-norm+lr-anneal:network.layer_norm=true,learning.lr_end=0.00001,learning.lr_decay_steps=40000"
+)
+if [[ "$PRESET" == dqn ]]; then
+  ALL_VARIANTS=("${DQN_VARIANTS[@]}")
+else
+  ALL_VARIANTS=("${CARTPOLE_VARIANTS[@]}")
+fi
 WANTED=" ${VARIANTS:-} "
 WANTED=${WANTED//,/ }
 KNOWN=" ${ALL_VARIANTS[*]%%:*} "
@@ -65,6 +89,6 @@ done
 $DQNLAB experiment "$ENV" --preset "$PRESET" \
   "${SELECTED[@]}" \
   --seeds "${SEEDS:-10}" --steps "${STEPS:-100000}" \
-  --set evaluation.every=2000 --set evaluation.episodes=20 \
+  --set evaluation.every="${EVAL_EVERY:-2000}" --set evaluation.episodes="${EVAL_EPISODES:-20}" \
   --set tensorboard=false --set device=cpu \
   --out "${OUT:-experiments/${ENV%%-*}-forgetting}" "$@"

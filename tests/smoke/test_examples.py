@@ -42,6 +42,19 @@ REMEDIES = [
     "layer-norm+lr-decay+adam-eps-1e-3",
     "layer-norm+lr-decay+adam-eps-1e-2",
 ]
+# the same remedies against the dqn preset, less the replay ones (its 100k replay keeps a whole run)
+DQN_REMEDIES = [
+    "baseline",
+    "prioritized",
+    "lr-5e-4",
+    "lr-decay",
+    "polyak-0.005",
+    "target-2000",
+    "layer-norm",
+    "rollback",
+    "no-double",
+    "layer-norm+lr-anneal",
+]
 
 
 def _script(tmp_path: Path, dqnlab: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -88,10 +101,18 @@ def test_forgetting_takes_seeds_steps_and_some_variants_from_the_environment(tmp
 
 
 def test_forgetting_runs_on_another_env_and_preset(tmp_path) -> None:
-    argv = _arguments(tmp_path, ENV="Acrobot-v1", PRESET="dqn", OUT="")
+    argv = _arguments(tmp_path, ENV="Acrobot-v1", PRESET="dqn", OUT="", EVAL_EVERY="5000", EVAL_EPISODES="10")
     args = _build_parser().parse_args(argv)
     assert (args.env_id, args.preset, args.out) == ("Acrobot-v1", "dqn", "experiments/Acrobot-forgetting")
-    check_variants(preset_config("dqn", "Acrobot-v1"), [FULL_BUDGET, *args.overrides], build_variants([], args.variant))
+    assert {"evaluation.every=5000", "evaluation.episodes=10"} <= set(args.overrides)
+    variants = build_variants([], args.variant)
+    assert [variant.label for variant in variants] == DQN_REMEDIES
+    base = preset_config("dqn", "Acrobot-v1")
+    check_variants(base, [FULL_BUDGET, *args.overrides], variants)
+    # the remedies are scaled to the dqn preset, not copied from cartpole's values
+    settings = {variant.label: dict(a.split("=", 1) for a in variant.assignments) for variant in variants}
+    assert int(settings["target-2000"]["learning.target_update_interval"]) == 4 * base.learning.target_update_interval
+    assert float(settings["lr-5e-4"]["learning.lr"]) < base.learning.lr
 
 
 def test_forgetting_refuses_an_unknown_variant_in_one_line(tmp_path) -> None:
