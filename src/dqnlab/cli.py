@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from dqnlab import __version__
 from dqnlab.config import Config
-from dqnlab.errors import DqnlabError, TrainingInterrupted
+from dqnlab.errors import ConfigError, DqnlabError, TrainingInterrupted
 
 if TYPE_CHECKING:
     from dqnlab.training.progress import ProgressMode
@@ -82,6 +82,14 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="SEEDS",
         help="train a population of these seeds together in one process, e.g. 0-9 or 0,3,7: each member "
         "is the run --seed k makes, written to RUN_DIR/seed-k (docs/populations.md)",
+    )
+    train.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="[NAME:]KEY=V[,KEY=V]",
+        help="with --seeds: also train these seeds with these values, in the same population, written to "
+        "RUN_DIR/NAME/seed-k; the variants may differ only in scalars such as lr or gamma (repeatable)",
     )
     train.add_argument(
         "--num-envs",
@@ -186,6 +194,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="train each seed as a process of its own (default: each variant's seeds as one population)",
     )
     experiment.add_argument(
+        "--merge-variants",
+        action="store_true",
+        help="train variants that differ only in scalars (lr, gamma, epsilon, target interval, ...) as one "
+        "population: fewer, larger populations (docs/populations.md)",
+    )
+    experiment.add_argument(
         "--threshold", type=float, default=None, help="return for steps-to-threshold (default: the env's target return)"
     )
     experiment.add_argument("--out", default=None, help="output directory (default experiments/ENV-TIME)")
@@ -253,14 +267,16 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_config(args: argparse.Namespace) -> Any:
-    """The config `train` (or `config`) runs with: defaults, the preset, the config file, --set, then the flags."""
+def _resolve_config(args: argparse.Namespace, variant: Sequence[str] = ()) -> Any:
+    """The config `train` (or `config`) runs with: defaults, the preset, the config file, --set (then
+    a population variant's assignments), then the flags."""
     from dqnlab.config import apply_overrides, load_toml, parse_assignments
     from dqnlab.presets import preset_config
 
     given = vars(args)  # `config` takes only env_id, --preset, --config and --set of train's flags
     file_values = load_toml(args.config) if args.config else {}
-    overrides = parse_assignments([*args.overrides, *_env_kwargs_assignments(given.get("env_kwargs") or [])])
+    env_kwargs = _env_kwargs_assignments(given.get("env_kwargs") or [])
+    overrides = parse_assignments([*args.overrides, *env_kwargs, *variant])
     preset = args.preset or file_values.get("preset", "dqn")
     config = preset_config(preset, args.env_id)
     if given.get("actors"):
@@ -368,6 +384,7 @@ def _resume(args: argparse.Namespace) -> int:
         "--checkpoint-every": args.checkpoint_every,
         "--actors": args.actors,
         "--seeds": args.seeds,
+        "--variant": args.variant,
     }
     given = [name for name, value in changing.items() if value not in (None, [])]
     if given:
@@ -400,6 +417,8 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.seeds is not None and args.resume is None:
         return _train_population(args)
+    if args.variant and args.resume is None:
+        raise DqnlabError("--variant adds members to a population; give the seeds too, e.g. --seeds 0-4")
     if args.actors:
         from dqnlab.distributed import require_ray
 
@@ -445,7 +464,7 @@ def _make_run_dir(run_dir: Path) -> None:
 def _train_population(args: argparse.Namespace) -> int:
     """`train ENV --seeds 0-9`: the seeds as one population, each member the run `--seed k` makes."""
     from dqnlab.envs.factory import env_spaces
-    from dqnlab.population.run import check_shareable, parse_seeds
+    from dqnlab.population.run import check_shareable, member_directory, parse_seeds
 
     if args.env_id is None:
         raise DqnlabError("train needs an env id, e.g. dqnlab train CartPole-v1 --seeds 0-9")
@@ -458,6 +477,9 @@ def _train_population(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
     base = _resolve_config(args)
     configs = [base.replace(seed=seed) for seed in seeds]
+    names = [member_directory(config) for config in configs]
+    if args.variant:
+        configs, names = _variant_members(args, seeds)
     check_shareable(configs)
     spaces = env_spaces(base.env_id, base.atari, base.env_kwargs)
     _check_can_start(base, spaces)
@@ -468,9 +490,27 @@ def _train_population(args: argparse.Namespace) -> int:
 
     print(f"population directory: {population_dir}", flush=True)
     with _run_io_errors(population_dir):
-        summary = train_population(configs, population_dir, progress=_progress(args), spaces=spaces)
+        summary = train_population(configs, population_dir, progress=_progress(args), names=names, spaces=spaces)
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _variant_members(args: argparse.Namespace, seeds: list[int]) -> tuple[list[Any], list[str]]:
+    """`--seeds S --variant A:... --variant B:...`: every variant's config for every seed, named
+    A/seed-k, B/seed-k, as `dqnlab experiment` lays out its runs."""
+    from dqnlab.experiments.plan import build_variants
+
+    configs, names = [], []
+    for variant in build_variants([], args.variant):
+        try:
+            config = _resolve_config(args, variant.assignments)
+        except ConfigError as exc:
+            raise ConfigError(f"variant '{variant.label}': {exc}") from None
+        configs += [config.replace(seed=seed) for seed in seeds]
+        names += [f"{variant.slug}/seed-{seed}" for seed in seeds]
+    if len(set(names)) < len(names):
+        raise ConfigError("--variant: two variants have the same name")
+    return configs, names
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -555,6 +595,7 @@ def _experiment(args: argparse.Namespace) -> int:
             "--ray-address": args.ray_address,
             "--device": args.device,
             "--separate-seeds": args.separate_seeds or None,
+            "--merge-variants": args.merge_variants or None,
         }
         given = [name for name, value in planned.items() if value not in (None, [])]
         if given:
@@ -579,6 +620,7 @@ def _experiment(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         ray_address=args.ray_address,
         population=not args.separate_seeds,
+        merge_variants=args.merge_variants,
         device=args.device,
     )
     return 0

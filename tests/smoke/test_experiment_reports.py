@@ -268,3 +268,52 @@ def test_the_stability_table_marks_a_variant_below_the_top_from_five_seeds(tmp_p
     table = (tmp_path / "out" / "report.md").read_text().split("## Stability")[1].split("## Reading")[0]
     assert "| 1 | holds | 5 | 5/5 |" in table and "| 2 | forgets | 5 | 5/5 |" in table
     assert " top " in table and " below " in table
+
+
+def test_merged_variants_train_as_one_population_and_are_reported_apart(tmp_path, monkeypatch, capsys) -> None:
+    commands = []
+
+    def fake_population(spec):
+        commands.append(spec.command)
+        (spec.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        for index, (_, run_dir) in enumerate(spec.labelled_run_dirs):
+            if not (run_dir / "summary.json").exists():
+                shutil.rmtree(run_dir, ignore_errors=True)  # a resumed member: made anew, with the same numbers
+                make_fake_run(run_dir, index, False, [20, 100 + index])
+        members = [str(run_dir.relative_to(spec.run_dir)) for run_dir in spec.run_dirs]
+        (spec.run_dir / "population.json").write_text(json.dumps({"members": members}))
+        (spec.run_dir / "population_summary.json").write_text("{}")
+        return spec, 0, 0.1
+
+    monkeypatch.setattr(experiment_run, "_run_one", fake_population)
+    out = tmp_path / "out"
+    variants = [
+        "--variant",
+        "base:",
+        "--variant",
+        "lr:learning.lr=0.0005",
+        "--variant",
+        "wide:network.hidden_sizes=[8]",
+    ]
+    argv = ["experiment", "CartPole-v1", "--preset", "cartpole", *variants, "--seeds", "2", "--steps", "300"]
+    assert main([*argv, "--workers", "1", "--merge-variants", "--out", str(out)]) == 0
+    assert "2 populations (3 variants x 2 seeds, 1 groups of variants merged" in capsys.readouterr().out
+    merged = next(command for command in commands if "--variant" in command)
+    assert merged[merged.index("--run-dir") + 1] == str(out / "runs" / "merged-0")
+    assert json.loads((out / "experiment.json").read_text())["merged"] == [["base", "lr"]]
+    per_seed = {
+        label: scores["final_return"]["per_seed"]
+        for label, scores in json.loads((out / "results.json").read_text())["variants"].items()
+    }
+    assert per_seed == {"base": [100, 101], "lr": [102, 103], "wide": [100, 101]}
+
+    # stopped after a checkpoint: --resume goes on with the merged population as one process
+    population = out / "runs" / "merged-0"
+    (population / "population_summary.json").unlink()
+    (population / "lr" / "seed-1" / "summary.json").unlink()
+    (population / "lr" / "seed-1" / "checkpoints" / "state-200").mkdir(parents=True)
+    commands.clear()
+    assert main(["experiment", "--resume", str(out), "--workers", "1"]) == 0
+    assert [command[3:] for command in commands] == [("train", "--resume", str(population), "--no-progress")]
+    assert main([*argv, "--separate-seeds", "--merge-variants", "--out", str(tmp_path / "x")]) == 2
+    assert "cannot go with --separate-seeds" in capsys.readouterr().err

@@ -120,6 +120,21 @@ def test_a_population_of_one_writes_the_single_runs_metrics(tmp_path) -> None:
         assert (member / name).read_bytes() == (tmp_path / "single" / name).read_bytes(), name
 
 
+def test_variants_in_one_population_write_their_single_runs_metrics(tmp_path) -> None:
+    arguments = ["--preset", "cartpole", "--steps", "1500", "--no-progress"]
+    variants = ["--variant", "lo:learning.lr=0.0005", "--variant", "hi:learning.lr=0.003,learning.gamma=0.98"]
+    assert (
+        main(["train", "CartPole-v1", "--seeds", "3,4", *variants, "--run-dir", str(tmp_path / "pop"), *arguments]) == 0
+    )
+    single = ["--seed", "4", "--set", "learning.lr=0.003", "--set", "learning.gamma=0.98"]
+    assert main(["train", "CartPole-v1", *single, "--run-dir", str(tmp_path / "single"), *arguments]) == 0
+    for name in ("metrics.csv", "eval.csv", "target_updates.csv"):
+        assert (tmp_path / "pop" / "hi" / "seed-4" / name).read_bytes() == (tmp_path / "single" / name).read_bytes()
+    summary = json.loads((tmp_path / "pop" / "population_summary.json").read_text())
+    assert [member["member"] for member in summary["members"]] == ["lo/seed-3", "lo/seed-4", "hi/seed-3", "hi/seed-4"]
+    assert sorted(summary["variants"]) == ["hi", "lo"] and summary["variants"]["lo"]["best_eval_return"]["members"] == 2
+
+
 def test_a_stopped_member_is_masked_and_the_others_go_on(tmp_path, monkeypatch) -> None:
     # patience 1: a member stops at its first evaluation that is no better than its best
     values = {**DQN, "evaluation": {"every": 100, "episodes": 1, "patience": 1}}
@@ -210,6 +225,13 @@ def test_members_that_differ_in_shape_cannot_share_a_population() -> None:
         (["--seeds", ""], "names no seed"),
         (["--seeds", "0-3", "--actors", "2"], "--actors"),
         (["--seeds", "0-3", "--seed", "2"], "drop --seed"),
+        (["--variant", "lo:learning.lr=0.0005"], "give the seeds too"),
+        (
+            ["--seeds", "0", "--variant", "a:learning.lr=1", "--variant", "b:learning.batch_size=8"],
+            "share learning.batch_size",
+        ),
+        (["--seeds", "0", "--variant", "a:learning.lr=-1"], "variant 'a': learning.lr"),
+        (["--seeds", "0", "--variant", "a:", "--variant", "a:learning.lr=1"], "two variants are the same"),
     ],
 )
 def test_bad_seeds_get_one_line_and_create_nothing(flags, message, tmp_path, capsys, monkeypatch) -> None:

@@ -10,6 +10,7 @@ from dqnlab.errors import ConfigError
 from dqnlab.experiments.plan import (
     build_variants,
     check_variants,
+    merge_shareable,
     parse_vary,
     plan_runs,
     split_top_level,
@@ -81,6 +82,44 @@ def test_plan_runs_builds_one_train_command_per_variant_and_seed(tmp_path: Path)
     on_gpu = plan_runs("CartPole-v1", "cartpole", variants, [0], tmp_path, None, [], device="cuda")[0]
     assert on_gpu.command[-2:] == ("--device", "cuda") and "--steps" not in on_gpu.command
     assert on_gpu.resume_command[3:] == ("train", "--resume", str(on_gpu.run_dir), "--no-progress")
+
+
+def test_variants_that_differ_only_in_scalars_are_merged_in_order() -> None:
+    variants = build_variants(
+        [],
+        [
+            "base:",
+            "wide:network.hidden_sizes=[128]",
+            "lr:learning.lr=0.0005",
+            "batch:learning.batch_size=32",  # shapes the stacked batch: never merged
+            "wide-gamma:network.hidden_sizes=[128],learning.gamma=0.98",
+        ],
+    )
+    groups = merge_shareable(preset_config("cartpole", "CartPole-v1"), ["tensorboard=false"], variants)
+    assert groups == [["base", "lr"], ["wide", "wide-gamma"]]
+
+
+def test_a_merged_population_is_one_train_command_with_each_variant(tmp_path: Path) -> None:
+    variants = build_variants(["learning.gamma=0.99,0.98"], ["base:", "lr:learning.lr=0.0005"])
+    merged = [["base learning.gamma=0.99", "lr learning.gamma=0.99", "lr learning.gamma=0.98"]]
+    specs = plan_runs(
+        "CartPole-v1", "cartpole", variants, [0, 1], tmp_path, 300, ["x=1"], population=True, merged=merged
+    )
+    assert len(specs) == 2  # the merged three, and "base learning.gamma=0.98" alone
+    command = specs[0].command
+    assert [command[i + 1] for i, word in enumerate(command) if word == "--variant"] == [
+        "base__learning.gamma-0.99:learning.gamma=0.99",
+        "lr__learning.gamma-0.99:learning.lr=0.0005,learning.gamma=0.99",
+        "lr__learning.gamma-0.98:learning.lr=0.0005,learning.gamma=0.98",
+    ]
+    assert command[command.index("--seeds") + 1] == "0,1"
+    assert [command[i + 1] for i, word in enumerate(command) if word == "--set"] == ["x=1"]
+    # each run directory is labelled with its own variant, as the report groups them
+    assert specs[0].labelled_run_dirs[2:4] == [
+        ("lr learning.gamma=0.99", tmp_path / "runs" / "merged-0" / "lr__learning.gamma-0.99" / "seed-0"),
+        ("lr learning.gamma=0.99", tmp_path / "runs" / "merged-0" / "lr__learning.gamma-0.99" / "seed-1"),
+    ]
+    assert specs[1].run_dirs == [tmp_path / "runs" / "base__learning.gamma=0.98" / f"seed-{seed}" for seed in (0, 1)]
 
 
 def test_named_variants() -> None:

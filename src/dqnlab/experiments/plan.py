@@ -33,6 +33,7 @@ class RunSpec:
     log_path: Path
     command: tuple[str, ...]  # the `dqnlab train` process that starts the run
     population: tuple[int, ...] = ()  # the seeds, when the command trains them as one population
+    merged: tuple[Variant, ...] = ()  # the variants whose seeds share that population, when several do
 
     @property
     def resume_command(self) -> tuple[str, ...]:
@@ -40,13 +41,34 @@ class RunSpec:
         return (sys.executable, "-m", "dqnlab.cli", "train", "--resume", str(self.run_dir), "--no-progress")
 
     @property
+    def labelled_run_dirs(self) -> list[tuple[str, Path]]:
+        """(variant label, run directory) of each run it writes: its own, its members' (`dqnlab train
+        --seeds`), or, when variants are merged, each variant's members (`--seeds --variant`)."""
+        if self.merged:
+            return [
+                (variant.label, self.run_dir / member_name(variant) / f"seed-{seed}")
+                for variant in self.merged
+                for seed in self.population
+            ]
+        if self.population:
+            return [(self.variant.label, self.run_dir / f"seed-{seed}") for seed in self.population]
+        return [(self.variant.label, self.run_dir)]
+
+    @property
     def run_dirs(self) -> list[Path]:
-        """The run directories it writes: its own, or its members' (`dqnlab train --seeds`)."""
-        return [self.run_dir / f"seed-{seed}" for seed in self.population] if self.population else [self.run_dir]
+        return [run_dir for _, run_dir in self.labelled_run_dirs]
 
     @property
     def label(self) -> str:
-        return f"seeds {self.population[0]}-{self.population[-1]}" if self.population else f"seed {self.seed}"
+        """What the progress lines call it: the variant(s) and the seed(s)."""
+        variants = " + ".join(variant.label for variant in self.merged) if self.merged else self.variant.label
+        seeds = f"seeds {self.population[0]}-{self.population[-1]}" if self.population else f"seed {self.seed}"
+        return f"{variants} {seeds}"
+
+
+def member_name(variant: Variant) -> str:
+    """A merged variant's directory in its population, also its `--variant NAME:` (a name has no '=')."""
+    return variant.slug.replace("=", "-")
 
 
 def split_top_level(text: str) -> list[str]:
@@ -136,6 +158,31 @@ def check_variants(base: Config, common: Sequence[str], variants: Sequence[Varia
     return with_common
 
 
+def merge_shareable(base: Config, common: Sequence[str], variants: Sequence[Variant]) -> list[list[str]]:
+    """Groups of two or more variant labels whose runs may train as one population: they differ only
+    in scalars (population/run.py SHARED), in the order given; each variant joins the first group it
+    can share with."""
+    from dqnlab.population.run import check_shareable
+
+    groups: list[tuple[list[str], Config]] = []
+    for variant in variants:
+        config = apply_overrides(base, parse_assignments([*common, *variant.assignments]))
+        for labels, first in groups:
+            try:
+                check_shareable([first, config])
+            except ConfigError:
+                continue
+            labels.append(variant.label)
+            break
+        else:
+            groups.append(([variant.label], config))
+    names = [member_name(variant) for variant in variants]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"variants {', '.join(repeated)} would share a directory name; rename one to merge them")
+    return [labels for labels, _ in groups if len(labels) > 1]
+
+
 def plan_runs(
     env_id: str,
     preset: str,
@@ -147,27 +194,42 @@ def plan_runs(
     config_file: str | None = None,
     device: str | None = None,
     population: bool = False,
+    merged: Sequence[Sequence[str]] = (),
 ) -> list[RunSpec]:
     """One `dqnlab train` command per variant and seed, or with `population` per variant, its seeds
     as one population whose members write the run directories the separate runs would
-    (runs/VARIANT/seed-K; docs/populations.md); `common` assignments go before the variant's."""
+    (runs/VARIANT/seed-K; docs/populations.md); `common` assignments go before the variant's.
+    `merged` lists groups of variant labels whose seeds train together, as one population in
+    runs/merged-I (members runs/merged-I/VARIANT/seed-K)."""
+    head = [sys.executable, "-m", "dqnlab.cli", "train", env_id, "--preset", preset]
+    head += ["--config", config_file] if config_file else []
+    head += [word for assignment in common for word in ("--set", assignment)]
+    tail = ["--no-progress"] + (["--steps", str(steps)] if steps is not None else [])
+    tail += ["--device", device] if device is not None else []
+    by_label = {variant.label: variant for variant in variants}
     specs = []
+    for index, labels in enumerate(merged):
+        group = tuple(by_label[label] for label in labels)
+        run_dir = out_dir / "runs" / f"merged-{index}"
+        members = [f"{member_name(variant)}:{','.join(variant.assignments)}" for variant in group]
+        command = [*head, "--seeds", ",".join(map(str, seeds)), "--run-dir", str(run_dir), *tail]
+        command += [word for member in members for word in ("--variant", member)]
+        log_path = out_dir / "logs" / f"merged-{index}-population.log"
+        specs.append(RunSpec(group[0], seeds[0], run_dir, log_path, tuple(command), tuple(seeds), group))
+    in_merged = {label for labels in merged for label in labels}
     for variant in variants:
-        head = [sys.executable, "-m", "dqnlab.cli", "train", env_id, "--preset", preset]
-        head += ["--config", config_file] if config_file else []
-        for assignment in (*common, *variant.assignments):
-            head += ["--set", assignment]
-        tail = ["--no-progress"] + (["--steps", str(steps)] if steps is not None else [])
-        tail += ["--device", device] if device is not None else []
+        if variant.label in in_merged:
+            continue
+        head_variant = [*head, *(word for assignment in variant.assignments for word in ("--set", assignment))]
         if population:
             run_dir = out_dir / "runs" / variant.slug
-            command = [*head, "--seeds", ",".join(map(str, seeds)), "--run-dir", str(run_dir), *tail]
+            command = [*head_variant, "--seeds", ",".join(map(str, seeds)), "--run-dir", str(run_dir), *tail]
             log_path = out_dir / "logs" / f"{variant.slug}-population.log"
             specs.append(RunSpec(variant, seeds[0], run_dir, log_path, tuple(command), population=tuple(seeds)))
             continue
         for seed in seeds:
             run_dir = out_dir / "runs" / variant.slug / f"seed-{seed}"
-            command = [*head, "--seed", str(seed), "--run-dir", str(run_dir), *tail]
+            command = [*head_variant, "--seed", str(seed), "--run-dir", str(run_dir), *tail]
             log_path = out_dir / "logs" / f"{variant.slug}-seed-{seed}.log"
             specs.append(RunSpec(variant, seed, run_dir, log_path, tuple(command)))
     return specs

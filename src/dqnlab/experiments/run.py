@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dqnlab.errors import DqnlabError
-from dqnlab.experiments.plan import RunSpec, Variant, build_variants, check_variants, plan_runs
+from dqnlab.experiments.plan import RunSpec, Variant, build_variants, check_variants, merge_shareable, plan_runs
 
 FULL_BUDGET = "evaluation.stop_at_target=false"  # set on every run unless --set says otherwise
 PLAN_FILE = "experiment.json"
@@ -70,7 +70,7 @@ def run_all(
                     status = f"FAILED (exit {returncode}; see {spec.log_path})"
                 if echo:
                     print(
-                        f"[{count}/{len(specs)}] {spec.variant.label} {spec.label}: {status} ({seconds:.1f} s)",
+                        f"[{count}/{len(specs)}] {spec.label}: {status} ({seconds:.1f} s)",
                         flush=True,
                     )
         except BaseException:  # Ctrl-C: start no further runs (the running ones get the signal too)
@@ -104,10 +104,12 @@ def run_experiment(
     ray_address: str | None = None,
     device: str | None = None,
     population: bool = True,
+    merge_variants: bool = False,
 ) -> Path:
     """Validates, runs every variant x seed, and writes the report into `out_dir`; returns report.html.
 
-    With `population` (the default) each variant's seeds train as one population, in one process.
+    With `population` (the default) each variant's seeds train as one population, in one process;
+    with `merge_variants` too, variants that differ only in scalars share one population.
 
     With `ray_address` ("local" for Ray on this machine) the runs are Ray tasks on that cluster,
     as many at a time as it has CPUs unless `workers` says otherwise. `device` goes to every run."""
@@ -137,14 +139,18 @@ def run_experiment(
     run_one, workers = _runner(ray_address, config_file, workers)
 
     seed_list = list(range(seeds))
+    if merge_variants and not population:
+        raise DqnlabError("--merge-variants puts variants in one population; it cannot go with --separate-seeds")
+    merged = merge_shareable(base, [], all_variants) if merge_variants else []
     specs = plan_runs(
-        env_id, preset, all_variants, seed_list, out_dir, steps, all_common, config_file, device, population
+        env_id, preset, all_variants, seed_list, out_dir, steps, all_common, config_file, device, population, merged
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     command_line = _command_line(
         env_id, preset, vary, variants, seeds, steps, workers, common, config_file, device, out_dir
     )
     command_line += "" if population else " --separate-seeds"
+    command_line += " --merge-variants" if merge_variants else ""
     plan = {
         "command": command_line,
         "env_id": env_id,
@@ -157,10 +163,12 @@ def run_experiment(
         "config_file": config_file,
         "device": device,
         "population": population,
+        "merged": merged,
     }
     (out_dir / PLAN_FILE).write_text(json.dumps(plan, indent=2) + "\n")
     print(
-        f"{len(specs)} {'populations' if population else 'runs'} ({len(all_variants)} variants x {seeds} seeds, "
+        f"{len(specs)} {'populations' if population else 'runs'} ({len(all_variants)} variants x {seeds} seeds"
+        f"{f', {len(merged)} groups of variants merged' if merged else ''}, "
         f"{base.steps:,} env steps each), "
         f"{workers} at a time, into {out_dir}",
         flush=True,
@@ -186,6 +194,7 @@ def resume_experiment(out_dir: str | Path, workers: int | None = None, threshold
             plan.get("config_file"),
             plan.get("device"),
             plan.get("population", False),
+            plan.get("merged", []),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise DqnlabError(f"{out_dir} is not an experiment directory (no readable {PLAN_FILE})") from None
@@ -267,11 +276,9 @@ def _run_and_report(
     if not finished:
         raise DqnlabError(f"no run finished; see the logs in {out_dir / 'logs'}; {go_on}")
     # in planned (seed) order, not completion order, so the report and its bootstrap are reproducible
-    labels = dict.fromkeys(spec.variant.label for spec in specs)
-    groups = {
-        label: [run_dir for spec in finished if spec.variant.label == label for run_dir in spec.run_dirs]
-        for label in labels
-    }
+    labels = list(plan["variants"])  # in planned order, merged or not
+    labelled = [pair for spec in finished for pair in spec.labelled_run_dirs]
+    groups = {label: [run_dir for of, run_dir in labelled if of == label] for label in labels}
     context = [plan["command"]]
     failed = len(specs) - len(finished)
     if failed:

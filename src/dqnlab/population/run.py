@@ -246,19 +246,32 @@ def population_summary(summaries: list[dict[str, Any]], names: list[str], direct
         )
     env_steps = sum(summary["steps"] for summary in summaries)
     wall_s = max(summary["wall_s"] for summary in summaries)
+    by_variant: dict[str, list[dict[str, Any]]] = {}
+    for member in members:  # members named VARIANT/seed-K (`--seeds --variant`) are aggregated per variant too
+        variant, slash, _ = member["member"].rpartition("/")
+        if slash:
+            by_variant.setdefault(variant, []).append(member)
+    return {
+        "env": summaries[0]["env"],
+        "preset": summaries[0]["preset"],
+        "members": members,
+        **_scores(members),
+        **({"variants": {name: _scores(group) for name, group in by_variant.items()}} if by_variant else {}),
+        "wall_s": round(wall_s, 3),
+        "env_steps": env_steps,
+        "env_steps_per_s": round(env_steps / wall_s, 1) if wall_s > 0 else None,
+    }
+
+
+def _scores(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many members solved, and the IQM with its interval of their solved step, best and final return."""
 
     def present(key: str) -> list[float]:
         return [member[key] for member in members if member[key] is not None]
 
     return {
-        "env": summaries[0]["env"],
-        "preset": summaries[0]["preset"],
-        "members": members,
         "solved": f"{len(present('solved_at_step'))}/{len(members)}",
         "solved_at_step": _aggregate(present("solved_at_step")),
         "best_eval_return": _aggregate(present("best_eval_return")),
         "final_eval_return": _aggregate(present("final_eval_return")),
-        "wall_s": round(wall_s, 3),
-        "env_steps": env_steps,
-        "env_steps_per_s": round(env_steps / wall_s, 1) if wall_s > 0 else None,
     }
