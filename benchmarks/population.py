@@ -4,6 +4,7 @@ and preset: `--env MinAtar/SpaceInvaders-v0 --preset minatar-dqn`).
     python benchmarks/population.py throughput --members 10 --steps 5000   # env steps/s
     python benchmarks/population.py solve --seeds 0-9                      # wall time until every seed solved
     python benchmarks/population.py scaling --members 1,2,5,10,20,50 --steps 5000
+    python benchmarks/population.py variants --variants 4 --members 5 --steps 5000  # merged variants
     python benchmarks/population.py scaling --members 10,100,1000 --steps 1000 --learning-starts 500 --device cuda
     python benchmarks/population.py throughput --env MinAtar/SpaceInvaders-v0 --preset minatar-dqn --members 10 \
         --steps 3000 --learning-starts 1000
@@ -15,6 +16,8 @@ solve: evaluation every 1,000 env steps (20 episodes, solved at a mean of 475, a
 when solved); wall time until every seed has solved, for the population, for the seeds one after
 another, and for seed 0 alone (the goal: P seeds within 2x the wall time of one).
 scaling: the population's env steps/s for each population size.
+variants: V learning rates x P seeds as one population (`experiment --merge-variants`) against one
+population per variant, one after another (`experiment` without it, on one worker).
 `--device` and `--learning-starts` apply to every dqnlab run.
 """
 
@@ -149,12 +152,33 @@ def run_scaling(sizes: list[int], steps: int) -> None:
         print(f"| {members} | {rate:,.0f} | {seconds:.1f} | {rate / one_rate:.1f}x |", flush=True)
 
 
+def run_variants(variants: int, members: int, steps: int) -> None:
+    population_rate(2, 300)  # warm-up: imports, first kernels
+    lrs = [1e-3 * 2 ** (index - variants // 2) for index in range(variants)]
+    groups = [_configs(list(range(members)), steps, {**NO_EVALUATION, "learning": {"lr": lr}}) for lr in lrs]
+    total = variants * members * steps
+    began = time.perf_counter()
+    train_population([config for group in groups for config in group], None)
+    merged = time.perf_counter() - began
+    began = time.perf_counter()
+    for group in groups:
+        train_population(group, None)
+    apart = time.perf_counter() - began
+    title = f"{RUN['env']}, {RUN['preset']}: {variants} lr variants x {members} seeds x {steps:,} steps"
+    print(f"| {title} | env steps/s | wall s |")
+    print("|---|---|---|")
+    print(f"| one population of {variants * members} | {total / merged:,.0f} | {merged:.1f} |")
+    print(f"| {variants} populations of {members}, one after another | {total / apart:,.0f} | {apart:.1f} |")
+    print(f"merged / apart: {apart / merged:.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="seed populations vs sequential runs (CartPole-v1 by default)")
-    parser.add_argument("mode", choices=["throughput", "solve", "scaling"])
+    parser.add_argument("mode", choices=["throughput", "solve", "scaling", "variants"])
     parser.add_argument("--env", default=RUN["env"])
     parser.add_argument("--preset", default=RUN["preset"])
     parser.add_argument("--members", default="10", help="population size; for scaling a list, e.g. 1,2,5")
+    parser.add_argument("--variants", type=int, default=4, help="variants: how many learning rates")
     parser.add_argument("--seeds", default="0-9")
     parser.add_argument("--steps", type=int, default=5_000, help="env steps per member")
     parser.add_argument("--budget", type=int, default=50_000, help="solve: env steps per member at most")
@@ -170,6 +194,8 @@ def main() -> None:
         run_throughput(int(args.members), args.steps)
     elif args.mode == "solve":
         run_solve(parse_seeds(args.seeds), args.budget)
+    elif args.mode == "variants":
+        run_variants(args.variants, int(args.members), args.steps)
     else:
         run_scaling([int(size) for size in args.members.split(",")], args.steps)
     sys.stdout.flush()
