@@ -3,10 +3,11 @@
     python scripts/forgetting_report.py --out experiments/forgetting-report \
         experiments/CartPole-forgetting experiments/CartPole-forgetting-candidates [--only baseline,layer-norm]
 
-Each experiment directory holds runs/VARIANT/seed-K (what `examples/forgetting.sh` writes); the
-report (`dqnlab.diagnostics.report`, as `dqnlab experiment` writes one) names each variant as the
-script does, ranks them on the stability measures with 95% bootstrap intervals, and draws their
-curves. Variants whose seeds have not all finished are left out and listed.
+Each experiment directory holds the runs its experiment.json plans (what `examples/forgetting.sh`
+writes, variants merged into one population or not); the report (`dqnlab.diagnostics.report`, as
+`dqnlab experiment` writes one) names each variant as the script does, ranks them on the stability
+measures with 95% bootstrap intervals, and draws their curves. Variants whose seeds have not all
+finished are left out and listed.
 """
 
 from __future__ import annotations
@@ -15,20 +16,22 @@ import argparse
 from pathlib import Path
 
 from dqnlab.diagnostics.report import build_report
+from dqnlab.experiments.run import planned_runs
 
 
 def finished_variants(experiments: list[Path]) -> tuple[dict[str, list[Path]], list[str]]:
     """(variant -> its seeds' run directories, for variants whose seeds all wrote summary.json; the others)."""
-    groups: dict[str, list[Path]] = {}
-    unfinished = []
+    planned: dict[str, list[Path]] = {}
     for experiment in experiments:
-        for variant in sorted(path for path in (experiment / "runs").iterdir() if path.is_dir()):
-            seeds = sorted(variant.glob("seed-*"))
-            if seeds and all((seed / "summary.json").is_file() for seed in seeds):
-                groups[variant.name] = seeds
-            else:
-                unfinished.append(variant.name)
-    return groups, unfinished
+        for spec in planned_runs(experiment)[1]:
+            for label, run_dir in spec.labelled_run_dirs:
+                planned.setdefault(label, []).append(run_dir)
+    groups = {
+        label: run_dirs
+        for label, run_dirs in sorted(planned.items())
+        if all((run_dir / "summary.json").is_file() for run_dir in run_dirs)
+    }
+    return groups, [label for label in sorted(planned) if label not in groups]
 
 
 def main() -> None:

@@ -253,9 +253,11 @@ def test_the_report_ranks_variants_on_stability(tmp_path) -> None:
     table = (out / "report.md").read_text().split("## Stability")[1].split("## Reading")[0]
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")]
     assert [row[1] for row in rows] == ["holds", "forgets"]
-    assert rows[0][3:6] == ["2/3", "265.6 [106.7, 490.0]", "top"]  # IQM of 3 seeds = their mean
-    assert rows[1][5:8] == ["too few seeds", "0.17 [0.00, 0.50] (3)", "0.33 [0.00, 1.00]"]
-    assert rows[0][6] == "1.00 [1.00, 1.00] (1)"
+    # holds-0's last-10 mean (490) is the only one at or above the target
+    assert rows[0][3:7] == ["2/3", "1/3", "265.6 [106.7, 490.0]", "top"]  # IQM of 3 seeds = their mean
+    assert rows[1][4] == "0/3" and (good["held_at_end"], bad["held_at_end"]) == (1, 0)
+    assert rows[1][6:9] == ["too few seeds", "0.17 [0.00, 0.50] (3)", "0.33 [0.00, 1.00]"]
+    assert rows[0][7] == "1.00 [1.00, 1.00] (1)"
     assert "Stability" in (out / "report.html").read_text()
 
 

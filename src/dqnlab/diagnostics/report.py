@@ -197,6 +197,7 @@ class VariantScores:
     auc: dict[str, tuple[float, float, float]]
     hold_R: np.ndarray  # hold rate per run; nan where it is undefined (never solved, or only at the end)
     last10_R: np.ndarray  # mean of the last 10 points of each run's own curve
+    held_at_end: int | None  # runs whose last-10 mean is at or above the threshold; None without one
     collapses_R: np.ndarray  # collapses detected per run
     hold: dict[str, tuple[float, float, float]] | None  # over the runs with a hold rate; None when none has
     last10: dict[str, tuple[float, float, float]]
@@ -249,6 +250,7 @@ def score_variants(
                 statistics.summarize(auc_R, reps=reps),
                 hold_R,
                 last10_R,
+                None if threshold is None else int((last10_R >= threshold).sum()),
                 collapses_R,
                 statistics.summarize(hold_R[np.isfinite(hold_R)], reps=reps) if np.isfinite(hold_R).any() else None,
                 statistics.summarize(last10_R, reps=reps),
@@ -382,6 +384,7 @@ def _stability_table_rows(scored: Sequence[VariantScores]) -> list[list[str]]:
                 variant.label,
                 str(len(variant.runs)),
                 f"{sum(step is not None for step in variant.steps_to_threshold)}/{len(variant.runs)}",
+                "-" if variant.held_at_end is None else f"{variant.held_at_end}/{len(variant.runs)}",
                 _ci(variant.last10["iqm"]),
                 versus,
                 hold,
@@ -398,6 +401,7 @@ STABILITY_HEADER = [
     "variant",
     "seeds",
     "solved",
+    "last-10 mean at or above the threshold",
     "last-10 mean: IQM [95% CI]",
     "last-10 CI vs the top",
     "hold rate: mean [95% CI] (seeds)",
@@ -594,6 +598,7 @@ def build_report(
                     **{k: list(t) for k, t in (v.hold or {}).items()},
                 },
                 "last_10_mean": {"per_seed": v.last10_R.tolist(), **{k: list(t) for k, t in v.last10.items()}},
+                "held_at_end": v.held_at_end,
                 "collapses": {"per_seed": v.collapses_R.tolist(), **{k: list(t) for k, t in v.collapses.items()}},
             }
             for v in scored

@@ -180,6 +180,28 @@ def resume_experiment(out_dir: str | Path, workers: int | None = None, threshold
     """Finishes the experiment in `out_dir` as planned in its experiment.json: finished runs are
     kept, runs with a checkpoint go on from it, the others start; then the report. Returns report.html."""
     out_dir = Path(out_dir)
+    plan, specs = planned_runs(out_dir)
+    run_one, workers = _runner(None, None, workers)
+    pending = []
+    for spec in specs:
+        state = run_state(spec.run_dir)
+        if state == "checkpointed":
+            pending.append(dataclasses.replace(spec, command=spec.resume_command))
+        elif state == "unstarted":
+            if spec.run_dir.exists():  # stopped before its first checkpoint: nothing to go on from
+                shutil.rmtree(spec.run_dir)
+            pending.append(spec)
+    resumed = sum(spec.command == spec.resume_command for spec in pending)
+    print(
+        f"resuming {out_dir}: {len(specs) - len(pending)} of {len(specs)} runs finished, {resumed} continue from "
+        f"a checkpoint, {len(pending) - resumed} start; {workers} at a time",
+        flush=True,
+    )
+    return _run_and_report(specs, pending, out_dir, workers, run_one, threshold, plan)
+
+
+def planned_runs(out_dir: Path) -> tuple[dict[str, Any], list[RunSpec]]:
+    """The plan in `out_dir`/experiment.json and the runs it makes, wherever they are (merged or not)."""
     try:
         plan = json.loads((out_dir / PLAN_FILE).read_text())
         variants = [Variant(label, tuple(assignments)) for label, assignments in plan["variants"].items()]
@@ -198,23 +220,7 @@ def resume_experiment(out_dir: str | Path, workers: int | None = None, threshold
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise DqnlabError(f"{out_dir} is not an experiment directory (no readable {PLAN_FILE})") from None
-    run_one, workers = _runner(None, None, workers)
-    pending = []
-    for spec in specs:
-        state = run_state(spec.run_dir)
-        if state == "checkpointed":
-            pending.append(dataclasses.replace(spec, command=spec.resume_command))
-        elif state == "unstarted":
-            if spec.run_dir.exists():  # stopped before its first checkpoint: nothing to go on from
-                shutil.rmtree(spec.run_dir)
-            pending.append(spec)
-    resumed = sum(spec.command == spec.resume_command for spec in pending)
-    print(
-        f"resuming {out_dir}: {len(specs) - len(pending)} of {len(specs)} runs finished, {resumed} continue from "
-        f"a checkpoint, {len(pending) - resumed} start; {workers} at a time",
-        flush=True,
-    )
-    return _run_and_report(specs, pending, out_dir, workers, run_one, threshold, plan)
+    return plan, specs
 
 
 def run_state(run_dir: Path) -> str:
