@@ -42,6 +42,7 @@ NETWORK_SCALARS = ("noisy_sigma0",)  # only the initial noise scale may differ b
 # target interval, tau, grad clip, PER alpha and beta, ...) may differ.
 SHARED = (
     "env_id",
+    "env_kwargs",
     "num_envs",
     "device",
     *(f"network.{field.name}" for field in dataclasses.fields(NetworkConfig) if field.name not in NETWORK_SCALARS),
