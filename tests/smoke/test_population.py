@@ -216,6 +216,8 @@ def test_members_that_differ_in_shape_cannot_share_a_population() -> None:
         check_shareable([_config(0, DQN), _config(1, {"network": {"hidden_sizes": [16]}})])
     with pytest.raises(ConfigError, match="learning.batch_size"):
         check_shareable([_config(0, DQN), _config(1, {**DQN, "learning": {"batch_size": 64}})])
+    with pytest.raises(ConfigError, match="env_kwargs"):  # an env's arguments may shape its observations
+        check_shareable([_config(0, DQN), _config(1, {**DQN, "env_kwargs": {"sutton_barto_reward": True}})])
 
 
 @pytest.mark.parametrize(
