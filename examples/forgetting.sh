@@ -16,6 +16,8 @@ set -euo pipefail
 source "$(dirname "$0")/_dqnlab.sh"  # sets $DQNLAB
 ENV=${ENV:-CartPole-v1}
 PRESET=${PRESET:-cartpole}
+# cartpole-stable's changes to cartpole (the same runs as --preset cartpole-stable, bit for bit)
+STABLE="network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=20000"
 CARTPOLE_VARIANTS=(
   "baseline:"
   "prioritized:replay.prioritized=true"
@@ -48,6 +50,19 @@ CARTPOLE_VARIANTS=(
   # steps; a larger Adam epsilon shrinks the steps once the gradients are small
   "layer-norm+lr-decay+adam-eps-1e-3:network.layer_norm=true,learning.lr_end=0.0001,learning.lr_decay_steps=20000,learning.optimizer_eps=0.001"
   "layer-norm+lr-decay+adam-eps-1e-2:network.layer_norm=true,learning.lr_end=0.0001,learning.lr_decay_steps=20000,learning.optimizer_eps=0.01"
+  # cartpole-stable (layer-norm+lr-anneal-20k) and one more change: what still broke its seeds was
+  # a collapse at the small lr (roll back), failures lost from a wrapping memory (keep them all),
+  # Adam's full-size steps (larger epsilon), a horizon too short or too long (gamma), a network too
+  # small (256 units), or a small action gap (dueling), or the lr not yet small enough (to 2e-6)
+  "stable+rollback:$STABLE,diagnostics.on_collapse=rollback"
+  "stable+replay-100k:$STABLE,replay.capacity=100000"
+  "stable+adam-eps-1e-2:$STABLE,learning.optimizer_eps=0.01"
+  "stable+rollback+replay-100k:$STABLE,diagnostics.on_collapse=rollback,replay.capacity=100000"
+  "stable+gamma-0.98:$STABLE,learning.gamma=0.98"
+  "stable+gamma-0.995:$STABLE,learning.gamma=0.995"
+  "stable+lr-end-2e-6:${STABLE/0.00002/0.000002}"
+  "stable+wide-256:$STABLE,network.hidden_sizes=[256,256]"
+  "stable+dueling:$STABLE,network.dueling=true"
 )
 # The dqn preset (lr 1e-3, a gradient step per env step, target copied every 500 of them) keeps all
 # of a 100k-step run in its 100k replay, so a larger replay and a reserved share change nothing there

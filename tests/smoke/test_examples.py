@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dqnlab.cli import _build_parser
+from dqnlab.config import apply_overrides, parse_assignments
 from dqnlab.experiments.plan import build_variants, check_variants
 from dqnlab.experiments.run import FULL_BUDGET
 from dqnlab.presets import preset_config
@@ -41,6 +42,15 @@ REMEDIES = [
     "layer-norm+lr-anneal-20k",
     "layer-norm+lr-decay+adam-eps-1e-3",
     "layer-norm+lr-decay+adam-eps-1e-2",
+    "stable+rollback",  # cartpole-stable and one more change
+    "stable+replay-100k",
+    "stable+adam-eps-1e-2",
+    "stable+rollback+replay-100k",
+    "stable+gamma-0.98",
+    "stable+gamma-0.995",
+    "stable+lr-end-2e-6",
+    "stable+wide-256",
+    "stable+dueling",
 ]
 # the same remedies against the dqn preset, less the replay ones (its 100k replay keeps a whole run)
 DQN_REMEDIES = [
@@ -86,7 +96,17 @@ def test_forgetting_runs_every_remedy_with_a_valid_config(tmp_path) -> None:
     assert {"evaluation.every=2000", "evaluation.episodes=20"} <= set(args.overrides)
     variants = build_variants(args.vary, args.variant)
     assert [variant.label for variant in variants] == REMEDIES
-    check_variants(preset_config("cartpole", "CartPole-v1"), [FULL_BUDGET, *args.overrides], variants)
+    base = check_variants(preset_config("cartpole", "CartPole-v1"), [FULL_BUDGET, *args.overrides], variants)
+    # the stable+ variants are cartpole-stable plus their change
+    stable = preset_config("cartpole-stable", "CartPole-v1")
+    for variant in variants[-9:]:
+        config = apply_overrides(base, parse_assignments(list(variant.assignments)))
+        assert config.network.layer_norm and config.learning.lr_decay_steps == stable.learning.lr_decay_steps
+    lr_end = {
+        variant.label: dict(a.split("=", 1) for a in variant.assignments)["learning.lr_end"]
+        for variant in variants[-9:]
+    }
+    assert float(lr_end["stable+lr-end-2e-6"]) == 2e-6 and float(lr_end["stable+dueling"]) == stable.learning.lr_end
 
 
 def test_forgetting_takes_seeds_steps_and_some_variants_from_the_environment(tmp_path) -> None:
