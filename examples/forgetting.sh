@@ -60,6 +60,7 @@ CARTPOLE_VARIANTS=(
   "stable+rollback+replay-100k:$STABLE,diagnostics.on_collapse=rollback,replay.capacity=100000"
   "stable+gamma-0.98:$STABLE,learning.gamma=0.98"
   "stable+gamma-0.995:$STABLE,learning.gamma=0.995"
+  "stable+gamma-0.999:$STABLE,learning.gamma=0.999"
   "stable+lr-end-2e-6:${STABLE/0.00002/0.000002}"
   "stable+wide-256:$STABLE,network.hidden_sizes=[256,256]"
   "stable+dueling:$STABLE,network.dueling=true"
