@@ -52,6 +52,8 @@ REMEDIES = [
     "stable+lr-end-2e-6",
     "stable+wide-256",
     "stable+dueling",
+    "stable+n-step-3",
+    "stable+mse",
 ]
 # the same remedies against the dqn preset, less the replay ones (its 100k replay keeps a whole run)
 DQN_REMEDIES = [
@@ -100,12 +102,12 @@ def test_forgetting_runs_every_remedy_with_a_valid_config(tmp_path) -> None:
     base = check_variants(preset_config("cartpole", "CartPole-v1"), [FULL_BUDGET, *args.overrides], variants)
     # the stable+ variants are cartpole-stable plus their change
     stable = preset_config("cartpole-stable", "CartPole-v1")
-    for variant in variants[-10:]:
+    for variant in variants[-12:]:
         config = apply_overrides(base, parse_assignments(list(variant.assignments)))
         assert config.network.layer_norm and config.learning.lr_decay_steps == stable.learning.lr_decay_steps
     lr_end = {
         variant.label: dict(a.split("=", 1) for a in variant.assignments)["learning.lr_end"]
-        for variant in variants[-10:]
+        for variant in variants[-12:]
     }
     assert float(lr_end["stable+lr-end-2e-6"]) == 2e-6 and float(lr_end["stable+dueling"]) == stable.learning.lr_end
 
