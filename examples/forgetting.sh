@@ -16,7 +16,8 @@ set -euo pipefail
 source "$(dirname "$0")/_dqnlab.sh"  # sets $DQNLAB
 ENV=${ENV:-CartPole-v1}
 PRESET=${PRESET:-cartpole}
-# cartpole-stable's changes to cartpole (the same runs as --preset cartpole-stable, bit for bit)
+# "stable": layer-norm+lr-anneal-20k, the first cartpole-stable (before its 3-step returns), as changes
+# to cartpole; stable+X is the same run, bit for bit, as that preset with X
 STABLE="network.layer_norm=true,learning.lr_end=0.00002,learning.lr_decay_steps=20000"
 CARTPOLE_VARIANTS=(
   "baseline:"
@@ -66,7 +67,7 @@ CARTPOLE_VARIANTS=(
   "stable+dueling:$STABLE,network.dueling=true"
   # the drift is learned from the rare transitions where the cart leaves the track: 3-step returns
   # carry that failure back faster, and an MSE loss does not clip its large TD error as Huber does
-  "stable+n-step-3:$STABLE,replay.n_step=3"
+  "stable+n-step-3:$STABLE,replay.n_step=3"  # held 10/10: the cartpole-stable preset now
   "stable+mse:$STABLE,learning.loss=mse"
 )
 # The dqn preset (lr 1e-3, a gradient step per env step, target copied every 500 of them) keeps all

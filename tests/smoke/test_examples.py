@@ -100,8 +100,13 @@ def test_forgetting_runs_every_remedy_with_a_valid_config(tmp_path) -> None:
     variants = build_variants(args.vary, args.variant)
     assert [variant.label for variant in variants] == REMEDIES
     base = check_variants(preset_config("cartpole", "CartPole-v1"), [FULL_BUDGET, *args.overrides], variants)
-    # the stable+ variants are cartpole-stable plus their change
+    # the stable+ variants are cartpole-stable (before its 3-step returns) plus their change;
+    # stable+n-step-3 is cartpole-stable itself
     stable = preset_config("cartpole-stable", "CartPole-v1")
+    n_step = next(variant for variant in variants if variant.label == "stable+n-step-3")
+    stable_run = apply_overrides(stable, parse_assignments([FULL_BUDGET, *args.overrides]))
+    n_step_run = apply_overrides(base, parse_assignments(list(n_step.assignments)))
+    assert n_step_run.replace(preset="cartpole-stable") == stable_run
     for variant in variants[-12:]:
         config = apply_overrides(base, parse_assignments(list(variant.assignments)))
         assert config.network.layer_norm and config.learning.lr_decay_steps == stable.learning.lr_decay_steps
