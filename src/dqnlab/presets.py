@@ -21,28 +21,23 @@ class Preset:
 # Shared by `atari-rainbow` (which adds the paper's hidden layers per stream) and `atari100k`.
 ATARI_RAINBOW_NETWORK: dict[str, Any] = {"q_function": "cnn", "dueling": True, "noisy": True, "distributional": "c51"}
 
+# `cartpole`'s values, which `cartpole-stable` changes. A gradient step every 2 env steps on batches
+# of 128 at lr 2e-3 learns as much per env step as one step per env step on batches of 64 at 1e-3,
+# at half the updates: median 16k steps to solve over seeds 0-9 (BENCHMARKS.md). The target is
+# copied every 100 env steps.
+CARTPOLE: dict[str, Any] = {
+    "network": {"hidden_sizes": [64, 64]},
+    "learning": {"lr": 2e-3, "batch_size": 128, "target_update_interval": 50, "train_freq": 2},
+    "replay": {"capacity": 50_000},
+    "exploration": {"end": 0.02, "decay_steps": 5_000},
+}
+
 PRESETS: dict[str, Preset] = {
     "dqn": Preset(
         "textbook Double DQN: replay 100k, hard target copy every 500 updates, Adam, Huber loss",
         {},
     ),
-    "cartpole": Preset(
-        "tuned to solve CartPole-v1 in few env steps and seconds",
-        # A gradient step every 2 env steps on batches of 128 at lr 2e-3 learns as much per env
-        # step as one step per env step on batches of 64 at 1e-3, at half the updates: median
-        # 16k steps to solve over seeds 0-9 (BENCHMARKS.md). The target is copied every 100 env steps.
-        {
-            "network": {"hidden_sizes": [64, 64]},
-            "learning": {
-                "lr": 2e-3,
-                "batch_size": 128,
-                "target_update_interval": 50,
-                "train_freq": 2,
-            },
-            "replay": {"capacity": 50_000},
-            "exploration": {"end": 0.02, "decay_steps": 5_000},
-        },
-    ),
+    "cartpole": Preset("tuned to solve CartPole-v1 in few env steps and seconds", CARTPOLE),
     # `cartpole`, trained on after it solves, forgets (docs/forgetting.md: over 10
     # seeds x 100k env steps without early stop, none held a last-10 mean of 475). LayerNorm before
     # each hidden ReLU (as PQN, Gallici et al. 2024) stops its values diverging; an lr annealed
@@ -53,17 +48,10 @@ PRESETS: dict[str, Preset] = {
     "cartpole-stable": Preset(
         "cartpole with LayerNorm, an annealed lr and 3-step returns: solves and stays solved (docs/forgetting.md)",
         {
-            "network": {"hidden_sizes": [64, 64], "layer_norm": True},
-            "learning": {
-                "lr": 2e-3,
-                "lr_end": 2e-5,
-                "lr_decay_steps": 20_000,
-                "batch_size": 128,
-                "target_update_interval": 50,
-                "train_freq": 2,
-            },
-            "replay": {"capacity": 50_000, "n_step": 3},
-            "exploration": {"end": 0.02, "decay_steps": 5_000},
+            **CARTPOLE,
+            "network": {**CARTPOLE["network"], "layer_norm": True},
+            "learning": {**CARTPOLE["learning"], "lr_end": 2e-5, "lr_decay_steps": 20_000},
+            "replay": {**CARTPOLE["replay"], "n_step": 3},
             "evaluation": {"stop_at_target": False},
         },
     ),
