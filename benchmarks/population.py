@@ -5,6 +5,7 @@ and preset: `--env MinAtar/SpaceInvaders-v0 --preset minatar-dqn`).
     python benchmarks/population.py solve --seeds 0-9                      # wall time until every seed solved
     python benchmarks/population.py scaling --members 1,2,5,10,20,50 --steps 5000
     python benchmarks/population.py variants --variants 4 --members 5 --steps 5000  # merged variants
+    python benchmarks/population.py bound --members 10 --steps 5000   # the most a population can gain here
     python benchmarks/population.py scaling --members 10,100,1000 --steps 1000 --learning-starts 500 --device cuda
     python benchmarks/population.py throughput --env MinAtar/SpaceInvaders-v0 --preset minatar-dqn --members 10 \
         --steps 3000 --learning-starts 1000
@@ -18,6 +19,10 @@ another, and for seed 0 alone (the goal: P seeds within 2x the wall time of one)
 scaling: the population's env steps/s for each population size.
 variants: V learning rates x P seeds as one population (`experiment --merge-variants`) against one
 population per variant, one after another (`experiment` without it, on one worker).
+bound: the part of a population's step that stacking cannot shrink on this machine: its matrix
+products (self time of the product ops, from the torch profiler) and its members' Gymnasium env
+steps (each member's own vector env, as a population runs them, random actions), against one
+sequential run's time per env step; their ratio bounds the population's gain over sequential runs.
 `--device` and `--learning-starts` apply to every dqnlab run.
 """
 
@@ -36,6 +41,7 @@ import torch
 
 from dqnlab import Agent
 from dqnlab.config import Config, apply_overrides
+from dqnlab.envs import make_vector_env
 from dqnlab.population.run import parse_seeds, train_population
 from dqnlab.presets import preset_config
 
@@ -172,9 +178,50 @@ def run_variants(variants: int, members: int, steps: int) -> None:
     print(f"merged / apart: {apart / merged:.1f}x")
 
 
+PRODUCT_OPS = ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm", "aten::mkldnn_convolution")
+
+
+def env_seconds(members: int, steps: int) -> float:
+    """Seconds for `steps` steps of `members` one-env vector envs (a population's members' envs)."""
+    envs = [make_vector_env(RUN["env"], 1) for _ in range(members)]
+    for seed, env in enumerate(envs):
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+    actions = [[env.action_space.sample() for _ in range(steps)] for env in envs]
+    began = time.perf_counter()
+    for step in range(steps):
+        for env, member_actions in zip(envs, actions, strict=True):
+            env.step(member_actions[step])
+    seconds = time.perf_counter() - began
+    for env in envs:
+        env.close()
+    return seconds
+
+
+def run_bound(members: int, steps: int) -> None:
+    """The population's floor per step (products + env steps) against its time and sequential runs'."""
+    population_rate(2, 300)  # warm-up
+    single_rate, _ = sequential_rate(1, steps)
+    population, _ = population_rate(members, steps)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+        population_rate(members, steps)
+    products_s = sum(row.self_cpu_time_total for row in profiler.key_averages() if row.key in PRODUCT_OPS) / 1e6
+    envs_s = env_seconds(members, steps)
+    sequential_us = members / single_rate * 1e6
+    floor_us = (products_s + envs_s) / steps * 1e6
+    print(f"| {RUN['env']}, {RUN['preset']}, {members} members: per population step | us |")
+    print("|---|---:|")
+    print(f"| {members} sequential runs ({single_rate:,.0f} env steps/s each) | {sequential_us:,.0f} |")
+    print(f"| the population as it is ({population:,.0f} env steps/s) | {members / population * 1e6:,.0f} |")
+    print(f"| the population's matrix products | {products_s / steps * 1e6:,.0f} |")
+    print(f"| its members' env steps | {envs_s / steps * 1e6:,.0f} |")
+    print(f"| floor: products + env steps | {floor_us:,.0f} |")
+    print(f"most a population can gain over sequential runs here: {sequential_us / floor_us:.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="seed populations vs sequential runs (CartPole-v1 by default)")
-    parser.add_argument("mode", choices=["throughput", "solve", "scaling", "variants"])
+    parser.add_argument("mode", choices=["throughput", "solve", "scaling", "variants", "bound"])
     parser.add_argument("--env", default=RUN["env"])
     parser.add_argument("--preset", default=RUN["preset"])
     parser.add_argument("--members", default="10", help="population size; for scaling a list, e.g. 1,2,5")
@@ -196,6 +243,8 @@ def main() -> None:
         run_solve(parse_seeds(args.seeds), args.budget)
     elif args.mode == "variants":
         run_variants(args.variants, int(args.members), args.steps)
+    elif args.mode == "bound":
+        run_bound(int(args.members), args.steps)
     else:
         run_scaling([int(size) for size in args.members.split(",")], args.steps)
     sys.stdout.flush()
