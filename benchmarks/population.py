@@ -178,7 +178,14 @@ def run_variants(variants: int, members: int, steps: int) -> None:
     print(f"merged / apart: {apart / merged:.1f}x")
 
 
-PRODUCT_OPS = ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm", "aten::mkldnn_convolution")
+PRODUCT_OPS = (
+    "aten::bmm",
+    "aten::baddbmm",
+    "aten::mm",
+    "aten::addmm",
+    "aten::mkldnn_convolution",
+    "aten::convolution_backward",
+)
 
 
 def env_seconds(members: int, steps: int) -> float:

@@ -69,6 +69,8 @@ CARTPOLE_VARIANTS=(
   # carry that failure back faster, and an MSE loss does not clip its large TD error as Huber does
   "stable+n-step-3:$STABLE,replay.n_step=3"  # held 10/10: the cartpole-stable preset now
   "stable+mse:$STABLE,learning.loss=mse"
+  # the two changes that met the goal on their own (3-step returns, dueling streams), together
+  "stable+n-step-3+dueling:$STABLE,replay.n_step=3,network.dueling=true"
 )
 # The dqn preset (lr 1e-3, a gradient step per env step, target copied every 500 of them) keeps all
 # of a 100k-step run in its 100k replay, so a larger replay and a reserved share change nothing there

@@ -54,6 +54,7 @@ REMEDIES = [
     "stable+dueling",
     "stable+n-step-3",
     "stable+mse",
+    "stable+n-step-3+dueling",
 ]
 # the same remedies against the dqn preset, less the replay ones (its 100k replay keeps a whole run)
 DQN_REMEDIES = [
@@ -107,14 +108,17 @@ def test_forgetting_runs_every_remedy_with_a_valid_config(tmp_path) -> None:
     stable_run = apply_overrides(stable, parse_assignments([FULL_BUDGET, *args.overrides]))
     n_step_run = apply_overrides(base, parse_assignments(list(n_step.assignments)))
     assert n_step_run.replace(preset="cartpole-stable") == stable_run
-    for variant in variants[-12:]:
+    for variant in variants[-13:]:
         config = apply_overrides(base, parse_assignments(list(variant.assignments)))
         assert config.network.layer_norm and config.learning.lr_decay_steps == stable.learning.lr_decay_steps
     lr_end = {
         variant.label: dict(a.split("=", 1) for a in variant.assignments)["learning.lr_end"]
-        for variant in variants[-12:]
+        for variant in variants[-13:]
     }
     assert float(lr_end["stable+lr-end-2e-6"]) == 2e-6 and float(lr_end["stable+dueling"]) == stable.learning.lr_end
+    both = next(variant for variant in variants if variant.label == "stable+n-step-3+dueling")
+    both_run = apply_overrides(base, parse_assignments(list(both.assignments)))
+    assert both_run.replace(preset="cartpole-stable") == apply_overrides(stable_run, {"network": {"dueling": True}})
 
 
 def test_forgetting_takes_seeds_steps_and_some_variants_from_the_environment(tmp_path) -> None:
