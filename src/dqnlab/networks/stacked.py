@@ -27,10 +27,10 @@ from dqnlab.types import NetworkOutput
 
 
 class Slot(NamedTuple):
-    """Where one named tensor of a member lives in a stacked row: columns [offset, offset + size)."""
+    """One named tensor of a member: the next `shape.numel()` columns of a stacked row, after the
+    slots before it."""
 
     name: str
-    offset: int
     shape: torch.Size
 
 
@@ -63,11 +63,7 @@ def _stack(tensors_per_member: list[list[torch.Tensor]], gradients: bool) -> tor
 
 
 def _slots(named: list[tuple[str, torch.Tensor]]) -> tuple[Slot, ...]:
-    slots, offset = [], 0
-    for name, tensor in named:
-        slots.append(Slot(name, offset, tensor.shape))
-        offset += tensor.numel()
-    return tuple(slots)
+    return tuple(Slot(name, tensor.shape) for name, tensor in named)
 
 
 def stack_modules(modules: list[nn.Module], gradients: bool) -> Stacked:
@@ -245,9 +241,13 @@ def select_members(tensors: dict[str, torch.Tensor], members: list[int]) -> dict
 
 
 def unstack(flat_PD: torch.Tensor, slots: tuple[Slot, ...]) -> dict[str, torch.Tensor]:
-    """The named tensors of all members, [P, *shape] views of the columns of `flat_PD`."""
+    """The named tensors of all members, [P, *shape] views of the columns of `flat_PD`.
+
+    One split into all the slots, not a slice per slot: in the backward pass a split writes the
+    whole gradient once, where each slice fills a zero tensor of all of `flat_PD`'s size and adds
+    it in (for ten MinAtar networks, 5 MB twice per parameter tensor per update)."""
+    if not slots:
+        return {}
     members = flat_PD.shape[0]
-    return {
-        slot.name: flat_PD[:, slot.offset : slot.offset + slot.shape.numel()].view(members, *slot.shape)
-        for slot in slots
-    }
+    pieces = torch.split(flat_PD, [slot.shape.numel() for slot in slots], dim=1)
+    return {slot.name: piece.view(members, *slot.shape) for slot, piece in zip(slots, pieces, strict=True)}
