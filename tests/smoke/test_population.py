@@ -95,8 +95,9 @@ def test_members_learn_as_their_single_runs(values, monkeypatch) -> None:
         ("cartpole-linear", "CartPole-v1", {}),  # a Fourier basis, semi-gradient SGD
         ("dqn", "CartPole-v1", {"network": {"q_function": "table", "bins": [4]}, "learning": {"optimizer": "sgd"}}),
         ("dqn", "CartPole-v1", {**DQN, "learning": {"optimizer": "rmsprop", "lr": 1e-3}}),
+        ("dqn", "CartPole-v1", {**DQN, "learning": {"optimizer": "rmsprop_centered", "lr": 1e-3}}),
     ],
-    ids=["minatar-dqn", "minatar-same", "linear-fourier", "table", "rmsprop"],
+    ids=["minatar-dqn", "minatar-same", "linear-fourier", "table", "rmsprop", "rmsprop-centered"],
 )
 def test_members_of_every_network_and_optimizer_learn_as_their_single_runs(preset, env_id, values, monkeypatch) -> None:
     configs = [_config(seed, values, preset=preset, env_id=env_id) for seed in (0, 1)]
