@@ -246,11 +246,14 @@ def test_train_with_actors_through_the_cli(ray_local, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_two_actors_learn_cartpole(ray_local, tmp_path):
-    # Bounded: at most 25k env steps (about 30 s here), stopping once an evaluation reaches 150, far above
-    # a random policy's 20 though short of solving (475): on two cores, asynchronous runs reached 150
-    # between 5k and 12.5k steps, and plateaus of 100-180 happened, which a higher bar would turn into flakes.
+    # Bounded: at most 50k env steps, stopping once an evaluation reaches 150, far above a random
+    # policy's 20 though short of solving (475): on two cores, asynchronous runs reached 150 between 5k
+    # and 12.5k steps, and plateaus of 100-180 happened, which a higher bar would turn into flakes. The
+    # budget is wide because actors outpace a learner that shares a busy machine (it then takes fewer
+    # gradient steps per env step, as Ape-X's does): beside four training jobs, one run's best in 25k
+    # steps was 129.4.
     config = apex_config("evaluation.every=2500", "evaluation.episodes=5", "evaluation.target_return=150")
-    summary = start_apex(config, 25_000, tmp_path / "run").run()
+    summary = start_apex(config, 50_000, tmp_path / "run").run()
     assert summary["best_eval_return"] >= 150, summary
 
 
