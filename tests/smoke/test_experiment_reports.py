@@ -319,3 +319,35 @@ def test_merged_variants_train_as_one_population_and_are_reported_apart(tmp_path
     assert [command[3:] for command in commands] == [("train", "--resume", str(population), "--no-progress")]
     assert main([*argv, "--separate-seeds", "--merge-variants", "--out", str(tmp_path / "x")]) == 2
     assert "cannot go with --separate-seeds" in capsys.readouterr().err
+
+
+def test_runs_train_the_planned_base_config_even_after_the_preset_changes(tmp_path, monkeypatch) -> None:
+    # An experiment's later populations (and `--resume` after an update) once read the preset as it
+    # was then: a population started after `cartpole-stable` gained 3-step returns trained with them.
+    from dqnlab.cli import _build_parser, _resolve_config
+    from dqnlab.presets import PRESETS, Preset
+
+    out = tmp_path / "experiment"
+    commands = []
+
+    def fake_run(spec):
+        commands.append(spec.command[3:])
+        make_fake_run(spec.run_dir, spec.seed, False, [20, 100])
+        return spec, 0, 0.1
+
+    monkeypatch.setattr(experiment_run, "_run_one", fake_run)
+    argv = ["experiment", "CartPole-v1", "--preset", "cartpole", "--variant", "lo:learning.lr=0.0005"]
+    argv += ["--variant", "plain:", "--seeds", "2", "--steps", "300", "--separate-seeds", "--workers", "1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    planned = [_resolve_config(_build_parser().parse_args(command)) for command in commands]
+
+    changed = Preset("cartpole, changed later", {**PRESETS["cartpole"].overrides, "replay": {"n_step": 3}})
+    monkeypatch.setitem(PRESETS, "cartpole", changed)
+    _, specs = experiment_run.planned_runs(out)  # what --resume would start
+    resumed = [_resolve_config(_build_parser().parse_args(spec.command[3:])) for spec in specs]
+    assert resumed == planned
+    assert [config.replay.n_step for config in resumed] == [1, 1, 1, 1]
+    assert [config.learning.lr for config in resumed] == [5e-4, 5e-4, 2e-3, 2e-3]
+    assert [config.seed for config in resumed] == [0, 1, 0, 1] and {c.steps for c in resumed} == {300}
+    assert all(config.preset == "cartpole" for config in resumed)
+    assert (out / "base.toml").is_file() and json.loads((out / "experiment.json").read_text())["base_config"]

@@ -41,12 +41,12 @@ def train_in_task(command: tuple[str, ...], config_text: str | None) -> tuple[in
         return result.returncode, result.stdout + result.stderr, files
 
 
-def ray_run_one(address: str, config_file: str | None) -> tuple[Callable[[RunSpec], tuple[RunSpec, int, float]], int]:
+def ray_run_one(address: str, config_text: str | None) -> tuple[Callable[[RunSpec], tuple[RunSpec, int, float]], int]:
     """Connects to Ray at `address` ("local": on this machine) and returns (a `run_one` for
-    `run_all` that runs a spec as a Ray task of one CPU, the cluster's CPU count)."""
+    `run_all` that runs a spec as a Ray task of one CPU, the cluster's CPU count); each task
+    writes `config_text` to the file its command's `--config` names."""
     ray = init_ray(address, RAY_MISSING)
     task = ray.remote(num_cpus=1, max_retries=2)(train_in_task)
-    config_text = Path(config_file).read_text() if config_file else None
 
     def run_one(spec: RunSpec) -> tuple[RunSpec, int, float]:
         began = time.perf_counter()

@@ -13,7 +13,10 @@ Their output is kept in OUT/logs/. With `--ray-address ADDR` (or
 `--ray` for Ray on this machine) each run is the same command inside a Ray task on the cluster,
 whose run directory comes back to OUT (experiments/ray_tasks.py). OUT/experiment.json keeps the
 plan, so `--resume` rebuilds it: finished runs are kept, checkpointed ones go on from their
-newest checkpoint (`train --resume`), the others start.
+newest checkpoint (`train --resume`), the others start. OUT/base.toml freezes the config the
+variants change (the preset, `--config`, `--steps` and `--device` resolved when the experiment
+was planned), and every run reads it with `--config`: a run started later, or by `--resume` after
+dqnlab was updated, trains what was planned even where the preset has changed since.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dqnlab.experiments.plan import RunSpec, Variant, build_variants, check_vari
 
 FULL_BUDGET = "evaluation.stop_at_target=false"  # set on every run unless --set says otherwise
 PLAN_FILE = "experiment.json"
+BASE_FILE = "base.toml"  # the planned base config, frozen
 RunOne = Callable[[RunSpec], tuple[RunSpec, int, float]]
 
 
@@ -135,17 +139,29 @@ def run_experiment(
     # Full budgets give every run the same step axis; stopping at the target would cut curves short.
     all_common = [FULL_BUDGET, *common]
     all_variants = build_variants(vary, variants)
+    frozen_base = base.to_toml()
     base = check_variants(base, all_common, all_variants)
-    run_one, workers = _runner(ray_address, config_file, workers)
+    run_one, workers = _runner(ray_address, frozen_base, workers)
 
     seed_list = list(range(seeds))
     if merge_variants and not population:
         raise DqnlabError("--merge-variants puts variants in one population; it cannot go with --separate-seeds")
     merged = merge_shareable(base, [], all_variants) if merge_variants else []
     specs = plan_runs(
-        env_id, preset, all_variants, seed_list, out_dir, steps, all_common, config_file, device, population, merged
+        env_id,
+        preset,
+        all_variants,
+        seed_list,
+        out_dir,
+        steps,
+        all_common,
+        str(out_dir / BASE_FILE),
+        device,
+        population,
+        merged,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / BASE_FILE).write_text(frozen_base)
     command_line = _command_line(
         env_id, preset, vary, variants, seeds, steps, workers, common, config_file, device, out_dir
     )
@@ -161,6 +177,7 @@ def run_experiment(
         "steps": base.steps,
         "steps_flag": steps,
         "config_file": config_file,
+        "base_config": BASE_FILE,
         "device": device,
         "population": population,
         "merged": merged,
@@ -205,6 +222,8 @@ def planned_runs(out_dir: Path) -> tuple[dict[str, Any], list[RunSpec]]:
     try:
         plan = json.loads((out_dir / PLAN_FILE).read_text())
         variants = [Variant(label, tuple(assignments)) for label, assignments in plan["variants"].items()]
+        # experiments planned before base.toml read the preset (and --config) as they are now
+        base_config = str(out_dir / plan["base_config"]) if plan.get("base_config") else plan.get("config_file")
         specs = plan_runs(
             plan["env_id"],
             plan["preset"],
@@ -213,7 +232,7 @@ def planned_runs(out_dir: Path) -> tuple[dict[str, Any], list[RunSpec]]:
             out_dir,
             plan.get("steps_flag"),
             plan["common"],
-            plan.get("config_file"),
+            base_config,
             plan.get("device"),
             plan.get("population", False),
             plan.get("merged", []),
@@ -246,14 +265,15 @@ def run_state(run_dir: Path) -> str:
     return "unstarted"
 
 
-def _runner(ray_address: str | None, config_file: str | None, workers: int | None) -> tuple[RunOne, int]:
-    """How each run is run (a local process, or a Ray task) and how many at a time."""
+def _runner(ray_address: str | None, config_text: str | None, workers: int | None) -> tuple[RunOne, int]:
+    """How each run is run (a local process, or a Ray task given `config_text` as its --config file)
+    and how many at a time."""
     run_one: RunOne = _run_one
     cluster_cpus = None
     if ray_address is not None:
         from dqnlab.experiments.ray_tasks import ray_run_one
 
-        run_one, cluster_cpus = ray_run_one(ray_address, config_file)
+        run_one, cluster_cpus = ray_run_one(ray_address, config_text)
     workers = workers if workers is not None else (cluster_cpus or os.cpu_count() or 1)
     if workers < 1:
         raise DqnlabError("--workers must be >= 1")
