@@ -169,6 +169,7 @@ def test_experiment_resume_finishes_what_is_unfinished(tmp_path, monkeypatch, ca
     assert main(["experiment", "--resume", str(out), "--workers", "1"]) == 0
     printed = capsys.readouterr().out
     assert "1 of 3 runs finished, 1 continue from a checkpoint, 1 start" in printed
+    assert "planned before experiments kept base.toml: its runs read preset 'cartpole' as it is now" in printed
     assert sorted(commands) == sorted(
         [
             ("train", "--resume", str(runs / "seed-1"), "--no-progress"),

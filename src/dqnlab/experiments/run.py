@@ -209,6 +209,11 @@ def resume_experiment(out_dir: str | Path, workers: int | None = None, threshold
                 shutil.rmtree(spec.run_dir)
             pending.append(spec)
     resumed = sum(spec.command == spec.resume_command for spec in pending)
+    if not plan.get("base_config"):
+        print(
+            f"{out_dir} was planned before experiments kept base.toml: "
+            f"its runs read preset '{plan['preset']}' as it is now"
+        )
     print(
         f"resuming {out_dir}: {len(specs) - len(pending)} of {len(specs)} runs finished, {resumed} continue from "
         f"a checkpoint, {len(pending) - resumed} start; {workers} at a time",
