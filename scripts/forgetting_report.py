@@ -7,24 +7,37 @@ Each experiment directory holds the runs its experiment.json plans (what `exampl
 writes, variants merged into one population or not); the report (`dqnlab.diagnostics.report`, as
 `dqnlab experiment` writes one) names each variant as the script does, ranks them on the stability
 measures with 95% bootstrap intervals, and draws their curves. Variants whose seeds have not all
-finished are left out and listed.
+finished are left out and listed. A variant name planned by two experiments is refused (their runs
+would pool as one variant); `--drop EXPERIMENT:VARIANT` leaves one of them out.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from pathlib import Path
 
 from dqnlab.diagnostics.report import build_report
 from dqnlab.experiments.run import planned_runs
 
 
-def finished_variants(experiments: list[Path]) -> tuple[dict[str, list[Path]], list[str]]:
-    """(variant -> its seeds' run directories, for variants whose seeds all wrote summary.json; the others)."""
+def finished_variants(
+    experiments: list[Path], dropped: Collection[tuple[Path, str]] = ()
+) -> tuple[dict[str, list[Path]], list[str]]:
+    """(variant -> its seeds' run directories, for variants whose seeds all wrote summary.json; the
+    others), leaving out the (experiment, variant) pairs in `dropped`."""
     planned: dict[str, list[Path]] = {}
+    planned_by: dict[str, Path] = {}
     for experiment in experiments:
         for spec in planned_runs(experiment)[1]:
             for label, run_dir in spec.labelled_run_dirs:
+                if (experiment, label) in dropped:
+                    continue
+                if planned_by.setdefault(label, experiment) != experiment:
+                    raise SystemExit(
+                        f"forgetting_report.py: variant '{label}' is planned by {planned_by[label]} and {experiment}; "
+                        f"leave one out with --drop {experiment}:{label}"
+                    )
                 planned.setdefault(label, []).append(run_dir)
     groups = {
         label: run_dirs
@@ -39,8 +52,10 @@ def main() -> None:
     parser.add_argument("experiments", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--only", help="these variants alone, comma-separated, in this order (a readable figure)")
+    parser.add_argument("--drop", action="append", default=[], metavar="EXPERIMENT:VARIANT", help="leave this out")
     args = parser.parse_args()
-    groups, unfinished = finished_variants(args.experiments)
+    dropped = {(Path(item.rsplit(":", 1)[0]), item.rsplit(":", 1)[-1]) for item in args.drop}
+    groups, unfinished = finished_variants(args.experiments, dropped)
     if args.only:
         groups = {name: groups[name] for name in args.only.split(",")}
     context = [f"experiments: {', '.join(map(str, args.experiments))}"]
