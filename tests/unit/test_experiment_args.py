@@ -15,7 +15,7 @@ from dqnlab.experiments.plan import (
     plan_runs,
     split_top_level,
 )
-from dqnlab.presets import preset_config
+from dqnlab.presets import PRESETS, preset_config
 
 
 def test_split_keeps_lists_whole() -> None:
@@ -134,3 +134,16 @@ def test_named_variants() -> None:
 def test_bad_variants(text: str) -> None:
     with pytest.raises(ConfigError):
         build_variants([], [text])
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_read_back_from_an_experiments_base_toml_is_itself(name: str, tmp_path: Path) -> None:
+    # experiments freeze their base config in OUT/base.toml and each run reads it with --config
+    from dqnlab.cli import _build_parser, _resolve_config
+
+    envs = {"atari": "ALE/SpaceInvaders-v5", "minatar": "MinAtar/SpaceInvaders-v1"}
+    env_id = next((env for prefix, env in envs.items() if name.startswith(prefix)), "CartPole-v1")
+    base = preset_config(name, env_id).replace(steps=1234, seed=7)
+    (tmp_path / "base.toml").write_text(base.to_toml())
+    args = _build_parser().parse_args(["train", env_id, "--preset", name, "--config", str(tmp_path / "base.toml")])
+    assert _resolve_config(args) == base
