@@ -54,7 +54,10 @@ def main() -> None:
     parser.add_argument("--only", help="these variants alone, comma-separated, in this order (a readable figure)")
     parser.add_argument("--drop", action="append", default=[], metavar="EXPERIMENT:VARIANT", help="leave this out")
     args = parser.parse_args()
-    dropped = {(Path(item.rsplit(":", 1)[0]), item.rsplit(":", 1)[-1]) for item in args.drop}
+    pairs = [item.rsplit(":", 1) for item in args.drop]
+    if any(len(pair) != 2 for pair in pairs):
+        parser.error("--drop takes EXPERIMENT:VARIANT")
+    dropped = {(Path(experiment), variant) for experiment, variant in pairs}
     groups, unfinished = finished_variants(args.experiments, dropped)
     if args.only:
         groups = {name: groups[name] for name in args.only.split(",")}
