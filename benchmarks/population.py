@@ -209,7 +209,7 @@ def run_bound(members: int, steps: int) -> None:
     """The population's floor per step (products + env steps) against its time and sequential runs'."""
     population_rate(2, 300)  # warm-up
     single_rate, _ = sequential_rate(1, steps)
-    population, _ = population_rate(members, steps)
+    population, _ = population_rate(members, steps)  # timed apart: the profiler slows every op it records
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
         population_rate(members, steps)
     products_s = sum(row.self_cpu_time_total for row in profiler.key_averages() if row.key in PRODUCT_OPS) / 1e6
