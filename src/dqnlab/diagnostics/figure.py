@@ -14,7 +14,7 @@ import math
 import os
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -316,41 +316,73 @@ def plot_diagnostics(run_dir: str | Path, path: str | Path | None = None) -> Pat
     return target
 
 
-class DiagnosticsPlotter:
-    """Observer that redraws diagnostics.png every `plot_every` episodes (0: only at the end).
+class DrawBudget:
+    """Paces the redraws of one process's figures so that drawing takes at most about `max_share`
+    of its wall time: after a draw that took d seconds, the next waits d * (1 / max_share - 1).
+    A population's members share one, so ten figures cost what one does, not ten times as much;
+    their due redraws take turns in the order they fell due, so none is starved."""
 
-    A redraw takes about a second once there are thousands of episodes, so a due redraw is
-    skipped while less than `MAX_SHARE`'s worth of time has passed since the last one: drawing
-    never takes more than about a tenth of the training's wall time. The final one always happens.
-    Keeps what it plots in memory, so it never waits on the CSV writers' buffers; collapses are
-    read from collapses.csv, which the loop writes as they happen.
+    def __init__(self, max_share: float = 0.1, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.max_share = max_share
+        self.clock = clock
+        self.next_draw_at = 0.0  # clock() before which a redraw waits
+        self.waiting: list[DiagnosticsPlotter] = []  # plotters with a redraw due, first due first
+
+    def grants(self, plotter: DiagnosticsPlotter) -> bool:
+        """Whether `plotter`'s due redraw may happen now; if not, it keeps its place in the queue."""
+        if plotter not in self.waiting:
+            self.waiting.append(plotter)
+        return self.waiting[0] is plotter and self.clock() >= self.next_draw_at
+
+    def spent(self, plotter: DiagnosticsPlotter, began: float, ended: float) -> None:
+        """Books `plotter`'s draw from `began` to `ended` (clock values); its redraw is no longer due."""
+        if plotter in self.waiting:
+            self.waiting.remove(plotter)
+        self.next_draw_at = ended + (ended - began) * (1.0 / self.max_share - 1.0)
+
+
+class DiagnosticsPlotter:
+    """Observer that redraws diagnostics.png once `plot_every` episodes have passed since its last
+    draw (0: only at the end).
+
+    A redraw takes about a second once there are thousands of episodes, so a due redraw waits for
+    its `DrawBudget` (one for all of a population's members): drawing never takes more than about
+    a tenth of the training's wall time. The final one always happens. Keeps what it plots in
+    memory, so it never waits on the CSV writers' buffers; collapses are read from collapses.csv,
+    which the loop writes as they happen.
     """
 
-    MAX_SHARE = 0.1  # of wall time spent drawing, at most (about)
-
     def __init__(
-        self, run_dir: Path, env_id: str, preset: str, seed: int, target_return: float | None, plot_every: int
+        self,
+        run_dir: Path,
+        env_id: str,
+        preset: str,
+        seed: int,
+        target_return: float | None,
+        plot_every: int,
+        budget: DrawBudget | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.plot_every = plot_every
+        self.budget = budget or DrawBudget()
         self.data = RunData(env_id=env_id, preset=preset, seed=seed, target_return=target_return)
-        self._next_draw_at = 0.0  # time.perf_counter() before which a due redraw is skipped
+        self._drawn_at_episode = 0  # episodes plotted by the last draw
 
     def draw(self) -> Path:
-        began = time.perf_counter()
+        began = self.budget.clock()
         for row in read_csv_rows(self.run_dir / "collapses.csv")[len(self.data.collapse_step) :]:
             self.data.collapse_step.append(int(row["step"]))
             self.data.collapse_action.append(row.get("action", ""))
         path = self.run_dir / FIGURE_NAME
         draw_diagnostics(self.data, path)
-        ended = time.perf_counter()
-        self._next_draw_at = ended + (ended - began) * (1.0 / self.MAX_SHARE - 1.0)
+        self._drawn_at_episode = len(self.data.episode)
+        self.budget.spent(self, began, self.budget.clock())
         return path
 
     def on_episode(self, record: EpisodeRecord) -> None:
         self.data.add_episode(record)
-        due = self.plot_every > 0 and len(self.data.episode) % self.plot_every == 0
-        if due and time.perf_counter() >= self._next_draw_at:
+        due = self.plot_every > 0 and len(self.data.episode) - self._drawn_at_episode >= self.plot_every
+        if due and self.budget.grants(self):
             self.draw()
 
     def on_evaluation(self, record: EvalRecord) -> None:

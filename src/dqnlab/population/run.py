@@ -21,6 +21,7 @@ import torch
 
 from dqnlab.agent import Agent
 from dqnlab.config import Config, NetworkConfig, config_from_dict
+from dqnlab.diagnostics.figure import DrawBudget
 from dqnlab.diagnostics.statistics import iqm, stratified_bootstrap_ci
 from dqnlab.envs import EnvSpaces, env_spaces
 from dqnlab.errors import CheckpointError, ConfigError
@@ -124,6 +125,7 @@ def build_population_loop(
         agents.append(agent)
     learner = PopulationLearner([agent.learner for agent in agents], [agent.training_noise for agent in agents])
     lanes, members = [], []
+    draw_budget = DrawBudget()  # the members' figures share a tenth of the wall time, not a tenth each
     for index, agent in enumerate(agents):
         steps = agent.config.steps if resume is None else int(resume[index][0]["loop"]["steps"])
         replay = build_replay(agent.config, spaces.observation_space, agent.replay_rng, beta_steps=steps)
@@ -131,6 +133,7 @@ def build_population_loop(
         run_dir = None if directory is None else directory / names[index]
         lanes.append(Lane(agent, steps, run_dir, members[-1], resume=None if resume is None else resume[index]))
         lanes[-1].name = names[index]
+        lanes[-1].draw_budget = draw_budget
     collector = PopulationCollector(members, learner)
     return TrainingLoop.of_lanes(lanes, collector, learner.update, progress, directory)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dqnlab.config import resolved_config
 from dqnlab.diagnostics.collapse import CollapseDetector, CollapseEvent, append_collapse
-from dqnlab.diagnostics.figure import DiagnosticsPlotter, read_run_data
+from dqnlab.diagnostics.figure import DiagnosticsPlotter, DrawBudget, read_run_data
 from dqnlab.diagnostics.logger import EpisodeRecord, EvalRecord, RunLogger
 from dqnlab.diagnostics.stability import stability_summary
 from dqnlab.envs import reward_threshold
@@ -66,6 +66,7 @@ class Lane:
         self.logger: RunLogger | None = None
         self.progress = Progress(self.config.env_id, steps, agent.env_steps)  # the loop's display once it runs
         self.name: str | None = None  # a population member's name, which its messages begin with
+        self.draw_budget = DrawBudget()  # paces diagnostics.png's redraws; a population's members share one
         self.checkpointer = Checkpointer(self) if self.run_dir is not None else None
         self.stopped = False  # stopped early (target, patience, collapse, a fault): masked in a population
         self.finished: dict[str, Any] | None = None  # the summary, once written
@@ -93,7 +94,13 @@ class Lane:
         self.logger = RunLogger(run_dir, config.tensorboard, resume_step)
         self.observers.insert(0, self.logger)
         plotter = DiagnosticsPlotter(
-            run_dir, config.env_id, config.preset, config.seed, self.target_return, config.diagnostics.plot_every
+            run_dir,
+            config.env_id,
+            config.preset,
+            config.seed,
+            self.target_return,
+            config.diagnostics.plot_every,
+            self.draw_budget,
         )
         if self.resume is not None:
             plotter.data = read_run_data(run_dir)
