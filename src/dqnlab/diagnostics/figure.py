@@ -320,8 +320,8 @@ class DrawBudget:
     """Paces the redraws of one process's figures so that drawing takes at most about `max_share`
     of its wall time: after a draw that took d seconds, the next waits d * (1 / max_share - 1).
     A population's members share one, so their figures together keep to the share one figure
-    has; their due redraws take turns in the order they fell due, so none is starved (a turn
-    waits at most for the next episode of the plotter ahead)."""
+    has; their due redraws take turns in the order they fell due, so none is starved (once the
+    budget allows, a turn waits at most for the next episode of the plotter ahead of it)."""
 
     def __init__(self, max_share: float = 0.1, clock: Callable[[], float] = time.perf_counter) -> None:
         self.max_share = max_share
