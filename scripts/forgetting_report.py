@@ -14,6 +14,7 @@ would pool as one variant); `--drop EXPERIMENT:VARIANT` leaves one of them out.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Collection
 from pathlib import Path
 
@@ -35,8 +36,8 @@ def finished_variants(
                     continue
                 if planned_by.setdefault(label, experiment) != experiment:
                     raise SystemExit(
-                        f"forgetting_report.py: variant '{label}' is planned by {planned_by[label]} and {experiment}; "
-                        f"leave one out with --drop {experiment}:{label}"
+                        f"{Path(sys.argv[0]).name}: variant '{label}' is planned by {planned_by[label]} and "
+                        f"{experiment}; leave one out with --drop {experiment}:{label}"
                     )
                 planned.setdefault(label, []).append(run_dir)
     groups = {
@@ -47,6 +48,14 @@ def finished_variants(
     return groups, [label for label in sorted(planned) if label not in groups]
 
 
+def dropped_variants(parser: argparse.ArgumentParser, items: list[str]) -> set[tuple[Path, str]]:
+    """The (experiment, variant) pairs of `--drop EXPERIMENT:VARIANT`; one without a colon is refused."""
+    pairs = [item.rsplit(":", 1) for item in items]
+    if any(len(pair) != 2 for pair in pairs):
+        parser.error("--drop takes EXPERIMENT:VARIANT")
+    return {(Path(experiment), variant) for experiment, variant in pairs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiments", nargs="+", type=Path)
@@ -54,11 +63,7 @@ def main() -> None:
     parser.add_argument("--only", help="these variants alone, comma-separated, in this order (a readable figure)")
     parser.add_argument("--drop", action="append", default=[], metavar="EXPERIMENT:VARIANT", help="leave this out")
     args = parser.parse_args()
-    pairs = [item.rsplit(":", 1) for item in args.drop]
-    if any(len(pair) != 2 for pair in pairs):
-        parser.error("--drop takes EXPERIMENT:VARIANT")
-    dropped = {(Path(experiment), variant) for experiment, variant in pairs}
-    groups, unfinished = finished_variants(args.experiments, dropped)
+    groups, unfinished = finished_variants(args.experiments, dropped_variants(parser, args.drop))
     if args.only:
         groups = {name: groups[name] for name in args.only.split(",")}
     context = [f"experiments: {', '.join(map(str, args.experiments))}"]
