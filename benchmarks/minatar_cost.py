@@ -5,6 +5,11 @@
 Times each part on its own (medians of blocks of 100 calls, after a warm-up), then a short real
 run of the loop with its updates on and no evaluation, and prints the cost per frame and the wall
 time that 5M frames would take at it. Read the parts for where the time goes, the run for the total.
+
+For `minatar-dqn` it also times a plain PyTorch step of the same network and optimizer (an
+`nn.Module` per layer, `torch.optim.RMSprop` over its tensors, the DQN target and Huber loss: the
+step a reader would write from Young & Tian's description) against dqnlab's, alternating blocks
+on the same batches, so that their ratio holds on a busy machine.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from dqnlab import Agent
-from dqnlab.config import apply_overrides, parse_assignments
+from dqnlab.config import Config, apply_overrides, parse_assignments
 from dqnlab.envs import make_vector_env
 from dqnlab.presets import preset_config
 from dqnlab.replay import build_replay
+from dqnlab.types import Batch
 
 FRAMES = 5_000_000
 
@@ -37,6 +45,65 @@ def median_us(call: Callable[[], object], repeats: int, block: int = 100) -> flo
             call()
         times.append((time.perf_counter() - began) / block * 1e6)
     return statistics.median(times)
+
+
+def plain_step(config: Config, obs_shape: tuple[int, ...], num_actions: int) -> Callable[[Batch], float]:
+    """A `minatar-dqn` gradient step written plainly: its network as layers, torch's RMSprop over
+    their tensors, target max_a' Q(s', a'), Huber loss, a target copy every 1,000 steps."""
+    height, width, channels = obs_shape
+
+    def network() -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(channels, 16, kernel_size=3),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(16 * (height - 2) * (width - 2), 128),
+            nn.ReLU(),
+            nn.Linear(128, num_actions),
+        )
+
+    online, target = network(), network()
+    target.load_state_dict(online.state_dict())
+    learning = config.learning
+    optimizer = torch.optim.RMSprop(
+        online.parameters(), lr=learning.lr, alpha=0.95, centered=True, momentum=0.95, eps=0.01
+    )
+    steps = 0
+
+    def step(batch: Batch) -> float:
+        nonlocal steps
+        obs = torch.as_tensor(batch.obs).permute(0, 3, 1, 2).float()
+        next_obs = torch.as_tensor(batch.next_obs).permute(0, 3, 1, 2).float()
+        actions = torch.as_tensor(batch.actions).long()
+        with torch.no_grad():
+            next_q = target(next_obs).max(dim=1).values
+            targets = torch.as_tensor(batch.rewards) + torch.as_tensor(batch.discounts) * next_q
+        q_taken = online(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+        loss = F.smooth_l1_loss(q_taken, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        steps += 1
+        if steps % learning.target_update_interval == 0:
+            target.load_state_dict(online.state_dict())
+        return loss.item()
+
+    return step
+
+
+def alternating_medians_us(calls: dict[str, Callable[[], object]], rounds: int, block: int = 50) -> dict[str, float]:
+    """Median time per call of each of `calls`, timed in alternating blocks so load hits all alike."""
+    for call in calls.values():
+        for _ in range(block):  # warm-up
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            began = time.perf_counter()
+            for _ in range(block):
+                call()
+            times[name].append((time.perf_counter() - began) / block * 1e6)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -89,6 +156,21 @@ def main() -> None:
     for name, microseconds in parts.items():
         print(f"  {name:<28} {microseconds:8.0f} µs")
     print(f"  per frame, from the parts: {per_frame:.0f} µs -> 5M frames in {per_frame * FRAMES / 3.6e9:.1f} h")
+    if args.preset == "minatar-dqn":
+        batches = [replay.sample(batch_size) for _ in range(16)]
+        turn = iter(range(10**9))
+        plain = plain_step(config, agent.spaces.observation_space.shape, agent.num_actions)
+        medians = alternating_medians_us(
+            {
+                "dqnlab": lambda: agent.learner.update(batches[next(turn) % 16]),
+                "plain": lambda: plain(batches[next(turn) % 16]),
+            },
+            rounds=max(1, args.repeats // 100),
+        )
+        print(
+            f"  gradient step, alternating blocks: dqnlab {medians['dqnlab']:.0f} µs, plain PyTorch "
+            f"{medians['plain']:.0f} µs ({medians['plain'] / medians['dqnlab']:.2f}x dqnlab's)"
+        )
 
     run = apply_overrides(
         config,
