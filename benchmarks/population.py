@@ -47,7 +47,10 @@ from dqnlab.presets import preset_config
 
 RUN = {"env": "CartPole-v1", "preset": "cartpole"}  # --env and --preset
 NO_EVALUATION = {"evaluation": {"every": 0, "episodes": 1, "stop_at_target": False}, "tensorboard": False}
-SOLVE = {"evaluation": {"every": 1000, "episodes": 20, "target_return": 475.0}, "tensorboard": False}
+SOLVE = {
+    "evaluation": {"every": 1000, "episodes": 20, "target_return": 475.0, "stop_at_target": True},
+    "tensorboard": False,
+}
 
 
 def _sb3_benchmark() -> Any:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from dqnlab.networks.flat import clip_grad_norm_, flatten_parameters
+from dqnlab.population.learner import clip_grad_norms_
 
 
 def _net() -> nn.Module:
@@ -79,3 +80,18 @@ def test_adam_on_the_flat_buffer_steps_like_adam_per_layer():
     for a, b in zip(plain.parameters(), flattened.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
     assert not torch.allclose(next(plain.parameters()), next(_net().parameters()))
+
+
+def test_a_populations_clip_scales_each_members_gradient_as_its_single_run_bit_for_bit():
+    """Members' own max norms come as a tensor; tensor / tensor rounds once where a single run's
+    float / tensor (a reciprocal, then a product) rounds twice, so the factors differed for 10."""
+    generator = torch.Generator().manual_seed(0)
+    max_norms = [10.0, 0.3, 10.0, 1.0, float("inf")] * 20
+    gradient_PD = torch.randn(len(max_norms), 300, generator=generator) * 3.0  # norms near 52: all clipped
+    members = gradient_PD.clone()
+    clip_grad_norms_(members, torch.tensor(max_norms).view(-1, 1))
+    for row, max_norm in enumerate(max_norms):
+        single = gradient_PD[row].clone()
+        if max_norm != float("inf"):  # a single run without a clip leaves its gradient alone
+            clip_grad_norm_(single, max_norm)
+        assert torch.equal(members[row], single), (row, max_norm)

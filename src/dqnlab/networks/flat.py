@@ -37,9 +37,17 @@ def flatten_parameters(module: nn.Module, gradients: bool) -> torch.Tensor:
     return flat
 
 
+def clip_coefficient(max_norm: float | torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+    """min(1, max_norm / (norm + 1e-6)), the factor that brings a gradient of L2 norm `norm` down to
+    `max_norm`, computed as PyTorch computes `float / tensor`: a reciprocal, then a product. A
+    population's per-member `max_norm` tensor gets the single run's bits this way; a division of
+    tensors rounds once where this rounds twice, and the two differ for a max_norm such as 10."""
+    return torch.clamp((norm + 1e-6).reciprocal() * max_norm, max=1.0)
+
+
 def clip_grad_norm_(flat_grad: torch.Tensor, max_norm: float) -> torch.Tensor:
     """Scales the gradient down to an L2 norm of at most `max_norm`, as `nn.utils.clip_grad_norm_`
     does over all parameters together; returns the norm before clipping."""
     total_norm = torch.linalg.vector_norm(flat_grad)
-    flat_grad.mul_(torch.clamp(max_norm / (total_norm + 1e-6), max=1.0))
+    flat_grad.mul_(clip_coefficient(max_norm, total_norm))
     return total_norm

@@ -109,11 +109,74 @@ class _StackedLinear(torch.autograd.Function):
         return grad_x, torch.bmm(grad_PBO.transpose(1, 2), x_PBF), grad_PBO.sum(1)
 
 
-def stacked_linear(x_PBF: torch.Tensor, weight_POF: torch.Tensor, bias_PO: torch.Tensor | None) -> torch.Tensor:
+def _batched_linear(x_PBF: torch.Tensor, weight_POF: torch.Tensor, bias_PO: torch.Tensor | None) -> torch.Tensor:
     if bias_PO is None:
         return torch.bmm(x_PBF, weight_POF.transpose(1, 2))
     result: torch.Tensor = _StackedLinear.apply(x_PBF, weight_POF, bias_PO)
     return result
+
+
+def _members_linear(x_PBF: torch.Tensor, weight_POF: torch.Tensor, bias_PO: torch.Tensor | None) -> torch.Tensor:
+    """Each member's own `F.linear`: the single run's call, so its bits, forward and backward."""
+    biases = [None] * len(x_PBF) if bias_PO is None else bias_PO.unbind(0)
+    members = zip(x_PBF.unbind(0), weight_POF.unbind(0), biases, strict=True)
+    return torch.stack([F.linear(x, weight, bias) for x, weight, bias in members])
+
+
+# (members, rows, in, out, bias, backward, input gradient, device) -> does the batched product give
+# every member F.linear's bits? Found once per shape by `_batched_is_exact`.
+_EXACT_SHAPES: dict[tuple[int, int, int, int, bool, bool, bool, str], bool] = {}
+_PROBES = 3  # random draws per shape; a different summation order shows in some output of nearly every draw
+
+
+def _batched_is_exact(key: tuple[int, int, int, int, bool, bool, bool, str]) -> bool:
+    """Whether `_batched_linear` equals `_members_linear` bit for bit on random inputs of these shapes,
+    outputs and (with `backward`) the gradients. Which kernel computes a product depends on its
+    shape alone: PyTorch computes tiny batched products (under 400 multiply-adds per member) with a
+    loop of its own, not the BLAS call a single product gets, and some degenerate shapes (one output)
+    reach BLAS another way. Drawn from a generator of its own: the run's random streams are untouched."""
+    members, rows, features, outputs, bias, backward, input_gradient, device = key
+    generator = torch.Generator().manual_seed(0)
+
+    def draw(*shape: int, gradient: bool = False) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator).to(device).requires_grad_(gradient)
+
+    with torch.enable_grad():
+        for _ in range(_PROBES):
+            x = draw(members, rows, features, gradient=input_gradient)
+            weight = draw(members, outputs, features, gradient=backward)
+            bias_PO = draw(members, outputs, gradient=backward) if bias else None
+            leaves = [tensor for tensor in (x, weight, bias_PO) if tensor is not None and tensor.requires_grad]
+            grad_PBO = draw(members, rows, outputs)
+            results = []
+            for linear in (_batched_linear, _members_linear):
+                output = linear(x, weight, bias_PO)
+                gradients = torch.autograd.grad(output, leaves, grad_PBO) if leaves else ()
+                results.append((output.detach(), *gradients))
+            if not all(torch.equal(a, b) for a, b in zip(*results, strict=True)):
+                return False
+    return True
+
+
+def stacked_linear(x_PBF: torch.Tensor, weight_POF: torch.Tensor, bias_PO: torch.Tensor | None) -> torch.Tensor:
+    """y[p] = x[p] W[p]^T + b[p] for every member p, as F.linear computes it for p alone, bit for bit:
+    one batched product where that gives F.linear's bits for these shapes, else one F.linear per member."""
+    members, rows, features = x_PBF.shape
+    backward = torch.is_grad_enabled() and (weight_POF.requires_grad or x_PBF.requires_grad)
+    key = (
+        members,
+        rows,
+        features,
+        weight_POF.shape[1],
+        bias_PO is not None,
+        backward,
+        backward and x_PBF.requires_grad,
+        x_PBF.device.type,
+    )
+    if key not in _EXACT_SHAPES:
+        _EXACT_SHAPES[key] = _batched_is_exact(key)
+    linear = _batched_linear if _EXACT_SHAPES[key] else _members_linear
+    return linear(x_PBF, weight_POF, bias_PO)
 
 
 def _conv2d(x: torch.Tensor, layer: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from dqnlab.learner import DQNLearner, Outputs, TensorBatch, network_outputs, objective_for, to_tensors
+from dqnlab.networks.flat import clip_coefficient
 from dqnlab.networks.stacked import Stacked, select_members, stack_modules, stacked_forward, stacked_tensors
 from dqnlab.schedules import learning_rate_at
 from dqnlab.types import Batch, NetworkOutput, UpdateStats
@@ -74,7 +75,7 @@ def clip_grad_norms_(gradient_PD: torch.Tensor, max_norm_P1: torch.Tensor) -> No
     """Scales each row down to an L2 norm of at most its `max_norm` (inf = no clip), as
     `networks.flat.clip_grad_norm_` does for one network."""
     norm_P1 = torch.linalg.vector_norm(gradient_PD, dim=1, keepdim=True)
-    gradient_PD.mul_(torch.clamp(max_norm_P1 / (norm_P1 + 1e-6), max=1.0))
+    gradient_PD.mul_(clip_coefficient(max_norm_P1, norm_P1))
 
 
 class MemberOptimizer:
