@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import torch
 
 from dqnlab.config import NetworkConfig
 from dqnlab.networks import build_q_network
+from dqnlab.networks.flat import flatten_parameters
 from dqnlab.networks.stacked import stack_modules, stacked_forward, stacked_tensors
 
 VECTOR = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
@@ -66,19 +69,23 @@ def test_stacked_nature_cnns_compute_each_members_outputs_and_gradients() -> Non
     ids=["cartpole", "acrobot", "dueling"],
 )
 def test_acting_on_one_observation_per_member_gives_each_members_own_values(observation_size, actions, dueling) -> None:
-    """One env per member: products of one row, which PyTorch batches with a loop of its own that
-    rounds unlike the single run's product; a last-bit difference can flip a near-tied greedy action."""
+    """One env per member against single runs' own networks: products of one row, which PyTorch
+    batches with a loop of its own, and weights placed at other alignments than a single run's
+    buffer, both rounded unlike the single run; a last-bit difference can flip a near-tied action."""
     space = gym.spaces.Box(-1.0, 1.0, (observation_size,), np.float32)
-    members = []
+    members, singles = [], []
     for seed in range(10):
         torch.manual_seed(seed)
         members.append(build_q_network(NetworkConfig(hidden_sizes=(64, 64), dueling=dueling), space, actions))
+        singles.append(copy.deepcopy(members[-1]))
+        flatten_parameters(singles[-1], gradients=True)  # the single run's own buffer, as its learner makes it
     stacked = stack_modules(members, gradients=True)
-    obs = torch.randn(10, 1, observation_size)
+    obs = torch.randn(10, 50, 1, observation_size)
     with torch.no_grad():
-        q_values = stacked_forward(members[0], stacked_tensors(stacked), obs).q_values
-        for index, member in enumerate(members):
-            assert torch.equal(q_values[index], member(obs[index]).q_values)
+        for step in range(50):
+            q_values = stacked_forward(members[0], stacked_tensors(stacked), obs[:, step]).q_values
+            for index, single in enumerate(singles):
+                assert torch.equal(q_values[index], single(obs[index, step]).q_values), (step, index)
 
 
 def test_members_are_views_of_their_rows() -> None:

@@ -12,6 +12,7 @@ Shapes: P = members, B = batch, F = features in, O = features out, A = actions, 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import torch
@@ -43,6 +44,21 @@ class Stacked(NamedTuple):
     buffer_slots: tuple[Slot, ...]
 
 
+ROW_ALIGNMENT = 64  # bytes: where PyTorch's CPU allocator starts a single run's flat buffer
+# Rows padded to that alignment make the stack a strided view, whose gradient autograd still fills in
+# place (tested); its note that such a layout "may impair performance" is said once and means nothing here.
+warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
+
+
+def _aligned_rows(members: int, width: int, like: torch.Tensor) -> torch.Tensor:
+    """A [members, width] tensor of zeros whose rows each start on a `ROW_ALIGNMENT`-byte boundary,
+    as a single run's own flat buffer does: BLAS picks its kernel, and so its rounding, by the
+    alignment of its operands too, so a member's weights must sit where its single run's do."""
+    per_row = ROW_ALIGNMENT // like.element_size()
+    stride = -(-width // per_row) * per_row
+    return torch.zeros(members, stride, dtype=like.dtype, device=like.device)[:, :width]
+
+
 def _stack(tensors_per_member: list[list[torch.Tensor]], gradients: bool) -> torch.Tensor:
     """Copies each member's tensors into row k of one [P, D] tensor and makes them views of it."""
     first = tensors_per_member[0]
@@ -50,7 +66,8 @@ def _stack(tensors_per_member: list[list[torch.Tensor]], gradients: bool) -> tor
     with torch.no_grad():
         if first:
             rows = [torch.cat([tensor.reshape(-1) for tensor in member]) for member in tensors_per_member]
-            stacked = torch.stack(rows)
+            stacked = _aligned_rows(len(rows), rows[0].numel(), rows[0])
+            stacked.copy_(torch.stack(rows))
         else:
             stacked = torch.zeros(len(tensors_per_member), 0)
     stacked.requires_grad_(gradients)
@@ -80,7 +97,7 @@ def stack_modules(modules: list[nn.Module], gradients: bool) -> Stacked:
             raise ValueError("population members must share one network architecture")
     parameters = _stack([list(module.parameters()) for module in modules], gradients)
     if gradients:
-        parameters.grad = torch.zeros_like(parameters)
+        parameters.grad = _aligned_rows(parameters.shape[0], parameters.shape[1], parameters)
     # integer buffers (the cell strides of a tabular Q's features) stay where they are: a float stack
     # would change their dtype, and nothing per member lives in them
     float_buffers = [[b for b in module.buffers() if b.is_floating_point()] for module in modules]
