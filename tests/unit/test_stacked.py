@@ -72,13 +72,8 @@ def test_acting_on_one_observation_per_member_gives_each_members_own_values(obse
     """One env per member against single runs' own networks: products of one row, which PyTorch
     batches with a loop of its own, and weights placed at other alignments than a single run's
     buffer, both rounded unlike the single run; a last-bit difference can flip a near-tied action."""
-    space = gym.spaces.Box(-1.0, 1.0, (observation_size,), np.float32)
-    members, singles = [], []
-    for seed in range(10):
-        torch.manual_seed(seed)
-        members.append(build_q_network(NetworkConfig(hidden_sizes=(64, 64), dueling=dueling), space, actions))
-        singles.append(copy.deepcopy(members[-1]))
-        flatten_parameters(singles[-1], gradients=True)  # the single run's own buffer, as its learner makes it
+    config = NetworkConfig(hidden_sizes=(64, 64), dueling=dueling)
+    members, singles = _members_and_single_runs(config, observation_size, actions, count=10)
     stacked = stack_modules(members, gradients=True)
     obs = torch.randn(10, 50, 1, observation_size)
     with torch.no_grad():
@@ -86,6 +81,41 @@ def test_acting_on_one_observation_per_member_gives_each_members_own_values(obse
             q_values = stacked_forward(members[0], stacked_tensors(stacked), obs[:, step]).q_values
             for index, single in enumerate(singles):
                 assert torch.equal(q_values[index], single(obs[index, step]).q_values), (step, index)
+
+
+def _members_and_single_runs(
+    config: NetworkConfig, observation_size: int, actions: int, count: int
+) -> tuple[list[torch.nn.Module], list[torch.nn.Module]]:
+    """`count` networks to stack, and a copy of each in its own flat buffer, as a single run's learner keeps it."""
+    space = gym.spaces.Box(-1.0, 1.0, (observation_size,), np.float32)
+    members, singles = [], []
+    for seed in range(count):
+        torch.manual_seed(seed)
+        members.append(build_q_network(config, space, actions))
+        singles.append(copy.deepcopy(members[-1]))
+        flatten_parameters(singles[-1], gradients=True)
+    return members, singles
+
+
+@pytest.mark.parametrize("rows", [1, 32, 256])
+def test_the_running_members_of_a_population_compute_as_their_single_runs(rows) -> None:
+    """Stopped members are left out of the stacked pass; the others' weights keep their single runs'
+    alignment there (a dueling head's advantage weights start 65 floats after its value weights)."""
+    config = NetworkConfig(hidden_sizes=(64, 64), dueling=True)
+    members, singles = _members_and_single_runs(config, 4, 3, count=5)
+    stacked = stack_modules(members, gradients=True)
+    running = [1, 2, 4]
+    obs = torch.randn(len(running), rows, 4)
+    q_values = stacked_forward(members[0], stacked_tensors(stacked, running), obs).q_values
+    (q_values**2).sum().backward()
+    gradient = stacked.parameters_PD.grad
+    assert gradient is not None and not gradient[[0, 3]].any()  # the stopped members' rows get no gradient
+    for row, member in enumerate(running):
+        single = singles[member]
+        own = single(obs[row]).q_values
+        assert torch.equal(q_values[row], own)
+        own_gradients = torch.autograd.grad((own**2).sum(), list(single.parameters()))
+        assert torch.equal(gradient[member], torch.cat([g.reshape(-1) for g in own_gradients]))
 
 
 def test_members_are_views_of_their_rows() -> None:

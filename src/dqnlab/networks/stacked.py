@@ -50,13 +50,26 @@ ROW_ALIGNMENT = 64  # bytes: where PyTorch's CPU allocator starts a single run's
 warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
 
 
+def _aligned_width(width: int, like: torch.Tensor) -> int:
+    """`width` elements rounded up to a whole number of `ROW_ALIGNMENT`-byte blocks."""
+    per_block = ROW_ALIGNMENT // like.element_size()
+    return -(-width // per_block) * per_block
+
+
 def _aligned_rows(members: int, width: int, like: torch.Tensor) -> torch.Tensor:
     """A [members, width] tensor of zeros whose rows each start on a `ROW_ALIGNMENT`-byte boundary,
     as a single run's own flat buffer does: BLAS picks its kernel, and so its rounding, by the
     alignment of its operands too, so a member's weights must sit where its single run's do."""
-    per_row = ROW_ALIGNMENT // like.element_size()
-    stride = -(-width // per_row) * per_row
+    stride = _aligned_width(width, like)
     return torch.zeros(members, stride, dtype=like.dtype, device=like.device)[:, :width]
+
+
+def _select_rows(flat_PD: torch.Tensor, members: list[int]) -> torch.Tensor:
+    """Rows `members` of `flat_PD` (gradients flow back), each starting on a `ROW_ALIGNMENT`-byte
+    boundary as the stack's rows do: a copy per tensor would move each tensor's alignment."""
+    width = flat_PD.shape[1]
+    selected = flat_PD.index_select(0, torch.tensor(members, device=flat_PD.device))
+    return F.pad(selected, (0, _aligned_width(width, flat_PD) - width))[:, :width]
 
 
 def _stack(tensors_per_member: list[list[torch.Tensor]], gradients: bool) -> torch.Tensor:
@@ -303,21 +316,13 @@ def stacked_forward(network: QNetwork, tensors: dict[str, torch.Tensor], obs: to
     return NetworkOutput(q_values=streams.mean(dim=3), quantiles=streams)  # QuantileHead
 
 
-def stacked_tensors(stacked: Stacked) -> dict[str, torch.Tensor]:
-    """Every member's parameters and buffers by name, [P, *shape] views of the stacked buffers."""
-    return {
-        **unstack(stacked.parameters_PD, stacked.parameter_slots),
-        **unstack(stacked.buffers_PE, stacked.buffer_slots),
-    }
-
-
-def select_members(tensors: dict[str, torch.Tensor], members: list[int]) -> dict[str, torch.Tensor]:
-    """The tensors of `members` alone (all of them: the tensors as they are); gradients flow back."""
-    count = next(iter(tensors.values())).shape[0]
-    if len(members) == count:
-        return tensors
-    index = torch.tensor(members, device=next(iter(tensors.values())).device)
-    return {name: tensor.index_select(0, index) for name, tensor in tensors.items()}
+def stacked_tensors(stacked: Stacked, members: list[int] | None = None) -> dict[str, torch.Tensor]:
+    """Every member's parameters and buffers by name, [P, *shape] views of the stacked buffers; with
+    `members`, those members' alone (all of them: the views as they are), gradients flowing back."""
+    parameters, buffers = stacked.parameters_PD, stacked.buffers_PE
+    if members is not None and len(members) < len(parameters):
+        parameters, buffers = _select_rows(parameters, members), _select_rows(buffers, members)
+    return {**unstack(parameters, stacked.parameter_slots), **unstack(buffers, stacked.buffer_slots)}
 
 
 def unstack(flat_PD: torch.Tensor, slots: tuple[Slot, ...]) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from dqnlab.acting import greedy_actions
-from dqnlab.networks.stacked import select_members, stacked_forward, stacked_tensors
+from dqnlab.networks.stacked import stacked_forward, stacked_tensors
 from dqnlab.population.learner import PopulationLearner
 from dqnlab.schedules import epsilon_at
 from dqnlab.training.collectors import Chunk, LocalCollector
@@ -75,7 +75,7 @@ class PopulationCollector:
         if len(self.members) == 1:
             return greedy_actions(learner.module, observations[0], learner.device)[None]
         obs_PN = torch.as_tensor(np.stack(observations), device=learner.device)
-        tensors = select_members(stacked_tensors(learner.online), running)
+        tensors = stacked_tensors(learner.online, running)
         q_values_PNA = stacked_forward(learner.module, tensors, obs_PN).q_values
         return q_values_PNA.argmax(dim=2).cpu().numpy()
 

@@ -25,7 +25,7 @@ import torch
 
 from dqnlab.learner import DQNLearner, Outputs, TensorBatch, network_outputs, objective_for, to_tensors
 from dqnlab.networks.flat import clip_coefficient
-from dqnlab.networks.stacked import Stacked, select_members, stack_modules, stacked_forward, stacked_tensors
+from dqnlab.networks.stacked import Stacked, stack_modules, stacked_forward, stacked_tensors
 from dqnlab.schedules import learning_rate_at
 from dqnlab.types import Batch, NetworkOutput, UpdateStats
 
@@ -235,8 +235,8 @@ class PopulationLearner:
         if len(self.learners) == 1:
             return self._single_member_losses(batch)
         members, size = batch.transitions.actions_B.shape
-        online = select_members(stacked_tensors(self.online), active)
-        target = select_members(stacked_tensors(self.target), active)
+        online = stacked_tensors(self.online, active)
+        target = stacked_tensors(self.target, active)
         with torch.no_grad():
             next_target = stacked_forward(self.module, target, batch.next_obs)
         if self.double:  # one online pass over s and s', as network_outputs does
