@@ -5,7 +5,9 @@ does the same for P networks with a leading member axis, and leaves each network
 as views of its row. Each member network then still works alone (acting, evaluation, saving,
 `load_state_dict`), while a population runs all of them at once: `stacked_forward` computes the
 layers of a `QNetwork` on [P, B, ...] inputs with batched matrix products, one call per layer for
-all members (convolutions and LayerNorm: one call per member, the single run's kernel).
+all members (convolutions, LayerNorm, and the few products whose batched form rounds otherwise:
+one call per member, the single run's kernel). Every result is each member's single run's, bit for
+bit, which is why each row sits at the memory alignment of a single run's own buffer.
 
 Shapes: P = members, B = batch, F = features in, O = features out, A = actions, K = outputs per action.
 """
@@ -162,9 +164,10 @@ _PROBES = 3  # random draws per shape; a different summation order shows in some
 def _batched_is_exact(key: tuple[int, int, int, int, bool, bool, bool, str]) -> bool:
     """Whether `_batched_linear` equals `_members_linear` bit for bit on random inputs of these shapes,
     outputs and (with `backward`) the gradients. Which kernel computes a product depends on its
-    shape alone: PyTorch computes tiny batched products (under 400 multiply-adds per member) with a
-    loop of its own, not the BLAS call a single product gets, and some degenerate shapes (one output)
-    reach BLAS another way. Drawn from a generator of its own: the run's random streams are untouched."""
+    shape (and on its operands' alignment, which the stack keeps as a single run's): PyTorch computes
+    tiny batched products (under 400 multiply-adds per member) with a loop of its own, not the BLAS
+    call a single product gets, and a layer with one output reaches BLAS another way. Drawn from a
+    generator of its own: the run's random streams are untouched."""
     members, rows, features, outputs, bias, backward, input_gradient, device = key
     generator = torch.Generator().manual_seed(0)
 
