@@ -83,7 +83,8 @@ def _plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], published: dict[str,
     figure, axis = plt.subplots(figsize=(7, 4.2))
     for name, (grid, curves_RN) in curves.items():
         mean, low, high = bootstrap_mean_band(np.nan_to_num(curves_RN))
-        (line,) = axis.plot(grid / 1e6, mean, label=f"{name} ({curves_RN.shape[0]} seeds)")
+        seeds = curves_RN.shape[0]
+        (line,) = axis.plot(grid / 1e6, mean, label=f"{name} ({seeds} seed{'s' if seeds > 1 else ''})")
         axis.fill_between(grid / 1e6, low, high, color=line.get_color(), alpha=0.2)
         if name in published:
             axis.axhline(float(published[name]), color=line.get_color(), linestyle=":", linewidth=1)
