@@ -15,7 +15,8 @@ installed, on CartPole) P sequential SB3 runs with the rl-baselines3-zoo CartPol
 `--steps` env steps per seed without evaluation; env steps per second counts all seeds' steps.
 solve: evaluation every 1,000 env steps (20 episodes, solved at a mean of 475, a member stops
 when solved); wall time until every seed has solved, for the population, for the seeds one after
-another, and for seed 0 alone (the goal: P seeds within 2x the wall time of one).
+another, and for seed 0 alone (the goal: P seeds within 2x the wall time of one); and whether each
+member's summary (solved step, episodes, gradient steps, evaluations) equals its single run's.
 scaling: the population's env steps/s for each population size.
 variants: V learning rates x P seeds as one population (`experiment --merge-variants`) against one
 population per variant, one after another (`experiment` without it, on one worker).
@@ -121,14 +122,21 @@ def _lane_eval_seconds(directory: Path) -> float:
     return sum(summary["wall_s"] - summary["train_s"] for summary in summaries)
 
 
+SAME_RUN = ("solved_at_step", "episodes", "gradient_steps", "best_eval_return", "last_10_mean")
+
+
 def run_solve(seeds: list[int], budget: int) -> None:
-    """Wall time until every seed solved, with and without the evaluations' time."""
+    """Wall time until every seed solved, with and without the evaluations' time; and whether each
+    member made its single run (docs/populations.md: it should, bit for bit)."""
     with tempfile.TemporaryDirectory() as scratch:
         began = time.perf_counter()
         summary = train_population(_configs(seeds, budget, SOLVE), Path(scratch))
         population_s = time.perf_counter() - began
         population_eval_s = _lane_eval_seconds(Path(scratch))
-    sequential_s, sequential_eval_s, one = 0.0, 0.0, None
+        members = {
+            run["seed"]: run for run in map(json.loads, map(Path.read_text, Path(scratch).glob("*/summary.json")))
+        }
+    sequential_s, sequential_eval_s, one, differ = 0.0, 0.0, None, []
     for config in _configs(seeds, budget, SOLVE):
         began = time.perf_counter()
         run = Agent(config).learn()
@@ -136,6 +144,8 @@ def run_solve(seeds: list[int], budget: int) -> None:
         sequential_s += seconds
         sequential_eval_s += run["wall_s"] - run["train_s"]
         one = one or (seconds, run["wall_s"] - run["train_s"], run["solved_at_step"])
+        if any(members[config.seed][key] != run[key] for key in SAME_RUN):
+            differ.append(config.seed)
     assert one is not None
     header = f"| {len(seeds)} seeds, {RUN['env']}, {RUN['preset']} preset, budget {budget:,} |"
     print(header + " wall s until all solved | without evaluation | solved |")
@@ -147,6 +157,10 @@ def run_solve(seeds: list[int], budget: int) -> None:
         f"population / one seed: {population_s / one[0]:.2f}x the wall time "
         f"({(population_s - population_eval_s) / (one[0] - one[1]):.2f}x without evaluation); "
         f"sequential / population: {sequential_s / population_s:.1f}x"
+    )
+    print(
+        f"members that made their single run ({', '.join(SAME_RUN)} equal): {len(seeds) - len(differ)}/{len(seeds)}"
+        + (f"; not seeds {differ}" if differ else "")
     )
 
 
