@@ -136,7 +136,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained agent")
-    evaluate.add_argument("run", help="a run directory (uses its best checkpoint) or a checkpoint file")
+    evaluate.add_argument(
+        "run",
+        help="a run directory (its best checkpoint, else its last, else its newest state-<step> snapshot), "
+        "a checkpoint file, or a snapshot folder",
+    )
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes to run")
     evaluate.add_argument("--epsilon", type=float, default=None, help="exploration while evaluating")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the evaluation envs")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from dqnlab.cli import main
 
@@ -59,6 +60,40 @@ def test_evaluate_a_run_and_record_a_video(trained_run, tmp_path, capsys):
     assert video.stat().st_size > 1000
 
 
+def test_evaluate_a_training_snapshot(tmp_path, capsys):
+    """A resume snapshot (checkpoints/state-<step>/) evaluates as its step's weights; a run stopped
+    before its end (no best.pt or last.pt) evaluates its newest snapshot; a damaged one gets one line."""
+    from dqnlab import Agent
+
+    run_dir = tmp_path / "kept"
+    keep = ["--set", "checkpoint.every=150", "--set", "checkpoint.keep_final=true"]
+    assert (
+        main(["train", "CartPole-v1", "--preset", "cartpole", "--seed", "4", "--run-dir", str(run_dir), *SHORT, *keep])
+        == 0
+    )
+    snapshot = run_dir / "checkpoints" / "state-000000000300"
+    from_snapshot, from_last = Agent.load(snapshot), Agent.load(run_dir / "checkpoints" / "last.pt")
+    assert from_snapshot.env_steps == from_last.env_steps == 300
+    last_weights = from_last.q_network.state_dict()
+    for name, tensor in from_snapshot.q_network.state_dict().items():
+        assert torch.equal(tensor, last_weights[name]), name
+    capsys.readouterr()
+    assert main(["evaluate", str(snapshot), "--episodes", "2"]) == 0
+    assert "state-000000000300" in capsys.readouterr().out
+
+    for name in ("best.pt", "last.pt"):
+        (run_dir / "checkpoints" / name).unlink()
+    assert main(["evaluate", str(run_dir), "--episodes", "2"]) == 0
+    assert "state-000000000300" in capsys.readouterr().out
+
+    torch_file = snapshot / "torch.pt"
+    torch_file.write_bytes(torch_file.read_bytes()[:-10])
+    result = _cli("evaluate", str(snapshot))
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "is not a usable checkpoint: torch.pt has" in lines[0]
+
+
 def test_env_info_shows_spaces_and_tabular_size(capsys):
     assert main(["env-info", "ALE/SpaceInvaders-v5"]) == 0
     out = capsys.readouterr().out
@@ -94,7 +129,6 @@ def _bad_inputs(tmp_path, trained_run):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
     foreign = tmp_path / "foreign.pt"
-    import torch
 
     torch.save({"weights": torch.zeros(3)}, foreign)
     plain_pickle = tmp_path / "plain.pkl"

@@ -1,4 +1,7 @@
-"""Weight files (best.pt, last.pt): network weights and what rebuilds them, loadable without running code."""
+"""Weight files (best.pt, last.pt): network weights and what rebuilds them, loadable without running code.
+
+A training snapshot (`checkpoints/state-<step>/`, written for resuming) also holds the online network,
+so it loads as a weight file too: a long run can be evaluated at any checkpointed step."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import torch
 
 from dqnlab.errors import CheckpointError
 from dqnlab.training.files import fsync_dir, load_tensors
+from dqnlab.training.snapshot import latest_snapshot, read_snapshot, verify_snapshot
 
 FORMAT = "dqnlab-checkpoint-v1"
 
@@ -33,8 +37,10 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Reads a dqnlab checkpoint: weights and the config they were trained with."""
+    """Reads a dqnlab checkpoint (a weight file or a training snapshot): weights and their config."""
     path = Path(path)
+    if path.is_dir() and (path / "manifest.json").is_file():
+        return _weights_of_snapshot(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     payload = load_tensors(path, "checkpoint")
@@ -43,15 +49,39 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def _weights_of_snapshot(folder: Path) -> dict[str, Any]:
+    """A training snapshot's online network and config, as a weight file holds them."""
+    problem = verify_snapshot(folder)
+    if problem is not None:
+        raise CheckpointError(f"{folder} is not a usable checkpoint: {problem}")
+    tree, tensors = read_snapshot(folder)  # a replay memory's arrays come back as memory maps, unread
+    try:
+        return {
+            "format": FORMAT,
+            "config": tree["config"],
+            "observation_shape": tree["observation_shape"],
+            "num_actions": tree["num_actions"],
+            "env_steps": tree["counters"]["env_steps"],
+            "q_network": tensors["learner"]["online"],
+        }
+    except (KeyError, TypeError):
+        raise CheckpointError(f"{folder} is not a dqnlab training snapshot") from None
+
+
 def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
-    """A run directory means its best checkpoint (else its last); a file means itself."""
+    """A run directory means its best checkpoint, else its last, else its newest training snapshot
+    (a run stopped before its end); a file or a snapshot folder means itself."""
     path = Path(run_or_checkpoint)
-    if path.is_dir():
+    if path.is_dir() and not (path / "manifest.json").is_file():
         for name in ("best.pt", "last.pt"):
             candidate = path / "checkpoints" / name
             if candidate.is_file():
                 return candidate
-        raise CheckpointError(f"no checkpoint in {path}/checkpoints (expected best.pt or last.pt)")
+        if (path / "checkpoints").is_dir() and any((path / "checkpoints").glob("state-*")):
+            return latest_snapshot(path / "checkpoints")[1]
+        raise CheckpointError(
+            f"no checkpoint in {path}/checkpoints (expected best.pt, last.pt or a state-<step> folder)"
+        )
     if not path.exists():
         raise CheckpointError(f"no such run directory or checkpoint: {path}")
     return path
