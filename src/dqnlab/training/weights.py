@@ -13,7 +13,7 @@ import torch
 
 from dqnlab.errors import CheckpointError
 from dqnlab.training.files import fsync_dir, load_tensors
-from dqnlab.training.snapshot import latest_snapshot, read_snapshot, verify_snapshot
+from dqnlab.training.snapshot import latest_snapshot, list_snapshots, read_snapshot, verify_snapshot
 
 FORMAT = "dqnlab-checkpoint-v1"
 
@@ -39,7 +39,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Reads a dqnlab checkpoint (a weight file or a training snapshot): weights and their config."""
     path = Path(path)
-    if path.is_dir() and (path / "manifest.json").is_file():
+    if _is_snapshot(path):
         return _weights_of_snapshot(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -47,6 +47,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a dqnlab checkpoint")
     return payload
+
+
+def _is_snapshot(path: Path) -> bool:
+    return path.is_dir() and (path / "manifest.json").is_file()
 
 
 def _weights_of_snapshot(folder: Path) -> dict[str, Any]:
@@ -72,12 +76,12 @@ def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
     """A run directory means its best checkpoint, else its last, else its newest training snapshot
     (a run stopped before its end); a file or a snapshot folder means itself."""
     path = Path(run_or_checkpoint)
-    if path.is_dir() and not (path / "manifest.json").is_file():
+    if path.is_dir() and not _is_snapshot(path):
         for name in ("best.pt", "last.pt"):
             candidate = path / "checkpoints" / name
             if candidate.is_file():
                 return candidate
-        if (path / "checkpoints").is_dir() and any((path / "checkpoints").glob("state-*")):
+        if list_snapshots(path / "checkpoints"):
             return latest_snapshot(path / "checkpoints")[1]
         raise CheckpointError(
             f"no checkpoint in {path}/checkpoints (expected best.pt, last.pt or a state-<step> folder)"
