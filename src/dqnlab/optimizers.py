@@ -61,9 +61,9 @@ OPTIMIZERS: dict[str, OptimizerBuilder] = {
     ),
     # Young & Tian's MinAtar DQN (kenjyoung/MinAtar examples/dqn.py): PyTorch's RMSprop with α 0.95,
     # centered, ε 0.01 added to the standard deviation (outside the square root, PyTorch's semantics),
-    # and momentum 0.95: they passed Nature DQN's "gradient momentum" as PyTorch's momentum.
+    # no momentum: dqn.py defines GRAD_MOMENTUM = 0.95 but never passes it to the optimizer.
     "rmsprop_minatar": lambda params, lr, eps: torch.optim.RMSprop(
-        params, lr=lr, alpha=0.95, centered=True, momentum=0.95, eps=0.01 if eps is None else eps
+        params, lr=lr, alpha=0.95, centered=True, eps=0.01 if eps is None else eps
     ),
     # Plain SGD on the "mse" loss 0.5*δ² with a fixed target is semi-gradient Q-learning,
     # θ <- θ + lr·δ·∇Q(s, a) (Sutton & Barto 2018, eq. 10.3): the update of linear and tabular Q.

@@ -240,7 +240,7 @@ PRESETS: dict[str, Preset] = {
             # as the defaults: gamma 0.99 (GAMMA), huber loss (f.smooth_l1_loss), one gradient step every
             # frame (TRAINING_FREQ 1), replay 100k (REPLAY_BUFFER_SIZE), epsilon from 1.0 (EPSILON)
             "learning": {
-                "optimizer": "rmsprop_minatar",  # optim.RMSprop(..., centered=True, momentum=GRAD_MOMENTUM)
+                "optimizer": "rmsprop_minatar",  # optim.RMSprop(alpha=SQUARED_GRAD_MOMENTUM, centered=True), no momentum
                 "lr": 2.5e-4,  # STEP_SIZE
                 "optimizer_eps": 0.01,  # MIN_SQUARED_GRAD, as PyTorch's eps (added outside the square root)
                 "batch_size": 32,  # BATCH_SIZE

@@ -35,7 +35,7 @@ SMALL = {
     ["minatar-dqn", pytest.param("minatar-rainbow", marks=pytest.mark.slow)],  # rainbow: PER, 3-step, noisy C51
 )
 def test_a_minatar_run_killed_and_resumed_is_bit_identical(tmp_path, monkeypatch, preset):
-    """The games' state and RandomState, bool observations in replay, RMSprop's momentum buffers: a run
+    """The games' state and RandomState, bool observations in replay, RMSprop's running averages: a run
     stopped 70 steps after its checkpoint and resumed writes the same logs and weights as one that ran on."""
     config = apply_overrides(preset_config(preset, "MinAtar/Breakout-v1"), SMALL)
     reference = tmp_path / "reference"

@@ -184,11 +184,11 @@ def test_bool_observations_are_stored_as_bool_and_sampled_back_exactly(prioritiz
 
 
 def test_rmsprop_minatar_is_young_and_tians_optimizer():
-    """PyTorch's centered RMSprop with momentum, ε outside the square root. Two steps of a constant
-    gradient g = 1e-3 by hand (α = 0.95, ε = 0.01, momentum 0.95, lr 2.5e-4):
-    step 1: v = 0.05 g², ḡ = 0.05 g, d = sqrt(v - ḡ²) + ε = 0.0102179, buffer = g / d = 0.0978670;
-    step 2: v = 0.0975 g², ḡ = 0.0975 g, d = 0.0102966, buffer = 0.95 × 0.0978670 + 0.0971191 = 0.1900928.
-    θ moves by lr × (0.0978670 + 0.1900928) = 7.19900e-5. Without momentum it would move 4.8694e-5;
+    """PyTorch's centered RMSprop, ε outside the square root, no momentum (dqn.py defines GRAD_MOMENTUM
+    but never passes it). Two steps of a constant gradient g = 1e-3 by hand (α = 0.95, ε = 0.01, lr 2.5e-4):
+    step 1: v = 0.05 g², ḡ = 0.05 g, d = sqrt(v - ḡ²) + ε = 0.0102179, g / d = 0.0978670;
+    step 2: v = 0.0975 g², ḡ = 0.0975 g, d = 0.0102966, g / d = 0.0971191.
+    θ moves by lr × (0.0978670 + 0.0971191) = 4.87465e-5. With momentum 0.95 it would move 7.19900e-5;
     with ε inside the square root (TF's RMSProp) about 5e-6."""
     from dqnlab.optimizers import OPTIMIZERS
 
@@ -197,4 +197,4 @@ def test_rmsprop_minatar_is_young_and_tians_optimizer():
     for _ in range(2):
         parameter.grad = torch.full((1,), 1e-3, dtype=torch.float64)
         optimizer.step()
-    assert parameter.item() == pytest.approx(-7.198995e-5, rel=1e-6)
+    assert parameter.item() == pytest.approx(-4.874653e-5, rel=1e-6)
