@@ -208,12 +208,14 @@ class ExplorationConfig:
     start: float = _doc(1.0, "epsilon (probability of a random action) at env step 0; constant: the whole run")
     end: float = _doc(0.05, "epsilon after decay")
     decay_steps: int = _doc(10_000, "linear: env steps from start to end")
+    decay_start: int = _doc(0, "linear: env steps held at start before the decay begins (MinAtar's DQN: 5,000)")
     decay_rate: float = _doc(0.01, "exponential: rate per finished episode in end + (start - end)·exp(-rate·episode)")
 
     def __post_init__(self) -> None:
         _require(0.0 <= self.start <= 1.0, "exploration.start must be in [0, 1]")
         _require(0.0 <= self.end <= 1.0, "exploration.end must be in [0, 1]")
         _require(self.decay_steps >= 1, "exploration.decay_steps must be >= 1")
+        _require(self.decay_start >= 0, "exploration.decay_start must be >= 0")
         _require(self.decay_rate > 0, "exploration.decay_rate must be > 0")
 
 

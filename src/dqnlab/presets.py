@@ -227,8 +227,7 @@ PRESETS: dict[str, Preset] = {
         },
     ),
     # Young & Tian (2019), MinAtar's DQN: the constants of kenjyoung/MinAtar examples/dqn.py, named in
-    # the comments. Deviation: their epsilon stays 1 for the first 5,000 frames and then decays over
-    # 100k frames (reaching 0.1 at frame 105k); dqnlab's decays from frame 0 (0.955 at frame 5k).
+    # the comments.
     # The no-replay ablation of their paper: replay.capacity = 1, learning.batch_size = 1,
     # learning.learning_starts = 1 (they train on each transition from the first frame).
     "minatar-dqn": Preset(
@@ -249,8 +248,8 @@ PRESETS: dict[str, Preset] = {
                 "max_grad_norm": "none",  # no gradient clipping in dqn.py
                 "learning_starts": 5_000,  # REPLAY_START_SIZE
             },
-            # EPSILON -> END_EPSILON over FIRST_N_FRAMES
-            "exploration": {"schedule": "linear", "end": 0.1, "decay_steps": 100_000},
+            # EPSILON -> END_EPSILON over FIRST_N_FRAMES, from frame REPLAY_START_SIZE on (1 before it)
+            "exploration": {"schedule": "linear", "end": 0.1, "decay_steps": 100_000, "decay_start": 5_000},
             # the paper reports training returns; dqnlab adds a greedy evaluation (10 episodes) every 100k frames
             "evaluation": {"every": 100_000, "stop_at_target": False},
             "checkpoint": {"every": 100_000},
@@ -266,7 +265,8 @@ PRESETS: dict[str, Preset] = {
     #     draws new noise at every step, as Fortunato et al. (2018) do.
     #   - their layers start from Glorot uniform (variance_scaling 1, fan_avg); dqnlab's from PyTorch's defaults.
     #   - with noisy nets they still act epsilon-greedily with epsilon_train = 0.01 (identity_epsilon);
-    #     the no-noise ablation decays epsilon instead: add exploration.schedule=linear, exploration.start=1.0.
+    #     the no-noise ablation decays epsilon instead: add exploration.schedule=linear, exploration.start=1.0
+    #     (1 -> 0.01 over 250k steps after 1,000 at 1, as their linearly_decaying_epsilon).
     "minatar-rainbow": Preset(
         "Revisiting Rainbow on MinAtar (Obando-Ceron & Castro 2021): noisy dueling C51, PER, 3-step, Double",
         {
@@ -294,15 +294,20 @@ PRESETS: dict[str, Preset] = {
             },
             # replay_scheme 'prioritized' with priorities sqrt(loss) (alpha 0.5); update_horizon 3
             "replay": {"prioritized": True, "alpha": 0.5, "beta_start": 0.5, "n_step": 3},
-            "exploration": {"schedule": "constant", "start": 0.01, "end": 0.01, "decay_steps": 250_000},
+            "exploration": {
+                "schedule": "constant",
+                "start": 0.01,
+                "end": 0.01,
+                "decay_steps": 250_000,  # epsilon_decay_period, for the no-noise ablation's linear schedule
+                "decay_start": 1_000,  # its warm-up, min_replay_history
+            },
             "evaluation": {"every": 100_000, "stop_at_target": False},
             "checkpoint": {"every": 100_000},
         },
     ),
     # Revisiting Rainbow's DQN on MinAtar, the baseline of its Figure 2: Configs/dqn_invaders.gin of
     # JohanSamir/revisiting_rainbow, Dopamine's defaults elsewhere. Deviations: their MSE loss is
-    # (target - Q)^2, dqnlab's 0.5 (target - Q)^2 (the same under Adam but for its eps); epsilon stays 1
-    # for the first 1,000 steps there, dqnlab decays it from step 0; Glorot uniform initialization there.
+    # (target - Q)^2, dqnlab's 0.5 (target - Q)^2 (the same under Adam but for its eps); Glorot uniform initialization there.
     "minatar-revisiting-dqn": Preset(
         "Revisiting Rainbow's DQN on MinAtar (Obando-Ceron & Castro 2021): Adam, MSE, one update per 4 steps",
         {
@@ -321,8 +326,9 @@ PRESETS: dict[str, Preset] = {
                 "max_grad_norm": "none",
                 "train_freq": 4,  # update_period
             },
-            # linearly_decaying_epsilon with Dopamine's epsilon_train 0.01 and epsilon_decay_period 250k
-            "exploration": {"schedule": "linear", "end": 0.01, "decay_steps": 250_000},
+            # linearly_decaying_epsilon with Dopamine's epsilon_train 0.01, epsilon_decay_period 250k, and
+            # warmup_steps = min_replay_history 1,000 at epsilon 1
+            "exploration": {"schedule": "linear", "end": 0.01, "decay_steps": 250_000, "decay_start": 1_000},
             "evaluation": {"every": 100_000, "stop_at_target": False},
             "checkpoint": {"every": 100_000},
         },

@@ -7,9 +7,10 @@ import math
 from dqnlab.config import Config, LearningConfig, exploration_schedule
 
 
-def linear_epsilon(step: int, start: float, end: float, decay_steps: int) -> float:
-    """Moves linearly from `start` to `end` over `decay_steps` env steps, then stays at `end`."""
-    fraction = min(step / decay_steps, 1.0)
+def linear_epsilon(step: int, start: float, end: float, decay_steps: int, decay_start: int = 0) -> float:
+    """Stays at `start` for `decay_start` env steps, moves linearly to `end` over the next `decay_steps`,
+    then stays at `end` (Dopamine's linearly_decaying_epsilon, whose warm-up is min_replay_history)."""
+    fraction = min(max(step - decay_start, 0) / decay_steps, 1.0)
     return start + fraction * (end - start)
 
 
@@ -24,7 +25,9 @@ def epsilon_at(config: Config, step: int, episode: int) -> float:
     exploration = config.exploration
     schedule = exploration_schedule(config)
     if schedule == "linear":
-        return linear_epsilon(step, exploration.start, exploration.end, exploration.decay_steps)
+        return linear_epsilon(
+            step, exploration.start, exploration.end, exploration.decay_steps, exploration.decay_start
+        )
     if schedule == "exponential":
         return exponential_epsilon(episode, exploration.start, exploration.end, exploration.decay_rate)
     if schedule == "none":  # noisy nets do the exploring

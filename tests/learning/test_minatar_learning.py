@@ -95,7 +95,7 @@ def test_minatar_dqn_beats_a_random_policy_on_breakout():
             "device": "cpu",
             "tensorboard": False,
             "learning": {"learning_starts": 1_000},
-            "exploration": {"decay_steps": 10_000},
+            "exploration": {"decay_steps": 10_000, "decay_start": 1_000},
             "evaluation": {"every": 5_000, "episodes": 20},
             "diagnostics": {"plot_every": 0},
             "checkpoint": {"every": 0},

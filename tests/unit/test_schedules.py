@@ -13,6 +13,18 @@ def test_linear_schedule_interpolates_then_holds():
     assert linear_epsilon(10_000, 1.0, 0.1, 100) == pytest.approx(0.1)
 
 
+def test_linear_schedule_holds_its_start_before_the_decay():
+    """Young & Tian's MinAtar DQN: ε = 1 until frame 5,000 (REPLAY_START_SIZE), then 1 -> 0.1 over 100k frames,
+    so 0.55 at frame 55,000 and 0.1 from frame 105,000 on."""
+    assert linear_epsilon(0, 1.0, 0.1, 100_000, decay_start=5_000) == 1.0
+    assert linear_epsilon(5_000, 1.0, 0.1, 100_000, decay_start=5_000) == 1.0
+    assert linear_epsilon(55_000, 1.0, 0.1, 100_000, decay_start=5_000) == pytest.approx(0.55)
+    assert linear_epsilon(104_999, 1.0, 0.1, 100_000, decay_start=5_000) > 0.1
+    assert linear_epsilon(105_000, 1.0, 0.1, 100_000, decay_start=5_000) == pytest.approx(0.1)
+    config = _exploring(schedule="linear", start=1.0, end=0.1, decay_steps=100_000, decay_start=5_000)
+    assert epsilon_at(config, step=55_000, episode=0) == pytest.approx(0.55)
+
+
 def test_exponential_schedule_by_episode():
     assert exponential_epsilon(0, 0.9, 0.05, 0.01) == pytest.approx(0.9)
     assert exponential_epsilon(100, 0.9, 0.05, 0.01) == pytest.approx(0.05 + 0.85 * math.exp(-1.0))
