@@ -229,7 +229,8 @@ PRESETS: dict[str, Preset] = {
     # Young & Tian (2019), MinAtar's DQN: the constants of kenjyoung/MinAtar examples/dqn.py, named in
     # the comments.
     # The no-replay ablation of their paper: replay.capacity = 1, learning.batch_size = 1,
-    # learning.learning_starts = 1 (they train on each transition from the first frame).
+    # learning.learning_starts = 1 (they train on each transition from the first frame) and
+    # exploration.decay_start = 0 (without replay their replay_start_size is 0: ε decays from frame 0).
     "minatar-dqn": Preset(
         "MinAtar DQN (Young & Tian 2019): 3x3 conv + 128 units, centered RMSprop, replay 100k, 5M frames",
         {
