@@ -88,8 +88,9 @@ def _build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="[NAME:]KEY=V[,KEY=V]",
-        help="with --seeds: also train these seeds with these values, in the same population, written to "
-        "RUN_DIR/NAME/seed-k; the variants may differ only in scalars such as lr or gamma (repeatable)",
+        help="with --seeds: train the seeds once per --variant, each time with its values, in one population "
+        "written to RUN_DIR/NAME/seed-k (a bare NAME: keeps the config as given); the variants may differ only "
+        "in scalars such as lr or gamma (repeatable)",
     )
     train.add_argument(
         "--num-envs",
