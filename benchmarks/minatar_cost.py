@@ -65,9 +65,7 @@ def plain_step(config: Config, obs_shape: tuple[int, ...], num_actions: int) -> 
     online, target = network(), network()
     target.load_state_dict(online.state_dict())
     learning = config.learning
-    optimizer = torch.optim.RMSprop(
-        online.parameters(), lr=learning.lr, alpha=0.95, centered=True, momentum=0.95, eps=0.01
-    )
+    optimizer = torch.optim.RMSprop(online.parameters(), lr=learning.lr, alpha=0.95, centered=True, eps=0.01)
     steps = 0
 
     def step(batch: Batch) -> float:
