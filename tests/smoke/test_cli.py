@@ -5,6 +5,7 @@ import os
 import pickle
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -167,8 +168,10 @@ def _bad_inputs(tmp_path, trained_run):
 
 
 def test_bad_input_gets_one_line_and_exit_status_2(tmp_path, trained_run):
-    for args, message in _bad_inputs(tmp_path, trained_run):
-        result = _cli(*args, cwd=tmp_path)
+    cases = _bad_inputs(tmp_path, trained_run)
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each case is a process of its own: start them together
+        results = list(pool.map(lambda case: _cli(*case[0], cwd=tmp_path), cases))
+    for (args, message), result in zip(cases, results, strict=True):
         assert result.returncode == 2, (args, result.returncode)  # the README's promise for bad input
         assert "Traceback" not in result.stderr, (args, result.stderr)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
