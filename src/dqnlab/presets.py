@@ -240,7 +240,8 @@ PRESETS: dict[str, Preset] = {
             # as the defaults: gamma 0.99 (GAMMA), huber loss (f.smooth_l1_loss), one gradient step every
             # frame (TRAINING_FREQ 1), replay 100k (REPLAY_BUFFER_SIZE), epsilon from 1.0 (EPSILON)
             "learning": {
-                "optimizer": "rmsprop_minatar",  # optim.RMSprop(alpha=SQUARED_GRAD_MOMENTUM, centered=True), no momentum
+                # optim.RMSprop(alpha=SQUARED_GRAD_MOMENTUM, centered=True): GRAD_MOMENTUM is never passed
+                "optimizer": "rmsprop_minatar",
                 "lr": 2.5e-4,  # STEP_SIZE
                 "optimizer_eps": 0.01,  # MIN_SQUARED_GRAD, as PyTorch's eps (added outside the square root)
                 "batch_size": 32,  # BATCH_SIZE
@@ -308,7 +309,8 @@ PRESETS: dict[str, Preset] = {
     ),
     # Revisiting Rainbow's DQN on MinAtar, the baseline of its Figure 2: Configs/dqn_invaders.gin of
     # JohanSamir/revisiting_rainbow, Dopamine's defaults elsewhere. Deviations: their MSE loss is
-    # (target - Q)^2, dqnlab's 0.5 (target - Q)^2 (the same under Adam but for its eps); Glorot uniform initialization there.
+    # (target - Q)^2, dqnlab's 0.5 (target - Q)^2 (the same under Adam but for its eps); Glorot uniform
+    # initialization there.
     "minatar-revisiting-dqn": Preset(
         "Revisiting Rainbow's DQN on MinAtar (Obando-Ceron & Castro 2021): Adam, MSE, one update per 4 steps",
         {
