@@ -120,3 +120,19 @@ def test_example_scripts_say_what_to_do_when_dqnlab_is_not_installed(fresh_clone
 def test_no_document_installs_dqnlab_from_pypi_where_it_is_not_published():
     for document in [*DOCUMENTS, ROOT / "src" / "dqnlab" / "distributed" / "__init__.py"]:
         assert not re.search(r"pip install '?dqnlab\[", document.read_text()), document.name
+
+
+REPO_PATH = re.compile(r"(?<![\w/.-])((?:src|tests|benchmarks|scripts|examples|docs)/[\w/.-]*\w)")
+ELSEWHERE = {"examples/dqn.py"}  # kenjyoung/MinAtar's, which docs/minatar.md quotes
+
+
+def test_every_file_the_documents_name_exists():
+    """A renamed test or module leaves its old path in the prose: every path of this repository that a
+    document names (from the root, or from src/dqnlab/ as `envs/factory.py`) must exist."""
+    missing = [
+        f"{document.name}: {path}"
+        for document in DOCUMENTS
+        for path in REPO_PATH.findall(document.read_text())
+        if path not in ELSEWHERE and not (ROOT / path).exists() and not (ROOT / "src" / "dqnlab" / path).exists()
+    ]
+    assert not missing, "\n".join(missing)
