@@ -60,22 +60,25 @@ def test_target_updates_csv_lists_every_interval_of_gradient_steps(tmp_path):
     assert steps == [149, 199, 249, 299, 349, 399]
 
 
-@pytest.mark.parametrize("schedule", ["linear", "exponential", "constant"])
-def test_metrics_epsilon_follows_the_exploration_keys(tmp_path, schedule):
+@pytest.mark.parametrize("schedule, decay_start", [("linear", 0), ("linear", 60), ("exponential", 0), ("constant", 0)])
+def test_metrics_epsilon_follows_the_exploration_keys(tmp_path, schedule, decay_start):
     """Each episode's row holds the epsilon of its last step, taken before that step: the linear
-    schedule at env step S - 1 (one env), the exponential one after the episodes finished before it."""
+    schedule at env step S - 1 (one env), held at its start for `decay_start` steps, the exponential
+    one after the episodes finished before it."""
     exploration = {"schedule": schedule, "start": 0.8, "end": 0.1, "decay_steps": 200, "decay_rate": 0.3}
-    _run(tmp_path, exploration=exploration, learning={"learning_starts": 10**6})  # acting only
+    _run(tmp_path, exploration={**exploration, "decay_start": decay_start}, learning={"learning_starts": 10**6})
     rows = _rows(tmp_path / "metrics.csv")
     assert len(rows) >= 5
     for row in rows:
         step, episode = int(row["step"]), int(row["episode"])
         expected = {
-            "linear": 0.8 + min((step - 1) / 200, 1.0) * (0.1 - 0.8),
+            "linear": 0.8 + min(max(step - 1 - decay_start, 0) / 200, 1.0) * (0.1 - 0.8),
             "exponential": 0.1 + 0.7 * math.exp(-0.3 * (episode - 1)),
             "constant": 0.8,
         }[schedule]
         assert float(row["epsilon"]) == pytest.approx(expected, rel=1e-5), row
+    if decay_start:  # the episodes that end inside the hold are played at the start's epsilon
+        assert any(int(row["step"]) <= decay_start and float(row["epsilon"]) == pytest.approx(0.8) for row in rows)
 
 
 def test_parallel_envs_count_every_env_step_and_train_freq_counts_env_steps(tmp_path):
