@@ -1,0 +1,139 @@
+"""The MinAtar results scripts on data made by hand: the table's scores and the published curve read
+at a run's frames (scripts/minatar_results.py), and the figure's pixels mapped to scores
+(scripts/digitize_minatar_curves.py)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "scripts" / "minatar_results.py"
+DIGITIZE = ROOT / "scripts" / "digitize_minatar_curves.py"
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _run(script: Path, *args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def two_seeds(tmp_path):
+    """Seed a: 150 episodes of return 1 then 50 of return 3, one ending every 1,000 frames; seed b:
+    200 of return 2. Their evaluations: 5 at 100k frames, then 9 at 190k (a) or 7 (b)."""
+    for seed, returns, late_eval in (("a", [1.0] * 150 + [3.0] * 50, 9.0), ("b", [2.0] * 200, 7.0)):
+        rows = [[1_000 * (episode + 1), episode, value, 1_000] for episode, value in enumerate(returns)]
+        _write_csv(tmp_path / seed / "metrics.csv", ["step", "episode", "return", "length"], rows)
+        _write_csv(tmp_path / seed / "eval.csv", ["step", "mean_return"], [[100_000, 5.0], [190_000, late_eval]])
+    _write_csv(
+        tmp_path / "curves.csv",
+        ["game", "agent", "frames", "score"],
+        [["breakout", "dqn", 100_000, 10.0], ["breakout", "dqn", 200_000, 20.0], ["freeway", "dqn", 100_000, 50.0]],
+    )
+    return tmp_path
+
+
+def _table_row(output: str, name: str) -> list[str]:
+    rows = [line for line in output.splitlines() if line.startswith(f"| {name} |")]
+    assert len(rows) == 1, output
+    return [cell.strip() for cell in rows[0].strip("|").split("|")]
+
+
+def test_table_scores_the_last_100_episodes_and_reads_the_published_curve_at_the_same_frames(two_seeds):
+    seeds = f"{two_seeds / 'a'},{two_seeds / 'b'}"
+    result = _run(
+        RESULTS,
+        "--frames", 150_000,
+        "--variant", f"dqn={seeds}",
+        "--published", "dqn=breakout/dqn",
+        "--published-curves", two_seeds / "curves.csv",
+        "--figure", two_seeds / "curves.png",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    name, seeds_cell, frames, training, greedy, published = _table_row(result.stdout, "dqn")
+    assert (seeds_cell, frames) == ("2", "150,000")
+    # at 150k frames: seed a's last 100 episodes (51-150) all returned 1, seed b's 2; the mean is 1.5
+    assert training.startswith("1.5 [")
+    assert greedy.startswith("5.0 [")  # the 190k evaluations are not reached yet
+    assert published == "15.0"  # halfway between 10 at 100k and 20 at 200k
+    assert (two_seeds / "curves.png").stat().st_size > 0
+
+
+def test_table_compares_at_the_fewest_frames_a_seed_reached_and_takes_a_number_as_the_published_score(two_seeds):
+    result = _run(RESULTS, "--frames", 5_000_000, "--variant", f"dqn={two_seeds / 'a'}", "--published", "dqn=43")
+    assert result.returncode == 0, result.stderr
+    _, _, frames, training, greedy, published = _table_row(result.stdout, "dqn")
+    assert frames == "200,000"
+    assert training.startswith("2.0 [")  # episodes 101-200: 50 of return 1, 50 of return 3
+    assert greedy.startswith("9.0 [")
+    assert published == "43.0"
+
+
+def test_an_unknown_published_curve_is_one_line_and_a_nonzero_exit(two_seeds):
+    result = _run(
+        RESULTS,
+        "--frames", 150_000,
+        "--variant", f"dqn={two_seeds / 'a'}",
+        "--published", "dqn=pong/dqn",
+        "--published-curves", two_seeds / "curves.csv",
+    )  # fmt: skip
+    assert result.returncode != 0
+    expected = f"error: no curve 'pong/dqn' in {two_seeds / 'curves.csv'} (give GAME/AGENT or a number)"
+    assert result.stderr.strip() == expected
+
+
+def test_digitizer_maps_a_curve_drawn_at_a_known_height_to_its_score(tmp_path):
+    """A white image of the figure's size with each panel's 0 and top ticks drawn where the script's
+    calibration puts them, a DQN-coloured line at score 50 on Space Invaders' axis (0 at row 1400,
+    200 at row 957: row 1289.25) and a no-replay-coloured one rising from 0 to 15 on Breakout's."""
+    Image = pytest.importorskip("PIL.Image")
+    sys.path.insert(0, str(DIGITIZE.parent))
+    try:
+        import digitize_minatar_curves as digitize
+    finally:
+        sys.path.remove(str(DIGITIZE.parent))
+    image_HWC = np.full((1629, 3038, 3), 255, dtype=np.uint8)
+    for panel in digitize.PANELS.values():
+        for row in (panel.y_zero, panel.y_top):
+            image_HWC[round(row), round(panel.x_zero) - 14 : round(panel.x_zero)] = 0
+    invaders, breakout = digitize.PANELS["space_invaders"], digitize.PANELS["breakout"]
+    image_HWC[1289, round(invaders.x_zero) : round(invaders.x_five_million)] = digitize.COLOURS["dqn"]
+    for column in range(round(breakout.x_zero), round(breakout.x_five_million)):
+        fraction = (column - breakout.x_zero) / (breakout.x_five_million - breakout.x_zero)
+        image_HWC[round(breakout.y_zero - fraction * (breakout.y_zero - breakout.y_top)), column] = digitize.COLOURS[
+            "dqn-no-replay"
+        ]
+    Image.fromarray(image_HWC).save(tmp_path / "figure.gif")
+
+    result = _run(DIGITIZE, tmp_path / "figure.gif")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    invaders_scores = {int(row["frames"]): float(row["score"]) for row in rows if row["game"] == "space_invaders"}
+    assert len(invaders_scores) == 50 and all(row["agent"] == "dqn" for row in rows if row["game"] == "space_invaders")
+    assert np.allclose(list(invaders_scores.values()), 50.0, atol=0.5)  # one pixel is 0.45 points here
+    breakout_scores = {int(row["frames"]): float(row["score"]) for row in rows if row["game"] == "breakout"}
+    assert np.allclose([breakout_scores[f] for f in (1_000_000, 2_500_000)], [3.0, 7.5], atol=0.1)
+    assert {row["game"] for row in rows} == {"space_invaders", "breakout"}  # nothing read from empty panels
+
+
+def test_digitizer_refuses_an_image_that_is_not_the_figure(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    Image.new("RGB", (3038, 1629), "white").save(tmp_path / "blank.png")
+    result = _run(DIGITIZE, tmp_path / "blank.png")
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith("error: no tick at row")
+    (tmp_path / "text.gif").write_text("not an image")
+    result = _run(DIGITIZE, tmp_path / "text.gif")
+    assert result.returncode != 0 and result.stderr.strip().startswith("error: cannot read")
