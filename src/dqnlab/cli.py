@@ -545,7 +545,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     print(
         f"{agent.config.env_id} ({checkpoint}): return {returns.mean():.2f} ± {returns.std():.2f} "
-        f"over {args.episodes} episodes (epsilon {epsilon})"
+        f"over {args.episodes} episode{'s' if args.episodes != 1 else ''} (epsilon {epsilon})"
     )
     if args.video:
         from dqnlab.diagnostics.video import record_episode

@@ -59,6 +59,8 @@ def test_evaluate_a_run_and_record_a_video(trained_run, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "return" in out and "±" in out and "over 3 episodes" in out
     assert video.stat().st_size > 1000
+    assert main(["evaluate", str(trained_run), "--episodes", "1"]) == 0
+    assert "over 1 episode (epsilon" in capsys.readouterr().out
 
 
 def test_evaluate_a_training_snapshot(tmp_path, capsys):

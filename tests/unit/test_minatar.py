@@ -198,3 +198,24 @@ def test_rmsprop_minatar_is_young_and_tians_optimizer():
         parameter.grad = torch.full((1,), 1e-3, dtype=torch.float64)
         optimizer.step()
     assert parameter.item() == pytest.approx(-4.874653e-5, rel=1e-6)
+
+
+def test_a_minatar_video_is_enlarged_and_records_without_the_env_checkers_render_warnings(tmp_path):
+    """MinAtar renders 10x10 float frames with no fps declared; Gymnasium's env checker warns of both,
+    and dqnlab converts the frames itself, so a user recording a video sees neither warning."""
+    import warnings
+
+    from PIL import Image
+
+    from dqnlab import Agent
+    from dqnlab.diagnostics.video import record_episode
+    from dqnlab.presets import preset_config
+
+    agent = Agent(preset_config("minatar-dqn", "MinAtar/Breakout-v1"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        record_episode(agent, tmp_path / "breakout.gif", epsilon=1.0, seed=0)
+    assert [str(warning.message) for warning in caught if "render" in str(warning.message).lower()] == []
+    with Image.open(tmp_path / "breakout.gif") as video:
+        assert video.size == (160, 160) and video.n_frames > 1  # each cell a 16-pixel block
+        assert len(video.convert("RGB").getcolors()) > 1  # not a blank frame

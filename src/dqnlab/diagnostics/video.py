@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,12 @@ if TYPE_CHECKING:
 VIDEO_FPS = 30
 MAX_FRAMES = 108_000
 VIDEO_SUFFIXES = (".mp4", ".gif")
+# Gymnasium's env checker warns of a render without "render_fps" or with float frames (MinAtar's
+# both): the video's fps is dqnlab's and `_rgb` converts the frames, so neither concerns the user.
+HANDLED_RENDER_WARNINGS = (
+    ".*No render fps was declared",
+    ".*RGB-array rendering should return a numpy array with dtype uint8",
+)
 
 
 def check_video_path(path: str | Path) -> None:
@@ -52,7 +59,9 @@ def record_episode(agent: Agent, path: str | Path, epsilon: float, seed: int) ->
     episode_return = 0.0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with imageio.get_writer(path, mode="I", **options) as writer:
+        with imageio.get_writer(path, mode="I", **options) as writer, warnings.catch_warnings():
+            for message in HANDLED_RENDER_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
             obs, _ = env.reset(seed=seed)
             writer.append_data(_rgb(env))  # type: ignore[attr-defined]
             for _ in range(MAX_FRAMES):
