@@ -63,3 +63,12 @@ def test_tabular_size_of_stacked_atari_frames_is_a_power():
     assert "256^(210·160·3·4)" in tabular_size(frame)
     assert tabular_size(gym.spaces.Discrete(16)) == "16 states"
     assert tabular_size(gym.spaces.Box(-1.0, 1.0, (4,), np.float32)).startswith("infinite")
+
+
+def test_tabular_size_of_a_bool_grid_counts_two_values_a_cell_and_stacks_no_frames():
+    """MinAtar's observation (10x10 cells, a bool channel per kind of object) is finite: 2^600
+    states, 10^180.6. Its trail channels show motion, so no frame stack is added."""
+    import gymnasium as gym
+
+    grid = gym.spaces.Box(0, 1, (10, 10, 6), np.bool_)  # MinAtar's grid as dqnlab presents it
+    assert tabular_size(grid) == "2^(10·10·6) states (about 10^181)"

@@ -45,8 +45,9 @@ def _power(base: int, factors: tuple[int, ...]) -> str:
 def tabular_size(space: gym.Space) -> str:
     """How many states a table indexed by this observation space would have, as a power.
 
-    Integer boxes count every value of every element; images are also shown stacked as DQN
-    sees them, 256^(210·160·3·4) for four Atari frames. Continuous boxes have no finite table.
+    Integer and bool boxes count every value of every element (MinAtar's 10x10x6 bool grid:
+    2^(10·10·6)); 8-bit images are also shown stacked as DQN sees them, 256^(210·160·3·4) for four
+    Atari frames. Continuous boxes have no finite table.
     """
     if isinstance(space, OneHotBox):  # a Discrete space as the agent sees it
         return f"{space.states} states"
@@ -55,14 +56,15 @@ def tabular_size(space: gym.Space) -> str:
     if isinstance(space, gym.spaces.MultiDiscrete):
         return f"{int(np.prod(space.nvec))} states"
     if isinstance(space, gym.spaces.Box):
-        if np.issubdtype(space.dtype, np.integer) and space.is_bounded():
+        countable = np.issubdtype(space.dtype, np.integer) or np.issubdtype(space.dtype, np.bool_)
+        if countable and space.is_bounded():
             values = (space.high.astype(np.int64) - space.low.astype(np.int64) + 1).ravel()
             if np.all(values == values[0]):
                 base = int(values[0])
                 single = _power(base, space.shape)
                 digits = math.prod(space.shape) * math.log10(base)
                 text = f"{single} states (about 10^{digits:,.0f})"
-                if len(space.shape) in (2, 3):
+                if base == 256 and len(space.shape) in (2, 3):
                     stacked = _power(base, (*space.shape, FRAME_STACK))
                     text += f"; with a stack of {FRAME_STACK} frames, {stacked}"
                 return text
