@@ -45,7 +45,7 @@ def _mean_ci(values: list[float]) -> str:
 def _published_curve(spec: str, curves_csv: Path) -> tuple[np.ndarray, np.ndarray]:
     """(frames, scores) of a published result: a number holds at every frame; GAME/AGENT is a curve."""
     try:
-        return np.array([0.0, 1e18]), np.full(2, float(spec))
+        return np.array([0.0]), np.array([float(spec)])  # np.interp holds a single point everywhere
     except ValueError:
         pass
     if not curves_csv.is_file():
