@@ -69,6 +69,9 @@ class NetworkConfig:
     noisy_sigma0: float = _doc(
         0.5, "initial noise scale σ0 of noisy layers; each layer's σ starts at σ0 / sqrt(inputs)"
     )
+    init: Literal["torch", "glorot_uniform"] = _doc(
+        "torch", "mlp, cnn: torch = PyTorch's layer defaults; glorot_uniform, zero biases = flax's (Dopamine, JAX)"
+    )
     distributional: Literal["expected", "c51", "qr"] = _doc(
         "expected",
         "expected: Q values; c51: return atoms (Bellemare et al. 2017); qr: quantiles (Dabney et al. 2018)",
@@ -92,6 +95,10 @@ class NetworkConfig:
         _require(
             self.dueling or self.dueling_hidden is None,
             "network.dueling_hidden needs network.dueling = true; set it to none for a head without dueling",
+        )
+        _require(
+            self.init == "torch" or self.q_function in ("mlp", "cnn"),
+            f"network.init applies to mlp and cnn networks; {self.q_function} Q starts at θ = 0",
         )
         _require(self.order >= 1, f"network.order must be >= 1, got {self.order}")
         _require(len(self.bins) > 0 and min(self.bins) >= 1, f"network.bins must be >= 1, got {list(self.bins)}")
@@ -481,7 +488,10 @@ def _merge(obj: Any, updates: dict[str, Any], prefix: str = "") -> Any:
 
 
 def did_you_mean(name: str, choices: list[str] | set[str]) -> str:
-    """ " (did you mean 'X'?)" for the choice closest to a mistyped `name`, or "" when none is close."""
+    """ " (did you mean 'X'?)" for the choice closest to a mistyped `name`, or "" when none is close
+    (or `name`, read from a file, is no string)."""
+    if not isinstance(name, str):
+        return ""
     close = difflib.get_close_matches(name, sorted(choices), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

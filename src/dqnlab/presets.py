@@ -265,7 +265,8 @@ PRESETS: dict[str, Preset] = {
     #     from beta_start = 0.5 to 1 over the run.
     #   - their noisy layers draw their noise once (networks_new.py caches the noise keys); dqnlab
     #     draws new noise at every step, as Fortunato et al. (2018) do.
-    #   - their layers start from Glorot uniform (variance_scaling 1, fan_avg); dqnlab's from PyTorch's defaults.
+    #   - their layers start from Glorot uniform (variance_scaling 1, fan_avg); dqnlab's from PyTorch's defaults,
+    #     as the runs in docs/minatar.md were made (--set network.init=glorot_uniform gives theirs).
     #   - with noisy nets they still act epsilon-greedily with epsilon_train = 0.01 (identity_epsilon);
     #     the no-noise ablation decays epsilon instead: add exploration.schedule=linear, exploration.start=1.0
     #     (1 -> 0.01 over 250k steps after 1,000 at 1, as their linearly_decaying_epsilon).

@@ -70,6 +70,8 @@ def test_every_preset_is_a_valid_config():
 def test_unknown_preset_lists_the_choices():
     with pytest.raises(ConfigError, match="unknown preset 'nope'; choose one of: dqn"):
         preset_config("nope")
+    with pytest.raises(ConfigError, match="unknown preset '5'; choose one of: dqn"):  # `preset = 5` in a file
+        preset_config(5)  # type: ignore[arg-type]
 
 
 def test_bad_config_file_is_one_line(tmp_path):

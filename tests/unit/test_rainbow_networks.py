@@ -150,3 +150,44 @@ def test_atari_rainbow_has_the_papers_noisy_512_unit_layer_per_stream_on_the_con
     # atari100k keeps the one-layer streams on the Nature CNN's shared 512 units
     der = build_q_network(preset_config("atari100k").network, gym.spaces.Box(0, 255, (4, 84, 84), np.uint8), 6)
     assert der.torso.output_size == 512 and isinstance(der.head.streams.value, NoisyLinear)
+
+
+def test_glorot_uniform_init_bounds_every_linear_and_conv_layer_and_zeroes_their_biases():
+    """network.init = glorot_uniform: weights in ±sqrt(6 / (fan_in + fan_out)) with the uniform's spread,
+    biases 0; noisy layers keep sigma0 / sqrt(inputs). PyTorch's defaults (U(±1/sqrt(fan_in))) fail it."""
+    grid = gym.spaces.Box(0, 1, (10, 10, 6), bool)
+
+    def layers(init):
+        torch.manual_seed(0)
+        config = NetworkConfig(torso="minatar_same", dueling=True, noisy=True, init=init)
+        network = build_q_network(config, grid, num_actions=6)
+        return [m for m in network.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)], network
+
+    def glorot(layer):
+        receptive = layer.weight[0, 0].numel()  # 3 x 3 for the conv, 1 for a linear layer
+        fan_in, fan_out = layer.weight.shape[1] * receptive, layer.weight.shape[0] * receptive
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        weight = layer.weight.detach()
+        return bool(
+            weight.abs().max() <= bound
+            and abs(weight.std().item() - bound / np.sqrt(3)) < 0.1 * bound / np.sqrt(3)
+            and torch.all(layer.bias == 0)
+        )
+
+    glorot_layers, network = layers("glorot_uniform")
+    assert [type(m).__name__ for m in glorot_layers] == ["Conv2d"]  # the head is noisy
+    assert all(glorot(layer) for layer in glorot_layers)
+    noisy = [m for m in network.modules() if isinstance(m, NoisyLinear)]
+    assert noisy and all(torch.all(m.weight_sigma == 0.5 / np.sqrt(m.in_features)) for m in noisy)
+    torch_layers, _ = layers("torch")
+    assert not any(glorot(layer) for layer in torch_layers)
+
+    torch.manual_seed(0)
+    mlp = build_q_network(NetworkConfig(hidden_sizes=(64, 32), init="glorot_uniform"), SPACE, num_actions=3)
+    linear = [m for m in mlp.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linear) == 3 and all(glorot(layer) for layer in linear)
+
+
+def test_init_is_refused_for_linear_and_tabular_q():
+    with pytest.raises(ConfigError, match="network.init applies to mlp and cnn"):
+        apply_overrides(Config(), {"network": {"q_function": "linear", "init": "glorot_uniform"}})

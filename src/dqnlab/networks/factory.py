@@ -95,8 +95,19 @@ def build_head(config: NetworkConfig, in_features: int, num_actions: int) -> nn.
     return QHead(in_features, num_actions, streams(1))
 
 
+def glorot_uniform_(network: nn.Module) -> None:
+    """Every linear and convolutional layer of `network` to Glorot-uniform weights, U(±sqrt(6 / (fan_in +
+    fan_out))) (Glorot & Bengio 2010), and zero biases: flax's defaults, so Dopamine's and other JAX agents'.
+    Noisy layers keep their own initialization (Fortunato et al. 2018), as in those agents."""
+    for module in network.modules():
+        if isinstance(module, nn.Linear | nn.Conv2d):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
 def build_q_network(config: NetworkConfig, observation_space: gym.spaces.Box, num_actions: int) -> QNetwork:
-    """The Q-network named by `config.q_function` for these spaces."""
+    """The Q-network named by `config.q_function` for these spaces, initialized as `config.init` says."""
     torso = TORSOS[config.q_function](config, observation_space)
     assert isinstance(torso, nn.Module)
     if config.q_function in ("linear", "table"):
@@ -104,4 +115,7 @@ def build_q_network(config: NetworkConfig, observation_space: gym.spaces.Box, nu
         head: nn.Module = LinearQHead(torso.output_size, num_actions)
     else:
         head = build_head(config, torso.output_size, num_actions)
-    return QNetwork(torso, head, config.distributional)
+    network = QNetwork(torso, head, config.distributional)
+    if config.init == "glorot_uniform":
+        glorot_uniform_(network)
+    return network
