@@ -47,9 +47,12 @@ def median_us(call: Callable[[], object], repeats: int, block: int = 100) -> flo
     return statistics.median(times)
 
 
-def plain_step(config: Config, obs_shape: tuple[int, ...], num_actions: int) -> Callable[[Batch], float]:
+def plain_step(
+    config: Config, obs_shape: tuple[int, ...], num_actions: int, compiled: bool = False
+) -> Callable[[Batch], float]:
     """A `minatar-dqn` gradient step written plainly: its network as layers, torch's RMSprop over
-    their tensors, target max_a' Q(s', a'), Huber loss, a target copy every 1,000 steps."""
+    their tensors, target max_a' Q(s', a'), Huber loss, a target copy every 1,000 steps. `compiled`:
+    the loss (both forward passes, and so its backward) through `torch.compile`."""
     height, width, channels = obs_shape
 
     def network() -> nn.Module:
@@ -68,16 +71,25 @@ def plain_step(config: Config, obs_shape: tuple[int, ...], num_actions: int) -> 
     optimizer = torch.optim.RMSprop(online.parameters(), lr=learning.lr, alpha=0.95, centered=True, eps=0.01)
     steps = 0
 
+    def td_loss(
+        obs: torch.Tensor, next_obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, discounts: torch.Tensor
+    ) -> torch.Tensor:
+        with torch.no_grad():
+            targets = rewards + discounts * target(next_obs).max(dim=1).values
+        q_taken = online(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+        return F.smooth_l1_loss(q_taken, targets)
+
+    loss_of = torch.compile(td_loss) if compiled else td_loss
+
     def step(batch: Batch) -> float:
         nonlocal steps
-        obs = torch.as_tensor(batch.obs).permute(0, 3, 1, 2).float()
-        next_obs = torch.as_tensor(batch.next_obs).permute(0, 3, 1, 2).float()
-        actions = torch.as_tensor(batch.actions).long()
-        with torch.no_grad():
-            next_q = target(next_obs).max(dim=1).values
-            targets = torch.as_tensor(batch.rewards) + torch.as_tensor(batch.discounts) * next_q
-        q_taken = online(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
-        loss = F.smooth_l1_loss(q_taken, targets)
+        loss = loss_of(
+            torch.as_tensor(batch.obs).permute(0, 3, 1, 2).float(),
+            torch.as_tensor(batch.next_obs).permute(0, 3, 1, 2).float(),
+            torch.as_tensor(batch.actions).long(),
+            torch.as_tensor(batch.rewards),
+            torch.as_tensor(batch.discounts),
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -111,6 +123,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2000, help="calls timed per part")
     parser.add_argument(
         "--run-steps", type=int, default=4000, help="env steps of the real run, updating from the start"
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="minatar-dqn: also time the plain step with torch.compile (inductor)"
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
@@ -157,17 +172,20 @@ def main() -> None:
     if args.preset == "minatar-dqn":
         batches = [replay.sample(batch_size) for _ in range(16)]
         turn = iter(range(10**9))
-        plain = plain_step(config, agent.spaces.observation_space.shape, agent.num_actions)
+        shape, actions = agent.spaces.observation_space.shape, agent.num_actions
+        steps = {
+            "dqnlab": lambda batch: agent.learner.update(batch),
+            "plain PyTorch": plain_step(config, shape, actions),
+        }
+        if args.compile:
+            steps["plain PyTorch, torch.compile"] = plain_step(config, shape, actions, compiled=True)
         medians = alternating_medians_us(
-            {
-                "dqnlab": lambda: agent.learner.update(batches[next(turn) % 16]),
-                "plain": lambda: plain(batches[next(turn) % 16]),
-            },
+            {name: (lambda step=step: step(batches[next(turn) % 16])) for name, step in steps.items()},
             rounds=max(1, args.repeats // 100),
         )
         print(
-            f"  gradient step, alternating blocks: dqnlab {medians['dqnlab']:.0f} µs, plain PyTorch "
-            f"{medians['plain']:.0f} µs ({medians['plain'] / medians['dqnlab']:.2f}x dqnlab's)"
+            "  gradient step, alternating blocks: "
+            + ", ".join(f"{name} {us:.0f} µs ({us / medians['dqnlab']:.2f}x dqnlab's)" for name, us in medians.items())
         )
 
     run = apply_overrides(
