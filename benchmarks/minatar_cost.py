@@ -172,15 +172,17 @@ def main() -> None:
     if args.preset == "minatar-dqn":
         batches = [replay.sample(batch_size) for _ in range(16)]
         turn = iter(range(10**9))
-        shape, actions = agent.spaces.observation_space.shape, agent.num_actions
-        steps = {
+        obs_shape = agent.spaces.observation_space.shape
+        gradient_steps = {
             "dqnlab": lambda batch: agent.learner.update(batch),
-            "plain PyTorch": plain_step(config, shape, actions),
+            "plain PyTorch": plain_step(config, obs_shape, agent.num_actions),
         }
         if args.compile:
-            steps["plain PyTorch, torch.compile"] = plain_step(config, shape, actions, compiled=True)
+            gradient_steps["plain PyTorch, torch.compile"] = plain_step(
+                config, obs_shape, agent.num_actions, compiled=True
+            )
         medians = alternating_medians_us(
-            {name: (lambda step=step: step(batches[next(turn) % 16])) for name, step in steps.items()},
+            {name: (lambda step=step: step(batches[next(turn) % 16])) for name, step in gradient_steps.items()},
             rounds=max(1, args.repeats // 100),
         )
         print(
