@@ -34,11 +34,14 @@ demo: $(STAMP)
 	$(BIN)/dqnlab train CartPole-v1 --preset cartpole
 	@echo "dqnlab is installed in $(VENV): source $(BIN)/activate to put it on PATH (or call $(BIN)/dqnlab)"
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist): two use both cores of a CI machine.
+TEST_WORKERS ?= 2
+
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -76,11 +76,13 @@ class Agent:
         """One line on the Q-function's model and size, e.g. its feature count for linear Q."""
         parameters = sum(p.numel() for p in self.q_network.parameters())
         torso, name = self.q_network.torso, self.config.network.q_function
-        features = getattr(torso, "description", None)  # set by the linear and tabular torsos
-        if features is None:
+        description = getattr(torso, "description", None)  # set by the linear, tabular and MinAtar torsos
+        if description is None:
             return f"{name}, {parameters:,} parameters"
+        if name not in ("linear", "table"):  # a deep torso: its layers, not "features" of a linear model
+            return f"{description}, {parameters:,} parameters"
         size = f"{torso.output_size:,} features x {self.num_actions} actions = {parameters:,} parameters"
-        return f"{name} ({features}): {size}"
+        return f"{name} ({description}): {size}"
 
     def act_batch(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
         """Epsilon-greedy actions [N] for a batch of observations [N, *obs_shape], as evaluation acts.

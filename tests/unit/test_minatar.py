@@ -219,3 +219,13 @@ def test_a_minatar_video_is_enlarged_and_records_without_the_env_checkers_render
     with Image.open(tmp_path / "breakout.gif") as video:
         assert video.size == (160, 160) and video.n_frames > 1  # each cell a 16-pixel block
         assert len(video.convert("RGB").getcolors()) > 1  # not a blank frame
+
+
+def test_the_q_function_line_names_the_minatar_torsos_layers_not_linear_features():
+    """The train header describes a deep torso by its layers; "N features x A actions" is linear Q's."""
+    from dqnlab import Agent
+    from dqnlab.presets import preset_config
+
+    line = Agent(preset_config("minatar-dqn", "MinAtar/Breakout-v1")).describe_q_function()
+    assert line.startswith("MinAtar torso: 3x3 conv (16, valid padding) -> 128, ")
+    assert "features x" not in line and line.endswith(" parameters")

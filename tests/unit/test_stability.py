@@ -56,6 +56,12 @@ def test_stability_summary_by_hand():
     assert summary == {"evaluations": 3, "hold_rate": 0.0, "last_10_mean": 250.0, "eval_auc": 312.5}
 
 
+def test_stability_summary_rounds_to_six_significant_digits():
+    # AUC: (10 + 20) / 2 * 1 + (20 + 20) / 2 * 2 = 55 over 3 steps = 18.333...; last-10 mean 50 / 3 = 16.666...
+    summary = stability_summary([0, 1, 3], [10.0, 20.0, 20.0], None)
+    assert summary["eval_auc"] == 18.3333 and summary["last_10_mean"] == 16.6667
+
+
 def test_stability_summary_of_a_run_without_evaluations():
     assert stability_summary([], [], TARGET) == {
         "evaluations": 0,

@@ -48,16 +48,18 @@ def last_mean(returns_N: npt.ArrayLike, count: int = LAST_EVALUATIONS) -> float 
 
 
 def stability_summary(steps_N: npt.ArrayLike, returns_N: npt.ArrayLike, target: float | None) -> dict[str, Any]:
-    """The stability measures of one run's evaluations (env steps, mean returns), as summary.json keys.
+    """The stability measures of one run's evaluations (env steps, mean returns), as summary.json keys,
+    to 6 significant digits as eval.csv writes returns (54.6061, not 54.60606060606061).
 
     `eval_auc` is over the run's own evaluations, from the first to the last; reports put every run on
     one common grid instead, so their AUC can differ slightly from this one.
     """
     steps_N = np.asarray(steps_N)
     returns_N = np.asarray(returns_N, dtype=float)
-    return {
-        "evaluations": int(returns_N.size),
+    measures = {
         "hold_rate": hold_rate(returns_N, target),
         "last_10_mean": last_mean(returns_N),
         "eval_auc": normalized_auc(steps_N, returns_N) if returns_N.size else None,
     }
+    rounded = {key: None if value is None else float(f"{value:.6g}") for key, value in measures.items()}
+    return {"evaluations": int(returns_N.size), **rounded}
