@@ -34,14 +34,16 @@ demo: $(STAMP)
 	$(BIN)/dqnlab train CartPole-v1 --preset cartpole
 	@echo "dqnlab is installed in $(VENV): source $(BIN)/activate to put it on PATH (or call $(BIN)/dqnlab)"
 
-# The suite runs on TEST_WORKERS processes (pytest-xdist): two use both cores of a CI machine.
+# The suite runs on TEST_WORKERS processes (pytest-xdist): two use both cores of a CI machine; tests
+# of one xdist group (the Ray ones, sharing one Ray instance) stay on one process.
 TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	$(PYTEST)
 
 test-fast: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -2,7 +2,8 @@
 
 The pure parts (epsilons, priorities, replay insertion with priorities, the missing-Ray message)
 run without Ray; the rest shares one local Ray instance (`ray_local`) and skips when Ray is not
-installed. The whole file stays well under 90 s on two cores.
+installed. The whole file stays well under 90 s on two cores. Under `make test`'s two processes the
+file runs on one of them (its xdist group), so one Ray instance starts, not one per process.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from dqnlab.networks import build_q_network
 from dqnlab.replay import PrioritizedSampler, ReplayMemory, RingStorage
 from dqnlab.replay.n_step import Transitions
 from dqnlab.types import Batch
+
+pytestmark = pytest.mark.xdist_group("ray")  # with --dist loadgroup: the module's tests on one process
 
 # --- pure parts -----------------------------------------------------------------------------------
 
