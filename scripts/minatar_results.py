@@ -12,6 +12,8 @@ GAME/AGENT, a curve of `--published-curves` (Young & Tian's, digitized by
 scripts/digitize_minatar_curves.py), read at the same frames. The figure shows the training return
 (mean of the last 100 episodes) over frames, the mean over seeds with its bootstrap band, and the
 published score dotted. Works on unfinished runs: it reads what the runs have written so far.
+`--iteration N` adds the mean return of the training episodes that ended in the last N frames:
+Dopamine's per-iteration score, which Revisiting Rainbow's figures plot (N = 1,000,000).
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from dqnlab.diagnostics.figure import parse_float, read_csv_rows
-from dqnlab.diagnostics.statistics import bootstrap_mean_band, mean, stratified_bootstrap_ci, trailing_episode_mean
+from dqnlab.diagnostics.statistics import (
+    bootstrap_mean_band,
+    mean,
+    span_episode_mean,
+    stratified_bootstrap_ci,
+    trailing_episode_mean,
+)
 
 WINDOW = 100  # Young & Tian's score: the last 100 training episodes
 GRID_POINTS = 200
@@ -68,13 +76,16 @@ def main() -> None:
     parser.add_argument("--published-curves", type=Path, default=PUBLISHED_CURVES, help="game,agent,frames,score CSV")
     parser.add_argument("--frames", type=int, required=True, help="the frame count to compare at")
     parser.add_argument("--figure", type=Path, help="where to write the curves (png)")
+    parser.add_argument("--iteration", type=int, help="also score the episodes of the last N frames (Dopamine's)")
     args = parser.parse_args()
     published = {}
     for item in args.published:
         name, spec = item.split("=", 1)
         published[name] = _published_curve(spec, args.published_curves)
-    header = "| variant | seeds | frames | last-100 training episodes: mean [95% CI] | greedy eval | published then |"
-    print(header + "\n|---|---:|---:|---|---|---:|")
+    iteration = [f"episodes of the last {args.iteration:,} frames"] if args.iteration else []
+    columns = ["variant", "seeds", "frames", "last-100 training episodes: mean [95% CI]", *iteration]
+    columns += ["greedy eval", "published then"]
+    print("| " + " | ".join(columns) + " |\n|---|---:|---:|---|" + "---|" * len(iteration) + "---|---:|")
     curves = {}
     for item in args.variant:
         name, dirs = item.split("=", 1)
@@ -89,7 +100,12 @@ def main() -> None:
             by_then = eval_returns[eval_steps <= frames]
             evaluations.append(float(by_then[-1]) if by_then.size else np.nan)
         paper = f"{np.interp(frames, *published[name]):.1f}" if name in published else ""
-        row = [name, str(len(runs)), f"{frames:,}", _mean_ci(training), _mean_ci(evaluations), paper]
+        row = [name, str(len(runs)), f"{frames:,}", _mean_ci(training)]
+        if args.iteration:
+            row.append(
+                _mean_ci([span_episode_mean(steps, returns, frames, args.iteration) for steps, returns in episodes])
+            )
+        row += [_mean_ci(evaluations), paper]
         print("| " + " | ".join(row) + " |")
         grid = np.linspace(0, frames, GRID_POINTS)[1:]
         curves[name] = (grid, np.array([_rolling_curve(steps, returns, grid) for steps, returns in episodes]))

@@ -81,6 +81,19 @@ def test_table_compares_at_the_fewest_frames_a_seed_reached_and_takes_a_number_a
     assert published == "43.0"
 
 
+def test_iteration_scores_the_episodes_of_the_last_frames_as_dopamine_does(two_seeds):
+    seeds = f"{two_seeds / 'a'},{two_seeds / 'b'}"
+    result = _run(RESULTS, "--frames", 175_000, "--iteration", 50_000, "--variant", f"dqn={seeds}")
+    assert result.returncode == 0, result.stderr
+    assert "| episodes of the last 50,000 frames |" in result.stdout.splitlines()[0]
+    _, _, frames, training, iteration, greedy, published = _table_row(result.stdout, "dqn")
+    # seed a's episodes ending in (125k, 175k]: 25 of return 1 (to 150k), then 25 of return 3: mean 2;
+    # seed b's all 2; its last 100: 75 of 1 and 25 of 3, 1.5, against b's 2
+    assert (frames, published) == ("175,000", "")
+    assert iteration.startswith("2.0 [") and training.startswith("1.8 [")  # (1.5 + 2) / 2 = 1.75
+    assert greedy.startswith("5.0 [")
+
+
 def test_an_unknown_published_curve_is_one_line_and_a_nonzero_exit(two_seeds):
     result = _run(
         RESULTS,

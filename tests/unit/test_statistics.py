@@ -116,3 +116,12 @@ def test_trailing_episode_mean_takes_the_last_episodes_ended_by_the_step() -> No
         statistics.trailing_episode_mean(end_steps, returns, at_step=1000, window=100) == 31.0 / 5
     )  # fewer than the window
     assert np.isnan(statistics.trailing_episode_mean(end_steps, returns, at_step=5))
+
+
+def test_span_episode_mean_takes_the_episodes_ended_in_the_span_up_to_the_step() -> None:
+    end_steps = np.array([10, 25, 40, 70, 100])
+    returns = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    assert statistics.span_episode_mean(end_steps, returns, at_step=70, span=45) == 6.0  # (25, 70]: 40 and 70
+    assert statistics.span_episode_mean(end_steps, returns, at_step=70, span=46) == 14.0 / 3  # (24, 70]: 25 too
+    assert statistics.span_episode_mean(end_steps, returns, at_step=100, span=100) == 31.0 / 5  # (0, 100]: all
+    assert np.isnan(statistics.span_episode_mean(end_steps, returns, at_step=60, span=15))  # nothing in (45, 60]

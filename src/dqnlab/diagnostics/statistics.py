@@ -111,6 +111,14 @@ def trailing_episode_mean(end_steps: np.ndarray, returns: np.ndarray, at_step: i
     return float(ended[-window:].mean()) if ended.size else math.nan
 
 
+def span_episode_mean(end_steps: np.ndarray, returns: np.ndarray, at_step: int, span: int) -> float:
+    """Mean return of the training episodes that ended in the `span` env steps up to `at_step`: the score
+    Dopamine logs per iteration, and so Revisiting Rainbow's figures plot. NaN when none ended then."""
+    end_steps = np.asarray(end_steps)
+    ended = np.asarray(returns, dtype=float)[(end_steps > at_step - span) & (end_steps <= at_step)]
+    return float(ended.mean()) if ended.size else math.nan
+
+
 def normalized_auc(grid: np.ndarray, values: np.ndarray) -> float:
     """Area under a curve by the trapezoid rule, divided by the span of `grid`.
 
