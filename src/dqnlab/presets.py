@@ -309,25 +309,23 @@ PRESETS: dict[str, Preset] = {
         },
     ),
     # Revisiting Rainbow's DQN on MinAtar, the baseline of its Figure 2: Configs/dqn_invaders.gin of
-    # JohanSamir/revisiting_rainbow at its last commit (64ec8c8, 2021-05-25), Dopamine's defaults elsewhere.
-    # That commit set mse_inf = True (MSE); from the first commit (2020-11-22) to 2021-02-26 the file set
-    # mse_inf = False, the Huber loss, which is likely what the paper's figure used: with MSE this preset
-    # trains at 59.9 at 10M frames against the paper's 34, with --set learning.loss=huber at 32.3 by 4.2M
-    # (docs/minatar.md). Deviations: their MSE is (target - Q)^2, dqnlab's 0.5 (target - Q)^2 (the same
-    # under Adam but for its eps); Glorot uniform initialization there (--set network.init=glorot_uniform).
+    # JohanSamir/revisiting_rainbow as it was when the paper appeared (521a3c2, 2020-11-22, to 2d49d68,
+    # 2021-02-26), Dopamine's defaults elsewhere. The file then set mse_inf = False, the Huber loss; its
+    # last commit (64ec8c8, 2021-05-25) set MSE (--set learning.loss=mse), with which this agent ends at
+    # 58.4 by the paper's measure against its 34 at 10M frames; with Huber at 35.8 by 8.3M (docs/minatar.md).
+    # Deviation: Glorot uniform initialization there (--set network.init=glorot_uniform).
     "minatar-revisiting-dqn": Preset(
-        "Revisiting Rainbow's DQN on MinAtar (Obando-Ceron & Castro 2021): Adam, MSE, one update per 4 steps",
+        "Revisiting Rainbow's DQN on MinAtar (Obando-Ceron & Castro 2021): Adam, Huber, one update per 4 steps",
         {
             "env_id": "MinAtar/SpaceInvaders-v0",
             "steps": 10_000_000,  # 10 iterations of 1M training steps
-            # as the defaults: Adam, gamma 0.99, learning from step 1,000 (min_replay_history), one gradient
-            # step per update, uniform replay of 100k
+            # as the defaults: Adam, gamma 0.99, the Huber loss (mse_inf = False), learning from step 1,000
+            # (min_replay_history), one gradient step per update, uniform replay of 100k
             "network": {"torso": "minatar_same"},  # DQNNetwork, 'minatar', hidden_layer 0
             "learning": {
                 "lr": 2.5e-4,  # create_optimizer.learning_rate
                 "optimizer_eps": 3.125e-4,  # create_optimizer.eps
                 "batch_size": 32,
-                "loss": "mse",  # mse_inf = True
                 "double": False,  # target_opt = 0: DQN
                 "target_update_interval": 250,  # 1000 agent steps / update_period 4
                 "max_grad_norm": "none",
