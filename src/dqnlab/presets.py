@@ -312,7 +312,7 @@ PRESETS: dict[str, Preset] = {
     # JohanSamir/revisiting_rainbow as it was when the paper appeared (521a3c2, 2020-11-22, to 2d49d68,
     # 2021-02-26), Dopamine's defaults elsewhere. The file then set mse_inf = False, the Huber loss; its
     # last commit (64ec8c8, 2021-05-25) set MSE (--set learning.loss=mse), with which this agent ends at
-    # 58.4 by the paper's measure against its 34 at 10M frames; with Huber at 35.8 by 8.3M (docs/minatar.md).
+    # 58.4 by the paper's measure against its 34 at 10M frames; with Huber at 34.9 (docs/minatar.md).
     # Deviation: Glorot uniform initialization there (--set network.init=glorot_uniform).
     "minatar-revisiting-dqn": Preset(
         "Revisiting Rainbow's DQN on MinAtar (Obando-Ceron & Castro 2021): Adam, Huber, one update per 4 steps",
