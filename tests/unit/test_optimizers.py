@@ -85,3 +85,35 @@ def test_flat_buffer_and_per_tensor_parameters_take_the_same_step():
         per_tensor.step()
     for a, b in zip(layers[0].parameters(), layers[1].parameters(), strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("centered, eps", [(True, 0.01), (False, 1e-8), (True, 1e-8)])
+def test_dqnlab_rmsprop_matches_torch_bit_for_bit_with_dead_units(centered, eps):
+    """dqnlab's RMSprop (`rmsprop`, `rmsprop_minatar`) avoids torch's slow root of zeros by raising
+    the root's argument to the smallest normal float; the parameters must stay torch's, bit for bit,
+    where a third of the gradient is always zero (dead units: v - m² exactly 0), a third faint
+    (1e-21: v - m² below the smallest normal, where a higher floor would show), the rest of order 1.
+    A torch state_dict loads into it, and the two go on alike (runs checkpointed under torch's)."""
+    from dqnlab.optimizers import RMSprop
+
+    generator = torch.Generator().manual_seed(0)
+    kind = torch.randint(0, 3, (3000,), generator=generator)
+    scale = torch.tensor([0.0, 1e-21, 1.0])[kind]  # dead, faint, live
+    ours, theirs = torch.zeros(3000, requires_grad=True), torch.zeros(3000, requires_grad=True)
+    settings = {"lr": 2.5e-4, "alpha": 0.95, "eps": eps, "centered": centered}
+    optimizers = RMSprop([ours], **settings), torch.optim.RMSprop([theirs], **settings)
+
+    def step_both(steps: int) -> None:
+        for _ in range(steps):
+            gradient = torch.randn(3000, generator=generator) * scale
+            for parameter, optimizer in zip((ours, theirs), optimizers, strict=True):
+                parameter.grad = gradient.clone()
+                optimizer.step()
+
+    step_both(300)
+    assert torch.equal(ours, theirs) and ours.abs().max() > 0
+    resumed = RMSprop([ours], **settings)
+    resumed.load_state_dict(copy.deepcopy(optimizers[1].state_dict()))  # as read from a checkpoint
+    optimizers = resumed, optimizers[1]
+    step_both(50)
+    assert torch.equal(ours, theirs)
