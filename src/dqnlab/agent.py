@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from dqnlab.acting import epsilon_greedy
+from dqnlab.allocator import keep_freed_memory
 from dqnlab.config import Config, config_from_dict
 from dqnlab.envs import EnvSpaces, env_spaces
 from dqnlab.errors import CheckpointError, ConfigError
@@ -49,6 +50,7 @@ class Agent:
         self.num_actions = int(self.spaces.action_space.n)
         self.device = resolve_device(config.device)
         torch.set_num_threads(config.torch_threads)
+        keep_freed_memory()  # large per-step temporaries reuse their memory instead of page-faulting
         random.seed(config.seed)
         torch.manual_seed(config.seed)
         seeds = np.random.SeedSequence(config.seed).spawn(4)

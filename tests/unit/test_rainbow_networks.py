@@ -9,7 +9,7 @@ from dqnlab.config import Config, NetworkConfig, apply_overrides
 from dqnlab.errors import ConfigError
 from dqnlab.networks import build_q_network
 from dqnlab.networks.heads import DuelingStreams
-from dqnlab.networks.noisy import NoisyLinear
+from dqnlab.networks.noisy import FACTORIZED_MAX_ROWS, NoisyLinear
 
 SPACE = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
 
@@ -27,7 +27,9 @@ def test_dueling_q_is_value_plus_advantage_minus_its_mean(hidden):
     torch.testing.assert_close((q_BAK - value_B1K).mean(dim=1), torch.zeros(5, 2), atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("rows", [1, 4, 32])  # acting computes without forming the noisy weights; learning forms them
+# up to FACTORIZED_MAX_ROWS rows (acting, a batch of 32) the layer computes without forming the
+# noisy weights; above, it forms them: both must give the same outputs and the same gradients
+@pytest.mark.parametrize("rows", [1, 4, FACTORIZED_MAX_ROWS, FACTORIZED_MAX_ROWS + 1, 64])
 def test_noisy_layer_is_factorized_and_uses_the_noise_it_holds(rows):
     torch.manual_seed(0)
     layer = NoisyLinear(3, 2, sigma0=0.5)
@@ -39,7 +41,17 @@ def test_noisy_layer_is_factorized_and_uses_the_noise_it_holds(rows):
     x = torch.randn(rows, 3)
     weight = layer.weight_mu + layer.weight_sigma * noise
     bias = layer.bias_mu + layer.bias_sigma * layer.epsilon_out
-    torch.testing.assert_close(layer(x), x @ weight.T + bias)
+    expected = x @ weight.T + bias
+    output = layer(x)
+    torch.testing.assert_close(output, expected)
+    parameters = list(layer.parameters())
+    upstream = torch.randn_like(output)
+    gradients = torch.autograd.grad(output, parameters, upstream)
+    expected_gradients = torch.autograd.grad(expected, parameters, upstream)
+    for gradient, expected_gradient in zip(gradients, expected_gradients, strict=True):
+        torch.testing.assert_close(gradient, expected_gradient)
+    # by hand: dL/dsigma_w = (dL/dy)^T x scaled entrywise by eps_w
+    torch.testing.assert_close(gradients[1], (upstream.T @ x) * noise)
 
 
 def test_noise_is_f_of_gaussian_samples():

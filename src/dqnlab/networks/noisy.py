@@ -8,10 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Up to this many input rows (acting: one per env) a noisy layer never forms its [out, in] noisy
-# weight matrix: with MinAtar Rainbow's 1600 -> 306 layer, forming it made a batch-1 forward 7 ms
-# against 0.23 ms for the factorized product; from a batch of 32 up forming it is the faster.
-FACTORIZED_MAX_ROWS = 8
+# Up to this many input rows (acting, and a batch of 32) a noisy layer never forms its [out, in]
+# noisy weight matrix. With MinAtar Rainbow's 1600 -> 306 layer on one core, forming it made a
+# batch-1 forward 7 ms against 0.23 ms for the factorized product; at 32 rows the factorized
+# product still took 0.64 against 0.89 ms without gradients, 1.3 against 1.8 ms forward and
+# backward; at 64 rows the two were level (2026-12-06, benchmarks/noisy_rows.py).
+FACTORIZED_MAX_ROWS = 32
 
 
 def factorized_rows(x: torch.Tensor) -> bool:
@@ -27,8 +29,9 @@ class NoisyLinear(nn.Module):
     as in section 3.2: mu ~ U[-1/sqrt(p), 1/sqrt(p)], sigma = sigma0 / sqrt(p), p = inputs.
 
     The noise is held fixed until `reset_noise()` draws a new sample; in eval mode
-    (`module.eval()`) the layer uses its mean weights mu. For a few rows (acting) the noisy part is
-    computed without forming eps_w: (sigma_w * eps_out eps_in^T) x = eps_out * (sigma_w (eps_in * x)).
+    (`module.eval()`) the layer uses its mean weights mu. For up to FACTORIZED_MAX_ROWS rows (acting,
+    a batch of 32) the noisy part is computed without forming eps_w:
+    (sigma_w * eps_out eps_in^T) x = eps_out * (sigma_w (eps_in * x)).
     """
 
     epsilon: torch.Tensor  # [in + out] buffer: f(eps_in) then f(eps_out)

@@ -248,7 +248,7 @@ def _apply(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], x: 
             return stacked_linear(x, weight_mu, bias_mu)
         epsilon = tensors[prefix + "epsilon"]  # f(eps_in) then f(eps_out), as NoisyLinear keeps them
         epsilon_in, epsilon_out = epsilon[:, : module.in_features], epsilon[:, module.in_features :]
-        if factorized_rows(x[0]):  # as NoisyLinear computes a few rows (acting)
+        if factorized_rows(x[0]):  # as NoisyLinear computes up to FACTORIZED_MAX_ROWS rows
             noise = stacked_linear(
                 x * epsilon_in.unsqueeze(1), tensors[prefix + "weight_sigma"], tensors[prefix + "bias_sigma"]
             )
