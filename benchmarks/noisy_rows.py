@@ -19,11 +19,11 @@ import argparse
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from minatar_cost import alternating_medians_us  # this folder's: python puts it on the path
 
 from dqnlab.networks.noisy import FACTORIZED_MAX_ROWS, NoisyLinear
 
@@ -60,21 +60,9 @@ def layer_table(in_features: int, out_features: int, rows: list[int], rounds: in
         x = torch.randn(count, in_features).clamp_min(0)
         for backward in (False, True):
             calls = {way.__name__: timed_call(layer, way, x, backward) for way in (formed, factorized)}
-            times: dict[str, list[float]] = {name: [] for name in calls}
-            for call in calls.values():
-                for _ in range(block):  # warm-up
-                    call()
-            for _ in range(rounds):
-                for name, call in calls.items():
-                    began = time.perf_counter()
-                    for _ in range(block):
-                        call()
-                    times[name].append((time.perf_counter() - began) / block * 1e6)
+            medians = alternating_medians_us(calls, rounds, block)
             what = "forward and backward" if backward else "forward, no gradients"
-            print(
-                f"{count:4d}  {what:<21} {statistics.median(times['formed']):9.0f}"
-                f"  {statistics.median(times['factorized']):13.0f}"
-            )
+            print(f"{count:4d}  {what:<21} {medians['formed']:9.0f}  {medians['factorized']:13.0f}")
 
 
 STEP_CHILD = """
