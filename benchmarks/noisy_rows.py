@@ -77,7 +77,10 @@ from dqnlab.replay import build_replay
 preset, env_id, keep = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 if not keep:
     dqnlab.agent.keep_freed_memory = lambda: False
-config = apply_overrides(preset_config(preset, env_id), {"device": "cpu", "tensorboard": False, "torch_threads": 1})
+# a small replay of whole frames: this loop of random play does not follow episode boundaries
+replay_settings = {"frame_storage": "off", "capacity": 10_000}
+overrides = {"device": "cpu", "tensorboard": False, "torch_threads": 1, "replay": replay_settings}
+config = apply_overrides(preset_config(preset, env_id), overrides)
 agent = Agent(config)
 rng = np.random.default_rng(0)
 envs = make_vector_env(config.env_id, 1, config.atari, env_kwargs=config.env_kwargs)
@@ -106,9 +109,10 @@ def step_table(preset: str, env_id: str, pairs: int) -> None:
     times: dict[str, list[float]] = {"glibc's defaults": [], "keep_freed_memory": []}
     for _ in range(pairs):
         for name, keep in (("glibc's defaults", "0"), ("keep_freed_memory", "1")):
-            output = subprocess.run(
-                [sys.executable, "-c", STEP_CHILD, preset, env_id, keep], capture_output=True, text=True, check=True
-            )
+            command = [sys.executable, "-c", STEP_CHILD, preset, env_id, keep]
+            output = subprocess.run(command, capture_output=True, text=True)
+            if output.returncode != 0:
+                sys.exit(f"the timed process failed: {output.stderr.strip().splitlines()[-1]}")
             times[name].append(float(output.stdout.split()[-1]))
     for name, values in times.items():
         print(f"  {name:<18} " + "  ".join(f"{value:7.0f}" for value in values))
