@@ -5,13 +5,13 @@ glibc serves allocations above its mmap threshold with fresh pages from the kern
 heap's free top back at its trim threshold; either way, a step that allocates and frees the same
 megabyte-sized tensors each time (a noisy layer's weight matrix, Atari activations) pays a page
 fault per 4 KiB of them. Raising both thresholds keeps those blocks for reuse: the
-`minatar-rainbow` gradient step went from 8.6 to 7.8 ms (BENCHMARKS.md, "Freed memory kept").
+`minatar-rainbow` gradient step went from 8.0 to 7.3 ms (BENCHMARKS.md, "Noisy layers factorized
+up to 32 rows; freed memory kept").
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 # mallopt parameters (glibc's malloc.h)
 M_TRIM_THRESHOLD = -1
@@ -26,12 +26,11 @@ TOP_PAD_BYTES = 16 << 20  # extra heap taken per growth, so growing is rare
 def keep_freed_memory() -> bool:
     """Raises glibc's mmap and trim thresholds for this process; True where that was done.
 
-    A no-op returning False off glibc (macOS, Windows, musl), where the C library has no mallopt.
+    A no-op returning False off glibc: macOS has no mallopt, musl's ignores these settings, and
+    Windows has no process-wide C library to ask (`CDLL(None)` fails there).
     """
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the symbols the process already has, libc's among them
     except (OSError, AttributeError, TypeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]

@@ -11,7 +11,7 @@ from torch import nn
 # Up to this many input rows (acting, and a batch of 32) a noisy layer never forms its [out, in]
 # noisy weight matrix. With MinAtar Rainbow's 1600 -> 306 layer on one core, forming it made a
 # batch-1 forward 7 ms against 0.23 ms for the factorized product; at 32 rows the factorized
-# product still took 0.64 against 0.89 ms without gradients, 1.3 against 1.8 ms forward and
+# product still took 0.62 against 0.90 ms without gradients, 1.3 against 1.8 ms forward and
 # backward; at 64 rows the two were level (2026-12-06, benchmarks/noisy_rows.py).
 FACTORIZED_MAX_ROWS = 32
 
