@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,7 @@ from dqnlab import Agent
 from dqnlab.config import Config, apply_overrides, parse_assignments
 from dqnlab.envs import make_vector_env
 from dqnlab.presets import preset_config
-from dqnlab.replay import build_replay
+from dqnlab.replay import ReplayMemory, build_replay
 from dqnlab.types import Batch
 
 FRAMES = 5_000_000
@@ -101,6 +102,22 @@ def plain_step(
     return step
 
 
+def random_play_replay(
+    config: Config, agent: Agent, rng: np.random.Generator, transitions: int
+) -> tuple[gym.vector.VectorEnv, np.ndarray, ReplayMemory]:
+    """(env, its last observation, a replay holding `transitions` of random play): real transitions
+    to sample batches from."""
+    envs = make_vector_env(config.env_id, 1, config.atari, env_kwargs=config.env_kwargs)
+    obs, _ = envs.reset(seed=0)
+    replay = build_replay(config, agent.spaces.observation_space, agent.replay_rng, beta_steps=FRAMES)
+    for _ in range(transitions):
+        actions = rng.integers(0, agent.num_actions, 1)
+        next_obs, rewards, terminated, truncated, _ = envs.step(actions)
+        replay.add(obs, actions, rewards, next_obs, terminated, truncated)
+        obs = next_obs
+    return envs, obs, replay
+
+
 def alternating_medians_us(calls: dict[str, Callable[[], object]], rounds: int, block: int = 50) -> dict[str, float]:
     """Median time per call of each of `calls`, timed in alternating blocks so load hits all alike."""
     for call in calls.values():
@@ -136,14 +153,7 @@ def main() -> None:
     )
     agent = Agent(config)
     rng = np.random.default_rng(0)
-    envs = make_vector_env(config.env_id, 1, config.atari, env_kwargs=config.env_kwargs)
-    obs, _ = envs.reset(seed=0)
-    replay = build_replay(config, agent.spaces.observation_space, agent.replay_rng, beta_steps=FRAMES)
-    for _ in range(5000):  # real transitions to sample from
-        actions = rng.integers(0, agent.num_actions, 1)
-        next_obs, rewards, terminated, truncated, _ = envs.step(actions)
-        replay.add(obs, actions, rewards, next_obs, terminated, truncated)
-        obs = next_obs
+    envs, obs, replay = random_play_replay(config, agent, rng, 5000)
     batch_size = config.learning.batch_size
 
     def update() -> None:
