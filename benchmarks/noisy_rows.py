@@ -17,6 +17,7 @@ be undone inside one process.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import subprocess
 import sys
@@ -76,9 +77,8 @@ def step_us(preset: str, env_id: str) -> float:
     config = apply_overrides(preset_config(preset, env_id), overrides)
     agent = Agent(config)
     _, _, replay = random_play_replay(config, agent, np.random.default_rng(0), 3000)
-    batches = [replay.sample(config.learning.batch_size) for _ in range(8)]
-    turn = iter(range(10**9))
-    return median_us(lambda: agent.learner.update(batches[next(turn) % 8]), repeats=240, block=30)
+    batches = itertools.cycle([replay.sample(config.learning.batch_size) for _ in range(8)])
+    return median_us(lambda: agent.learner.update(next(batches)), repeats=240, block=30)
 
 
 def step_table(preset: str, env_id: str, pairs: int) -> None:
