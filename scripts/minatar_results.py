@@ -6,9 +6,9 @@
 
 Per variant, at `--frames` or at the fewest frames any of its seeds has reached, whichever is
 smaller: the mean return of the last 100 training episodes (metrics.csv, the papers' score), and
-dqnlab's greedy evaluation (the last one of eval.csv by then), each as the mean over seeds with a
-95% bootstrap interval, and the published score. That is a number (the paper's final figure) or
-GAME/AGENT, a curve of `--published-curves` (Young & Tian's, digitized by
+dqnlab's greedy evaluation (the last one of eval.csv by then; "-" for runs without one), each as
+the mean over seeds with a 95% bootstrap interval, and the published score. That is a number (the
+paper's final figure) or GAME/AGENT, a curve of `--published-curves` (Young & Tian's, digitized by
 scripts/digitize_minatar_curves.py), read at the same frames. The figure shows the training return
 (mean of the last 100 episodes) over frames, the mean over seeds with its bootstrap band, and the
 published score dotted. Works on unfinished runs: it reads what the runs have written so far.
@@ -96,6 +96,9 @@ def main() -> None:
         training = [trailing_episode_mean(steps, returns, frames, WINDOW) for steps, returns in episodes]
         evaluations = []
         for run in runs:
+            if not (run / "eval.csv").is_file():  # a run of MinAtar's own dqn.py has no greedy evaluation
+                evaluations.append(np.nan)
+                continue
             eval_steps, eval_returns = _columns(run / "eval.csv", "step", "mean_return")
             by_then = eval_returns[eval_steps <= frames]
             evaluations.append(float(by_then[-1]) if by_then.size else np.nan)

@@ -1,6 +1,7 @@
 """The MinAtar results scripts on data made by hand: the table's scores and the published curve read
-at a run's frames (scripts/minatar_results.py), and the figure's pixels mapped to scores
-(scripts/digitize_minatar_curves.py)."""
+at a run's frames (scripts/minatar_results.py), the figure's pixels mapped to scores
+(scripts/digitize_minatar_curves.py), and the episodes of MinAtar's own dqn.py logged as a run
+(scripts/minatar_reference_dqn.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "scripts" / "minatar_results.py"
 DIGITIZE = ROOT / "scripts" / "digitize_minatar_curves.py"
+REFERENCE = ROOT / "scripts" / "minatar_reference_dqn.py"
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
@@ -94,6 +96,15 @@ def test_iteration_scores_the_episodes_of_the_last_frames_as_dopamine_does(two_s
     assert greedy.startswith("5.0 [")
 
 
+def test_a_run_without_greedy_evaluations_scores_its_training_episodes_and_shows_a_dash(two_seeds):
+    (two_seeds / "b" / "eval.csv").unlink()  # as a run of MinAtar's own dqn.py: metrics.csv only
+    result = _run(RESULTS, "--frames", 150_000, "--variant", f"own={two_seeds / 'b'}")
+    assert result.returncode == 0, result.stderr
+    _, _, frames, training, greedy, _ = _table_row(result.stdout, "own")
+    assert (frames, greedy) == ("150,000", "-")
+    assert training.startswith("2.0 [")
+
+
 def test_an_unknown_published_curve_is_one_line_and_a_nonzero_exit(two_seeds):
     result = _run(
         RESULTS,
@@ -150,3 +161,67 @@ def test_digitizer_refuses_an_image_that_is_not_the_figure(tmp_path):
     (tmp_path / "text.gif").write_text("not an image")
     result = _run(DIGITIZE, tmp_path / "text.gif")
     assert result.returncode != 0 and result.stderr.strip().startswith("error: cannot read")
+
+
+# A stand-in for MinAtar's examples/dqn.py: its names, and a random agent that plays NUM_FRAMES frames
+# through the module's Environment with Python's generator, as dqn.py's exploration does.
+FAKE_DQN_PY = """
+import random
+from minatar import Environment
+NUM_FRAMES = 5_000_000
+
+def main():
+    env = Environment("breakout")
+    frame = 0
+    while frame < NUM_FRAMES:
+        env.reset()
+        terminal = False
+        while not terminal and frame < NUM_FRAMES:
+            _, terminal = env.act(random.randrange(env.num_actions()))
+            frame += 1
+"""
+
+
+def test_reference_runner_logs_every_finished_episode_of_a_seeded_game(tmp_path):
+    """The runner's metrics.csv against the same random play replayed here, game and agent seeded alike."""
+    minatar = pytest.importorskip("minatar")
+    (tmp_path / "dqn.py").write_text(FAKE_DQN_PY)
+    run = _run(REFERENCE, "--dqn-py", tmp_path / "dqn.py", "--game", "breakout", "--seed", 3, "--frames", 500,
+               "--run-dir", tmp_path / "run")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    logged = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+
+    import random
+
+    generator = random.Random(3)
+    env = minatar.Environment("breakout")
+    env.seed(3)
+    expected, frame, episode = [], 0, 0
+    while frame < 500:
+        env.reset()
+        terminal, episode_return, length = False, 0.0, 0
+        while not terminal and frame < 500:
+            reward, terminal = env.act(generator.randrange(env.num_actions()))
+            frame, length, episode_return = frame + 1, length + 1, episode_return + reward
+        if terminal:
+            episode += 1
+            expected.append({"step": str(frame), "episode": str(episode), "return": str(episode_return),
+                             "length": str(length)})  # fmt: skip
+    assert len(expected) > 10  # random Breakout loses the ball within tens of frames
+    assert logged == expected
+
+
+def test_reference_runner_refuses_a_used_run_directory_and_a_file_that_is_not_dqn_py(tmp_path):
+    (tmp_path / "dqn.py").write_text(FAKE_DQN_PY)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.csv").write_text("kept\n")
+    common = ["--game", "breakout", "--seed", 0, "--frames", 10, "--run-dir", tmp_path / "run"]
+    result = _run(REFERENCE, "--dqn-py", tmp_path / "dqn.py", *common)
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"error: {tmp_path / 'run' / 'metrics.csv'} exists; give a new --run-dir"
+    assert (tmp_path / "run" / "metrics.csv").read_text() == "kept\n"
+    (tmp_path / "other.py").write_text("x = 1\n")
+    common[-1] = tmp_path / "new"
+    result = _run(REFERENCE, "--dqn-py", tmp_path / "other.py", *common)
+    assert result.returncode != 0 and "is not MinAtar's examples/dqn.py" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
