@@ -78,26 +78,36 @@ def read_curve(matches_HW: np.ndarray, panel: Panel) -> list[tuple[int, float]]:
     return points
 
 
+def load_figure(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """The image at `path` as integer RGB (H, W, 3); one line and exit 1 unless it reads and is `size`."""
+    from PIL import Image
+
+    try:
+        image = Image.open(path).convert("RGB")
+    except OSError as error:
+        sys.exit(f"error: cannot read {path}: {error}")
+    if image.size != size:
+        width, height = image.size
+        sys.exit(f"error: {path} is {width} x {height} pixels, not MinAtar's figure {size}")
+    return np.asarray(image).astype(int)
+
+
+def colour_matches(image_HWC: np.ndarray) -> dict[str, np.ndarray]:
+    """Per agent, where the image has that agent's line colour."""
+    return {
+        agent: np.abs(image_HWC - np.array(colour)).sum(axis=2) < COLOUR_TOLERANCE for agent, colour in COLOURS.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("figure", type=Path, help="kenjyoung/MinAtar's img/learning_curves.gif")
     args = parser.parse_args()
-    from PIL import Image
-
-    try:
-        image = Image.open(args.figure).convert("RGB")
-    except OSError as error:
-        sys.exit(f"error: cannot read {args.figure}: {error}")
-    if image.size != IMAGE_SIZE:
-        width, height = image.size
-        sys.exit(f"error: {args.figure} is {width} x {height} pixels, not MinAtar's figure {IMAGE_SIZE}")
-    image_HWC = np.asarray(image).astype(int)
+    image_HWC = load_figure(args.figure, IMAGE_SIZE)
     check_ticks(image_HWC)
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["game", "agent", "frames", "score"])
-    matches = {
-        agent: np.abs(image_HWC - np.array(colour)).sum(axis=2) < COLOUR_TOLERANCE for agent, colour in COLOURS.items()
-    }
+    matches = colour_matches(image_HWC)
     for game, panel in PANELS.items():
         for agent, matches_HW in matches.items():
             for frames, score in read_curve(matches_HW, panel):

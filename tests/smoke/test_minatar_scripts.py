@@ -1,7 +1,7 @@
 """The MinAtar results scripts on data made by hand: the table's scores and the published curve read
-at a run's frames (scripts/minatar_results.py), the figure's pixels mapped to scores
-(scripts/digitize_minatar_curves.py), and the episodes of MinAtar's own dqn.py logged as a run
-(scripts/minatar_reference_dqn.py)."""
+at a run's frames (scripts/minatar_results.py), the figures' pixels mapped to scores
+(scripts/digitize_minatar_curves.py, scripts/digitize_minatar_sensitivity.py), and the episodes
+of MinAtar's own dqn.py logged as a run (scripts/minatar_reference_dqn.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "scripts" / "minatar_results.py"
 DIGITIZE = ROOT / "scripts" / "digitize_minatar_curves.py"
+SENSITIVITY = ROOT / "scripts" / "digitize_minatar_sensitivity.py"
 REFERENCE = ROOT / "scripts" / "minatar_reference_dqn.py"
 
 
@@ -161,6 +162,61 @@ def test_digitizer_refuses_an_image_that_is_not_the_figure(tmp_path):
     (tmp_path / "text.gif").write_text("not an image")
     result = _run(DIGITIZE, tmp_path / "text.gif")
     assert result.returncode != 0 and result.stderr.strip().startswith("error: cannot read")
+
+
+def test_sensitivity_digitizer_reads_lines_drawn_at_known_scores(tmp_path):
+    """A white image of the figure's size with every panel's calibration ticks, a DQN-coloured line
+    at 8.9 across Breakout's panel, and a no-replay-coloured one on Space Invaders' rising from 0 at
+    log2 step size -13 to 150 at -9 (75 at -11)."""
+    Image = pytest.importorskip("PIL.Image")
+    sys.path.insert(0, str(SENSITIVITY.parent))
+    try:
+        import digitize_minatar_curves as curves
+        import digitize_minatar_sensitivity as sensitivity
+    finally:
+        sys.path.remove(str(SENSITIVITY.parent))
+    image_HWC = np.full((1858, 3029, 3), 255, dtype=np.uint8)
+    for panel in sensitivity.PANELS.values():
+        for _, row in panel.score_ticks:
+            image_HWC[round(row), round(panel.left) - 13 : round(panel.left) - 3] = 0
+        for _, column in panel.log2_ticks:
+            image_HWC[round(panel.bottom) + 3 : round(panel.bottom) + 13, round(column)] = 0
+    breakout, invaders = sensitivity.PANELS["breakout"], sensitivity.PANELS["space_invaders"]
+    (_, row_15), (_, row_5) = breakout.score_ticks
+    image_HWC[round(row_15 + (15 - 8.9) / 10 * (row_5 - row_15)), round(breakout.left) + 1 : round(breakout.right)] = (
+        curves.COLOURS["dqn"]
+    )
+    (_, row_150), (_, row_0) = invaders.score_ticks
+    first, last = round(invaders.column(-13)), round(invaders.column(-9))
+    for column in range(first, last + 1):
+        score = 150 * (column - first) / (last - first)
+        image_HWC[round(row_0 + score / 150 * (row_150 - row_0)), column] = curves.COLOURS["dqn-no-replay"]
+    Image.fromarray(image_HWC).save(tmp_path / "figure.gif")
+
+    result = _run(SENSITIVITY, tmp_path / "figure.gif")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    read = {(row["game"], row["agent"], int(row["log2_step_size"])): float(row["score"]) for row in rows}
+    breakout_steps = sorted(step for game, agent, step in read if (game, agent) == ("breakout", "dqn"))
+    assert breakout_steps == [-13, -12, -11, -10, -9, -8, -7]  # -14 lies on the left spine
+    assert all(abs(read["breakout", "dqn", step] - 8.9) <= 0.04 for step in breakout_steps)  # a pixel: 0.034
+    invaders_scores = [read["space_invaders", "dqn-no-replay", step] for step in (-13, -12, -11, -10, -9)]
+    assert np.allclose(invaders_scores, [0, 37.5, 75, 112.5, 150], atol=0.5)  # a pixel: 0.44
+    assert {(game, agent) for game, agent, _ in read} == {("breakout", "dqn"), ("space_invaders", "dqn-no-replay")}
+
+
+def test_sensitivity_digitizer_refuses_the_learning_curves_figure_and_a_blank_one(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    Image.new("RGB", (3038, 1629), "white").save(tmp_path / "curves.png")
+    result = _run(SENSITIVITY, tmp_path / "curves.png")
+    assert result.returncode != 0
+    assert (
+        result.stderr.strip()
+        == f"error: {tmp_path / 'curves.png'} is 3038 x 1629 pixels, not MinAtar's figure (3029, 1858)"
+    )
+    Image.new("RGB", (3029, 1858), "white").save(tmp_path / "blank.png")
+    result = _run(SENSITIVITY, tmp_path / "blank.png")
+    assert result.returncode != 0 and result.stderr.strip().startswith("error: no tick at row")
 
 
 # A stand-in for MinAtar's examples/dqn.py: its names, and a random agent that plays NUM_FRAMES frames
