@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,6 +29,7 @@ COLOURS = {"dqn": (1, 115, 178), "dqn-no-replay": (222, 143, 5)}  # the curves' 
 COLOUR_TOLERANCE = 30  # summed absolute RGB difference; the nearest other curve is 63 away
 FRAMES = [100_000 * k for k in range(1, 51)]
 HALF_WIDTH = 2  # columns either side of a frame count
+P = TypeVar("P")  # a figure's panel calibration
 
 
 @dataclass(frozen=True)
@@ -99,19 +102,41 @@ def colour_matches(image_HWC: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("figure", type=Path, help="kenjyoung/MinAtar's img/learning_curves.gif")
+def digitize(
+    description: str,
+    figure_help: str,
+    image_size: tuple[int, int],
+    check: Callable[[np.ndarray], None],
+    panels: dict[str, P],
+    read: Callable[[np.ndarray, P], list],
+    x_name: str,
+) -> None:
+    """A digitizing script's command line: read the figure named on it, `check` its calibration, and
+    write CSV on stdout: game, agent, `x_name`, score for every point `read` finds of each agent's line."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("figure", type=Path, help=figure_help)
     args = parser.parse_args()
-    image_HWC = load_figure(args.figure, IMAGE_SIZE)
-    check_ticks(image_HWC)
+    image_HWC = load_figure(args.figure, image_size)
+    check(image_HWC)
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["game", "agent", "frames", "score"])
+    writer.writerow(["game", "agent", x_name, "score"])
     matches = colour_matches(image_HWC)
-    for game, panel in PANELS.items():
+    for game, panel in panels.items():
         for agent, matches_HW in matches.items():
-            for frames, score in read_curve(matches_HW, panel):
-                writer.writerow([game, agent, frames, score])
+            for x, score in read(matches_HW, panel):
+                writer.writerow([game, agent, x, score])
+
+
+def main() -> None:
+    digitize(
+        __doc__.splitlines()[0],
+        "kenjyoung/MinAtar's img/learning_curves.gif",
+        IMAGE_SIZE,
+        check_ticks,
+        PANELS,
+        read_curve,
+        "frames",
+    )
 
 
 if __name__ == "__main__":

@@ -14,14 +14,11 @@ Breakout's axis, 0.44 on Space Invaders'.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from digitize_minatar_curves import colour_matches, load_figure
+from digitize_minatar_curves import digitize
 
 IMAGE_SIZE = (3029, 1858)
 HALF_WIDTH = 2  # columns either side of a step size
@@ -96,17 +93,15 @@ def read_panel(matches_HW: np.ndarray, panel: Panel) -> list[tuple[int, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("figure", type=Path, help="kenjyoung/MinAtar's img/sensitivity_curves.gif")
-    args = parser.parse_args()
-    image_HWC = load_figure(args.figure, IMAGE_SIZE)
-    check_ticks(image_HWC)
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["game", "agent", "log2_step_size", "score"])
-    for game, panel in PANELS.items():
-        for agent, matches_HW in colour_matches(image_HWC).items():
-            for log2_step_size, score in read_panel(matches_HW, panel):
-                writer.writerow([game, agent, log2_step_size, score])
+    digitize(
+        __doc__.splitlines()[0],
+        "kenjyoung/MinAtar's img/sensitivity_curves.gif",
+        IMAGE_SIZE,
+        check_ticks,
+        PANELS,
+        read_panel,
+        "log2_step_size",
+    )
 
 
 if __name__ == "__main__":

@@ -242,7 +242,9 @@ PRESETS: dict[str, Preset] = {
             "learning": {
                 # optim.RMSprop(alpha=SQUARED_GRAD_MOMENTUM, centered=True): GRAD_MOMENTUM is never passed
                 "optimizer": "rmsprop_minatar",
-                "lr": 2.5e-4,  # STEP_SIZE
+                # STEP_SIZE; their published curves use each game's best of a power-of-2 sweep:
+                # Breakout's is 2^-9 = 0.001953125 (docs/minatar.md, "best step size")
+                "lr": 2.5e-4,
                 "optimizer_eps": 0.01,  # MIN_SQUARED_GRAD, as PyTorch's eps (added outside the square root)
                 "batch_size": 32,  # BATCH_SIZE
                 "double": False,  # target_net(next_states).max(1): the DQN target

@@ -6,9 +6,11 @@ of MinAtar's own dqn.py logged as a run (scripts/minatar_reference_dqn.py)."""
 from __future__ import annotations
 
 import csv
+import importlib
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -26,6 +28,15 @@ def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def _import_script(name: str) -> ModuleType:
+    """A module of scripts/, which imports its neighbours by name as when run."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
 
 
 def _run(script: Path, *args: object) -> subprocess.CompletedProcess:
@@ -124,11 +135,7 @@ def test_digitizer_maps_a_curve_drawn_at_a_known_height_to_its_score(tmp_path):
     calibration puts them, a DQN-coloured line at score 50 on Space Invaders' axis (0 at row 1400,
     200 at row 957: row 1289.25) and a no-replay-coloured one rising from 0 to 15 on Breakout's."""
     Image = pytest.importorskip("PIL.Image")
-    sys.path.insert(0, str(DIGITIZE.parent))
-    try:
-        import digitize_minatar_curves as digitize
-    finally:
-        sys.path.remove(str(DIGITIZE.parent))
+    digitize = _import_script("digitize_minatar_curves")
     image_HWC = np.full((1629, 3038, 3), 255, dtype=np.uint8)
     for panel in digitize.PANELS.values():
         for row in (panel.y_zero, panel.y_top):
@@ -169,12 +176,7 @@ def test_sensitivity_digitizer_reads_lines_drawn_at_known_scores(tmp_path):
     at 8.9 across Breakout's panel, and a no-replay-coloured one on Space Invaders' rising from 0 at
     log2 step size -13 to 150 at -9 (75 at -11)."""
     Image = pytest.importorskip("PIL.Image")
-    sys.path.insert(0, str(SENSITIVITY.parent))
-    try:
-        import digitize_minatar_curves as curves
-        import digitize_minatar_sensitivity as sensitivity
-    finally:
-        sys.path.remove(str(SENSITIVITY.parent))
+    curves, sensitivity = _import_script("digitize_minatar_curves"), _import_script("digitize_minatar_sensitivity")
     image_HWC = np.full((1858, 3029, 3), 255, dtype=np.uint8)
     for panel in sensitivity.PANELS.values():
         for _, row in panel.score_ticks:
