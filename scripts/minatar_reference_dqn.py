@@ -70,6 +70,8 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, required=True, help="a new directory for metrics.csv and its output")
     parser.add_argument("--threads", type=int, default=1, help="torch's CPU threads")
     args = parser.parse_args()
+    if args.frames < 1 or args.threads < 1:
+        raise SystemExit(f"error: --frames ({args.frames}) and --threads ({args.threads}) must be at least 1")
     metrics_csv = args.run_dir / "metrics.csv"
     if metrics_csv.exists():
         raise SystemExit(f"error: {metrics_csv} exists; give a new --run-dir")

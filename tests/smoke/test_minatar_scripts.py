@@ -283,3 +283,7 @@ def test_reference_runner_refuses_a_used_run_directory_and_a_file_that_is_not_dq
     result = _run(REFERENCE, "--dqn-py", tmp_path / "other.py", *common)
     assert result.returncode != 0 and "is not MinAtar's examples/dqn.py" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    result = _run(REFERENCE, "--dqn-py", tmp_path / "dqn.py", *common[:5], 0, *common[6:])
+    assert result.returncode != 0
+    assert result.stderr.strip() == "error: --frames (0) and --threads (1) must be at least 1"
+    assert not (tmp_path / "new").exists()
