@@ -129,13 +129,13 @@ def digitize(
 
 def main() -> None:
     digitize(
-        __doc__.splitlines()[0],
-        "kenjyoung/MinAtar's img/learning_curves.gif",
-        IMAGE_SIZE,
-        check_ticks,
-        PANELS,
-        read_curve,
-        "frames",
+        description=__doc__.splitlines()[0],
+        figure_help="kenjyoung/MinAtar's img/learning_curves.gif",
+        image_size=IMAGE_SIZE,
+        check=check_ticks,
+        panels=PANELS,
+        read=read_curve,
+        x_name="frames",
     )
 
 

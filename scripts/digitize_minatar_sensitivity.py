@@ -94,13 +94,13 @@ def read_panel(matches_HW: np.ndarray, panel: Panel) -> list[tuple[int, float]]:
 
 def main() -> None:
     digitize(
-        __doc__.splitlines()[0],
-        "kenjyoung/MinAtar's img/sensitivity_curves.gif",
-        IMAGE_SIZE,
-        check_ticks,
-        PANELS,
-        read_panel,
-        "log2_step_size",
+        description=__doc__.splitlines()[0],
+        figure_help="kenjyoung/MinAtar's img/sensitivity_curves.gif",
+        image_size=IMAGE_SIZE,
+        check=check_ticks,
+        panels=PANELS,
+        read=read_panel,
+        x_name="log2_step_size",
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -248,8 +249,6 @@ def test_reference_runner_logs_every_finished_episode_of_a_seeded_game(tmp_path)
                "--run-dir", tmp_path / "run")  # fmt: skip
     assert run.returncode == 0, run.stderr
     logged = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
-
-    import random
 
     generator = random.Random(3)
     env = minatar.Environment("breakout")
